@@ -1,0 +1,49 @@
+# Everything a fresh machine needs is bootstrapped from here: uv, the project, test tools.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# CPU torch comes from a local wheelhouse (never PyPI's CUDA build).
+WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help dev run test test-fast test-slow lock-check bench-install bench-engine clean
+
+help:
+	@echo "make run         build the host's minimal profile end to end"
+	@echo "make test        all tests (fast first, then slow)"
+	@echo "make bench-install  install-stage benchmark -> docs/PERFORMANCE.md"
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+$(VENV)/.installed: pyproject.toml tests/requirements-engine.txt | $(BIN)/uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[test]"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet $(if $(WHEELHOUSE),--find-links $(WHEELHOUSE)) -r tests/requirements-engine.txt
+	touch $@
+
+dev: $(VENV)/.installed
+
+run: dev
+	$(BIN)/builder build
+
+test: dev
+	$(BIN)/python -m pytest
+
+test-fast: dev
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: dev
+	$(BIN)/python -m pytest -m slow
+
+lock-check: dev
+	$(BIN)/builder lock --all --check
+
+bench-install: dev
+	$(BIN)/python benchmarks/bench_install.py
+
+bench-engine: dev
+	$(BIN)/python benchmarks/bench_engine.py
+
+clean:
+	rm -rf build dist .bench

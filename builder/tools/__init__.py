@@ -1,0 +1,1 @@
+"""One subprocess wrapper per external tool."""

@@ -1,0 +1,3 @@
+from runtime_entry.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Which OpenMP runtimes are mapped into this process, read from the OS (no threadpoolctl needed)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import sys
+
+_FAMILIES = (
+    (re.compile(r"libgomp[^/\\]*\.(so|dylib)"), "GNU libgomp"),
+    (re.compile(r"libiomp5[^/\\]*\.(so|dylib|dll)|libiomp5md\.dll"), "Intel libiomp5"),
+    (re.compile(r"libomp[^/\\]*\.(so|dylib|dll)"), "LLVM libomp"),
+    (re.compile(r"vcomp\d*\.dll"), "MSVC vcomp"),
+)
+
+
+def family(path: str) -> str | None:
+    name = os.path.basename(path).lower()
+    for pattern, fam in _FAMILIES:
+        if pattern.fullmatch(name) or pattern.match(name):
+            return fam
+    return None
+
+
+def loaded_libraries() -> list[str]:
+    if sys.platform.startswith("linux"):
+        paths = set()
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parts = line.split(maxsplit=5)
+                if len(parts) == 6 and parts[5].startswith("/"):
+                    paths.add(parts[5].strip())
+        return sorted(paths)
+    if sys.platform == "darwin":
+        dyld = ctypes.CDLL(None)
+        dyld._dyld_image_count.restype = ctypes.c_uint32
+        dyld._dyld_get_image_name.restype = ctypes.c_char_p
+        dyld._dyld_get_image_name.argtypes = [ctypes.c_uint32]
+        return sorted(dyld._dyld_get_image_name(i).decode() for i in range(dyld._dyld_image_count()))
+    if sys.platform == "win32":
+        from ctypes import wintypes
+
+        psapi, kernel32 = ctypes.WinDLL("psapi"), ctypes.WinDLL("kernel32")
+        proc = kernel32.GetCurrentProcess()
+        modules = (wintypes.HMODULE * 2048)()
+        needed = wintypes.DWORD()
+        psapi.EnumProcessModules(proc, modules, ctypes.sizeof(modules), ctypes.byref(needed))
+        out = []
+        buf = ctypes.create_unicode_buffer(1024)
+        for handle in modules[: needed.value // ctypes.sizeof(wintypes.HMODULE)]:
+            kernel32.GetModuleFileNameW(handle, buf, 1024)
+            out.append(buf.value)
+        return sorted(out)
+    return []
+
+
+def loaded_openmp() -> list[dict[str, str]]:
+    """One entry per distinct OpenMP file mapped (real paths, so a symlinked copy counts once)."""
+    seen: dict[str, dict[str, str]] = {}
+    for path in loaded_libraries():
+        fam = family(path)
+        if fam:
+            real = os.path.realpath(path)
+            seen.setdefault(real, {"path": real, "family": fam})
+    return list(seen.values())

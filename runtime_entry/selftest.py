@@ -1,0 +1,67 @@
+"""`stems selftest`: what this process really runs with, as one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+from . import __version__, config
+from .openmp_loaded import loaded_openmp
+
+REPORTED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "KMP_DUPLICATE_LIB_OK")
+
+
+def report(cfg: config.RuntimeConfig) -> dict[str, object]:
+    started = time.perf_counter()
+    import numpy
+    import torch
+
+    import_seconds = time.perf_counter() - started
+    # What OpenMP read from the environment at load time, before we touch it:
+    # equal to the requested count only if the variables were set before import.
+    threads_at_import = torch.get_num_threads()
+    config.apply_to_torch(cfg)
+    a = torch.randn(256, 256)
+    ok = bool(torch.allclose(a @ torch.eye(256), a))
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    for optional in ("soundfile", "scipy", "yaml"):
+        try:
+            versions[optional] = __import__(optional).__version__
+        except ImportError:
+            versions[optional] = None
+    return {
+        "program": "stems",
+        "version": __version__,
+        "frozen": bool(getattr(sys, "frozen", False)),
+        "executable": sys.executable,
+        "platform": {"system": platform.system(), "machine": platform.machine()},
+        "profile": cfg.profile,
+        "config_source": cfg.source,
+        "versions": versions,
+        "threads": {
+            "requested": cfg.threads,
+            "at_import": threads_at_import,
+            "torch": torch.get_num_threads(),
+            "interop": torch.get_num_interop_threads(),
+        },
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "env": {k: os.environ[k] for k in sorted({*REPORTED_ENV, *cfg.env}) if k in os.environ},
+        "openmp": loaded_openmp(),
+        "matmul_ok": ok,
+        "torch_import_seconds": round(import_seconds, 3),
+    }
+
+
+def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
+    from .main import print_json
+
+    data = report(cfg)
+    if args.json:
+        print_json(data)
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value}")
+    return 0 if data["matmul_ok"] else 1
