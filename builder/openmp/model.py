@@ -1,0 +1,158 @@
+"""Records of an OpenMP audit, plan and fix. Frozen, JSON-able, paths relative to the audited root."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
+from typing import Any, Literal
+
+Family = Literal["gnu", "llvm", "intel", "msvc"]
+FAMILY_NAMES: dict[str, str] = {
+    "gnu": "GNU libgomp",
+    "llvm": "LLVM libomp",
+    "intel": "Intel libiomp5",
+    "msvc": "MSVC vcomp",
+}
+
+# File names of OpenMP runtimes as wheels ship them (auditwheel/delocate/delvewheel may add a hash):
+# libgomp.so.1, libgomp-e985bcbb.so.1.0.0, libomp.dylib, libiomp5.dylib, libiomp5md.dll,
+# vcomp140.dll, libomp140.x86_64.dll (MSVC's LLVM runtime).
+_SHARED_LIB = re.compile(r"\.(so(\.\d+)*|dylib|dll)$", re.I)
+_FAMILY_PREFIXES: tuple[tuple[Family, re.Pattern[str]], ...] = (
+    ("gnu", re.compile(r"^libgomp[-.]", re.I)),
+    ("intel", re.compile(r"^libiomp5(md)?[-.]", re.I)),
+    ("llvm", re.compile(r"^libomp(140)?[-.]", re.I)),
+    ("msvc", re.compile(r"^vcomp\d*d?[-.].*dll$", re.I)),
+)
+
+
+def family_of(file_name: str) -> Family | None:
+    """The OpenMP family a file name belongs to, or None.
+
+    >>> family_of("libgomp-e985bcbb.so.1.0.0"), family_of("libiomp5md.dll"), family_of("libomp.dylib")
+    ('gnu', 'intel', 'llvm')
+    >>> family_of("vcomp140.dll"), family_of("libompitrace.so"), family_of("libgomp.py")
+    ('msvc', None, None)
+    """
+    if not _SHARED_LIB.search(file_name):
+        return None
+    for family, pattern in _FAMILY_PREFIXES:
+        if pattern.match(file_name):
+            return family
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PurePath):
+        return value.as_posix()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class JsonRecord:
+    def to_json(self) -> dict[str, Any]:
+        return _plain(asdict(self))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime(JsonRecord):
+    """One OpenMP runtime file on disk (a real file; symlinks to it are listed in `names`)."""
+
+    path: str  # real path, relative to the audited root
+    family: Family
+    size: int
+    sha256: str
+    names: tuple[str, ...]  # every path in the tree that is, or links to, this file
+
+    @property
+    def family_name(self) -> str:
+        return FAMILY_NAMES[self.family]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Load(JsonRecord):
+    """`binary` asks for `request` and the loader finds `runtime` (a real path) by `how`."""
+
+    binary: str
+    arch: str
+    request: str
+    runtime: str
+    via: str  # the path that satisfied the request (may be a symlink to `runtime`)
+    how: str  # runpath, rpath, loader_path, rpath-entry, same-dir, dll-dir, soname, name
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditReport(JsonRecord):
+    root: str
+    kind: str  # venv, site-packages, frozen, folder
+    formats: tuple[str, ...]  # binary formats seen: elf, macho, pe
+    binaries: int  # binaries read
+    runtimes: tuple[Runtime, ...]
+    loads: tuple[Load, ...]  # only loads of OpenMP runtimes
+    torch_core: str | None  # libtorch_cpu / torch_cpu.dll
+    primary: str | None  # the runtime torch_core loads
+    primary_reason: str
+    unresolved: tuple[tuple[str, str], ...]  # (binary, request) OpenMP requests found nowhere in the tree
+
+    def runtime(self, path: str) -> Runtime:
+        return next(r for r in self.runtimes if r.path == path)
+
+    def users(self, runtime_path: str) -> tuple[str, ...]:
+        return tuple(sorted({load.binary for load in self.loads if load.runtime == runtime_path}))
+
+    @property
+    def duplicates(self) -> tuple[Runtime, ...]:
+        return tuple(r for r in self.runtimes if r.path != self.primary)
+
+
+ActionKind = Literal["symlink"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action(JsonRecord):
+    """Replace `path` by a relative symlink `link` (-> primary), keeping the file name."""
+
+    kind: ActionKind
+    path: str
+    link: str
+    primary: str
+    users: tuple[str, ...]
+    symbols_checked: int
+    sha256_before: str
+    size_before: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal(JsonRecord):
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan(JsonRecord):
+    root: str
+    primary: str | None
+    actions: tuple[Action, ...]
+    refusals: tuple[Refusal, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change(JsonRecord):
+    kind: ActionKind
+    path: str
+    link: str
+    sha256_before: str
+    size_before: int
