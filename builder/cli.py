@@ -104,6 +104,44 @@ def lock(project: Project, names: tuple[str, ...], all_: bool, check: bool, whee
         raise StaleLockError(f"{len(stale)} of {len(selected)} locks are stale; first: {stale[0]}")
 
 
+@cli.command()
+@click.option("--profile", "profile_name", help="Profile to build (default: minimal-<this host's target>).")
+@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels, e.g. CPU torch.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
+              show_default=True, help="Where dist/<profile>/ goes.")
+@click.option("--force", is_flag=True, help="Freeze and package even when the inputs are unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_obj
+def build(project: Project, profile_name: str | None, wheelhouse: Path | None, out: Path, force: bool, as_json: bool) -> None:
+    """Install, freeze, check and package a profile (the host's minimal one by default)."""
+    from .build import build as run_build
+    from .inspect import human_size
+
+    log = Log()
+    result = run_build(project, profile_name or _default_profile(), wheelhouse=wheelhouse, out=out, log=log, force=force)
+    if as_json:
+        _emit_json(result)
+    else:
+        click.echo(
+            f"built {result['profile']}: {result['artifact']} "
+            f"({human_size(result['size_bytes'])}, {result['files']} files) {result['sha256']}"
+        )
+
+
+@cli.command("inspect")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def inspect_cmd(path: Path, as_json: bool) -> None:
+    """Python, platform and packages by installed size of a venv, site-packages or dist."""
+    from .inspect import inspect_path, render
+
+    info = inspect_path(path)
+    if as_json:
+        _emit_json(info)
+    else:
+        click.echo(render(info))
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     try:
         rv = cli.main(args=argv, prog_name="builder", standalone_mode=False)

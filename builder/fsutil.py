@@ -42,13 +42,16 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    # A fixed staging name (not mkdtemp's random one) keeps paths, and so bytes, reproducible.
+    # (One build per output at a time: the next run clears a dead run's leftovers.)
+    tmp = final.parent / f".{final.name}.tmp"
+    tmp.mkdir()
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    old = final.parent / f".{final.name}.old"
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
@@ -56,14 +59,14 @@ def staged_dir(final: Path) -> Iterator[Path]:
 
 
 def remove_leftovers(final: Path) -> None:
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    for stale in final.parent.glob(f".{final.name}.old-*"):
+    shutil.rmtree(final.parent / f".{final.name}.tmp", ignore_errors=True)
+    old = final.parent / f".{final.name}.old"
+    if old.exists():
         # An .old folder without a final one means we died between the two renames.
-        if not final.exists():
-            os.replace(stale, final)
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
         else:
-            shutil.rmtree(stale, ignore_errors=True)
+            os.replace(old, final)
 
 
 def iter_files(root: Path) -> Iterator[Path]:

@@ -22,12 +22,16 @@ def run(
     cwd: Path | None = None,
     check: bool = True,
     timeout: float | None = None,
+    inherit: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a tool, capturing its output; show it only on failure or when verbose."""
+    """Run a tool, capturing its output; show it only on failure or when verbose.
+
+    `env` is added to os.environ, or replaces it when `inherit` is False.
+    """
     argv = [str(a) for a in args]
     if VERBOSE:
         print("+ " + shlex.join(argv), file=sys.stderr)
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**(os.environ if inherit else {}), **(env or {})}
     try:
         proc = subprocess.run(
             argv, env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout

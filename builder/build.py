@@ -1,0 +1,151 @@
+"""`builder build`: install -> freeze -> check -> package, each stage timed.
+
+Every stage writes to a temporary folder that is renamed into place, so a
+killed build leaves the previous dist/P/ whole. Unchanged inputs skip the
+work: the venv is reused when the lock is, and the whole build is reported
+"up to date" when the dist was made from the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .check import check
+from .errors import CheckError
+from .freeze import PROGRAM, freeze, runtime_config
+from .install import install, require_native
+from .lock import check_lock, read_lock
+from .log import Log
+from .manifest import MANIFEST, SUMS, package, packages_json, read_manifest, read_site_packages, site_packages_of
+from .paths import Project
+from .profile import Profile, load_profile
+from .tools import pyinstaller, uv
+from .wheelhouse import find_wheelhouse
+
+
+def inputs_hash(project: Project, profile: Profile, lock_hash: str, python: Path) -> str:
+    """Everything the dist is made from: a different value means rebuild."""
+    digest = hashlib.sha256()
+    settings = {
+        "builder": __version__,
+        "pyinstaller": pyinstaller.VERSION,
+        "lock": lock_hash,
+        "python": str(python.resolve()),
+        "runtime": runtime_config(profile),
+        "excludes": profile.freeze_excludes,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for path in sorted(project.runtime_entry.rglob("*.py")):
+        digest.update(path.relative_to(project.root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _up_to_date(dist: Path, key: str) -> bool:
+    try:
+        return (dist / SUMS).is_file() and read_manifest(dist).get("inputs_hash") == key
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def build(
+    project: Project,
+    profile_name: str,
+    *,
+    wheelhouse: Path | None,
+    out: Path,
+    log: Log,
+    force: bool = False,
+) -> dict[str, Any]:
+    profile = load_profile(profile_name, project.profiles)
+    require_native(profile, "build")
+    lock_path = project.lock_path(profile.name)
+    check_lock(profile, lock_path)
+    lock = read_lock(lock_path)
+    wh = find_wheelhouse(wheelhouse)
+    work = (project.work / profile.name).resolve()
+    dist = (out / profile.name).resolve()
+
+    with log.step("install"):
+        inst = install(profile, lock, work / "venv", wh)
+        log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
+        for pkg, where in inst.sources.items():
+            log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
+
+    key = inputs_hash(project, profile, lock.hash(), inst.python)
+    up_to_date = not force and _up_to_date(dist, key)
+    if up_to_date:
+        log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
+        manifest = read_manifest(dist)
+        sums = (dist / SUMS).read_bytes()
+        result_pkg = {
+            "dist": dist, "size": manifest["totals"]["bytes"], "files": manifest["totals"]["files"],
+            "sha256": "sha256:" + hashlib.sha256(sums).hexdigest(),
+        }  # fmt: skip
+        selftest = json.loads((dist / "selftest.json").read_text())
+    else:
+        with log.step("freeze"):
+            frozen = freeze(profile, inst.python.absolute(), project.root, work, work / "frozen")
+        program = frozen.folder / (PROGRAM + profile.target.exe_suffix)
+        with log.step("check"):
+            selftest = check(program, profile, lock)
+            t = selftest["threads"]
+            log.line(
+                f"    selftest: torch {selftest['versions']['torch']}, threads {t['torch']} "
+                f"(at import {t['at_import']}), interop {t['interop']}, precision "
+                f"{selftest['matmul_precision']}, OpenMP: "
+                + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
+            )
+        with log.step("package"):
+            manifest_body = {
+                "profile": profile.name,
+                "profile_hash": profile.lock_hash(),
+                "inputs_hash": key,
+                "lock": {"path": f"locks/{lock_path.name}", "sha256": lock.hash()},
+                "target": {"name": profile.target.name, "platform": profile.target.uv_platform},
+                "python": selftest["versions"]["python"],
+                "tools": {
+                    "builder": __version__,
+                    "uv": uv.version(),
+                    "pyinstaller": frozen.pyinstaller,
+                    "host_python": platform.python_version(),
+                },
+                "sources": inst.sources,
+                "runtime": runtime_config(profile),
+                "packages": packages_json(read_site_packages(site_packages_of(inst.venv))),
+            }
+            pkg = package(
+                frozen.folder,
+                dist,
+                manifest_body,
+                {"selftest.json": json.dumps(selftest, indent=2, sort_keys=True) + "\n"},
+            )
+        result_pkg = asdict(pkg)
+    if not (dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)).is_file():
+        raise CheckError(f"{dist}: packaged folder has no {PROGRAM} program")
+    return {
+        "profile": profile.name,
+        "target": profile.target.name,
+        "artifact": str(dist),
+        "program": str(dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)),
+        "manifest": str(dist / MANIFEST),
+        "size_bytes": result_pkg["size"],
+        "files": result_pkg["files"],
+        "sha256": result_pkg["sha256"],
+        "up_to_date": up_to_date,
+        "venv_reused": inst.reused,
+        "sources": inst.sources,
+        "stages_seconds": log.durations,
+        "selftest": {
+            "threads": selftest["threads"],
+            "matmul_precision": selftest["matmul_precision"],
+            "openmp": selftest["openmp"],
+            "versions": selftest["versions"],
+        },
+    }
