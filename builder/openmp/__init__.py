@@ -3,11 +3,14 @@
     report = audit(path)           # every runtime, who loads which, the primary (the copy torch loads)
     plan = plan_fix(report)        # symlink each other copy to the primary, after a symbol check
     changes = apply_plan(plan)     # idempotent; plan and changes are JSON for the manifest
-    result = verify(python)        # fresh subprocesses, one per import order (native target only)
+    result = verify(python, pkgs)  # fresh subprocesses, one per import order (native target only)
 """
 
 from __future__ import annotations
 
+from .apply import apply_plan
 from .audit import audit
+from .plan import describe, plan_fix
+from .verify import openmp_packages, venv_python, verify
 
-__all__ = ["audit"]
+__all__ = ["apply_plan", "audit", "describe", "openmp_packages", "plan_fix", "venv_python", "verify"]

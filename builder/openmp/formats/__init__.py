@@ -41,6 +41,10 @@ class Import:
 class Symbols:
     imports: tuple[Import, ...]
     exports: frozenset[tuple[str, str | None]]  # (name, version); unversioned as (name, None)
+    # GNU versioning: glibc refuses to load when a version that a file must define is missing,
+    # even if no symbol uses it.
+    needs_versions: frozenset[tuple[str, str]] = frozenset()  # (file as requested, version)
+    defines_versions: frozenset[str] = frozenset()
 
     def provides(self, imp: Import) -> bool:
         return (imp.name, imp.version) in self.exports

@@ -94,7 +94,16 @@ class ElfFormat:
             elif sym.binding in (lief.ELF.Symbol.BINDING.GLOBAL, lief.ELF.Symbol.BINDING.WEAK):
                 exports.add((sym.name, version))
                 exports.add((sym.name, None))  # an unversioned import binds to any version
-        return Symbols(imports=tuple(imports), exports=frozenset(exports))
+        defines = {
+            aux.name
+            for d in b.symbols_version_definition
+            if not d.flags & 1  # VER_FLG_BASE names the file itself, not a version
+            for aux in list(d.auxiliary_symbols)[:1]
+        }
+        return Symbols(
+            imports=tuple(imports), exports=frozenset(exports),
+            needs_versions=frozenset((f, v) for v, f in version_file.items()), defines_versions=frozenset(defines),
+        )
 
     def resolve(self, binary: Path, deps: Dependencies, request: str, ctx: SearchContext) -> Resolved | None:
         return resolve(binary, deps, request, ctx)
