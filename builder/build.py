@@ -65,6 +65,7 @@ def build(
 ) -> dict[str, Any]:
     profile = load_profile(profile_name, project.profiles)
     require_native(profile, "build")
+    uv.find_python(profile.python)  # fail before any work when the interpreter is missing
     lock_path = project.lock_path(profile.name)
     check_lock(profile, lock_path)
     lock = read_lock(lock_path)

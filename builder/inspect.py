@@ -107,10 +107,13 @@ def render(info: dict[str, Any]) -> str:
     lines = [
         f"{info['path']} ({info['kind']}{', profile ' + info['profile'] if info.get('profile') else ''})",
         f"Python {info['python']}, platform {info['platform']}",
-        f"{len(info['packages'])} packages, {human_size(info['total_bytes'])} in {info['files']} files",
+        f"{sum(1 for p in info['packages'] if p['version'])} packages, "
+        f"{human_size(info['total_bytes'])} in {info['files']} files",
         "",
     ]
     width = max((len(p["name"]) for p in info["packages"]), default=10)
     for p in info["packages"]:
         lines.append(f"  {p['name']:<{width}}  {p['version'] or '':<14} {human_size(p['size']):>10}")
+    if info["kind"] == "dist":
+        lines.append("  (names in parentheses: files PyInstaller added that no package's RECORD lists)")
     return os.linesep.join(lines)

@@ -282,10 +282,9 @@ def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_requirements(parent: list[str], child: list[str]) -> list[str]:
-    by_name = {canonicalize_name(Requirement(r).name): r for r in parent}
-    for r in child:
-        by_name[canonicalize_name(Requirement(r).name)] = r
-    return list(by_name.values())
+    child_names = {canonicalize_name(Requirement(r).name) for r in child}
+    kept = [r for r in parent if canonicalize_name(Requirement(r).name) not in child_names]
+    return kept + child
 
 
 # --- loading from disk --------------------------------------------------------

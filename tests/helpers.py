@@ -1,0 +1,29 @@
+"""Run the real `builder` CLI in a subprocess, the way users and pipelines do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_builder(*args: str | Path, root: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "builder"]
+    if root is not None:
+        argv += ["--root", str(root)]
+    argv += [str(a) for a in args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
+    """Bad input: the given exit code, no traceback, one `error:` line naming what is wrong."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+    return errors[0]
