@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__, config
+from .errors import Cancelled, StemsError
 
 # Each command module adds its subparser and returns the function that runs it.
 Command = Callable[[argparse.Namespace, config.RuntimeConfig], int]
@@ -37,6 +39,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     from .selftest import run as selftest_run
 
     commands["selftest"] = selftest_run
+
+    from . import bench, separate, worker
+
+    separate.add_parser(sub, add_runtime_flags)
+    commands["separate"] = separate.run
+    worker.add_parser(sub, add_runtime_flags)
+    commands["worker"] = worker.run
+    bench.add_parser(sub, add_runtime_flags)
+    commands["bench"] = bench.run
     return parser, commands
 
 
@@ -53,7 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stems: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     config.prepare_environment(cfg)
-    return commands[args.command](args, cfg)
+    try:
+        return commands[args.command](args, cfg)
+    except StemsError as exc:
+        print(f"stems: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("stems: interrupted", file=sys.stderr)
+        return Cancelled.exit_code
+    except Exception as exc:  # one line, no traceback (STEMS_DEBUG=1 shows it)
+        if os.environ.get("STEMS_DEBUG"):
+            raise
+        print(f"stems: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def print_json(data: object) -> None:

@@ -1,0 +1,106 @@
+"""`stems bench --json`: separate generated audio and report speed and resources."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+
+from . import __version__, config
+
+
+def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
+    from .separate import add_model_flags
+
+    p = sub.add_parser("bench", help="separate generated audio; report real-time factor, s/chunk, CPU, memory")
+    add_model_flags(p)
+    p.add_argument("--seconds", type=float, default=None, help="length of the generated audio (default: 2 chunks)")
+    p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up forward pass")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_runtime_flags(p)
+
+
+def generated_audio(seconds: float, sample_rate: int, seed: int = 0):
+    """Deterministic stereo test signal: a few harmonic tones, a pulse train and noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    tones = sum(0.1 / k * np.sin(2 * np.pi * 110 * k * t + k) for k in range(1, 6))
+    pulse = 0.3 * (np.sin(2 * np.pi * 2 * t) > 0.995)
+    noise = 0.02 * rng.standard_normal((2, t.size))
+    return (np.stack([tones + pulse, 0.8 * tones + pulse]) + noise).astype("float32")
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, object]:
+    import soundfile
+    import torch
+
+    from .engine import Engine, chunk_count, separate_file, torch_versions
+
+    config.apply_to_torch(cfg)
+    engine = Engine()
+    t0 = time.perf_counter()
+    loaded = engine.load(args.model, args.checkpoint)
+    load_s = time.perf_counter() - t0
+    spec = loaded.spec
+    seconds = args.seconds or 2 * spec.chunk_size / spec.sample_rate
+    audio = generated_audio(seconds, spec.sample_rate)
+    warmup_s = None
+    if not args.no_warmup:
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            loaded.model(torch.from_numpy(audio[: spec.audio_channels, : spec.chunk_size]).unsqueeze(0).contiguous() if audio.shape[1] >= spec.chunk_size else torch.zeros(1, spec.audio_channels, spec.chunk_size))
+        warmup_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="stems-bench-") as tmp:
+        src = os.path.join(tmp, "bench.wav")
+        soundfile.write(src, audio.T, spec.sample_rate, subtype="FLOAT")
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        result = separate_file(loaded, src, os.path.join(tmp, "out"), batch_size=args.batch_size, overlap=args.overlap)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    chunks = int(result["chunks"])  # type: ignore[arg-type]
+    threads = torch.get_num_threads()
+    return {
+        "program": "stems",
+        "version": __version__,
+        "model": loaded.describe(),
+        "untrained": loaded.untrained,
+        "audio_seconds": round(seconds, 3),
+        "chunks": chunks,
+        "expected_chunks": chunk_count(spec, audio.shape[1], spec.sample_rate),
+        "wall_seconds": round(wall, 3),
+        "seconds_per_chunk": round(wall / max(chunks, 1), 3),
+        "realtime_factor": round(wall / seconds, 4),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_utilisation": round(cpu / wall / threads, 3) if wall else None,
+        "cpu_cores_busy": round(cpu / wall, 2) if wall else None,
+        "peak_rss_mb": _peak_rss_mb(),
+        "load_seconds": round(load_s, 3),
+        "warmup_seconds": round(warmup_s, 3) if warmup_s is not None else None,
+        "threads": {"intra_op": threads, "inter_op": torch.get_num_interop_threads()},
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "batch_size": args.batch_size or spec.batch_size,
+        "num_overlap": args.overlap or spec.num_overlap,
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME") if k in os.environ},
+        "versions": torch_versions(),
+    }
+
+
+def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
+    from .main import print_json
+
+    data = measure(args, cfg)
+    if args.json:
+        print_json(data)
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value}")
+    return 0

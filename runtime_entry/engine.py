@@ -1,0 +1,226 @@
+"""The separation engine shared by `stems separate`, `stems worker` and `stems bench`.
+
+Imports torch at module level: import it only after config.prepare_environment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .audio import FORMATS, Resampler, StemWriter, adapt_channels, probe, read_blocks
+from .checkpoint import load_checkpoint
+from .demix import demix_stream, plan
+from .errors import UsageError
+from .models import DEFAULT_SEED, ModelSpec, build_model, resolve_spec
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    model: nn.Module
+    checkpoint: str | None
+    checkpoint_sha256: str | None
+    load_seconds: float
+
+    @property
+    def untrained(self) -> bool:
+        return self.checkpoint is None
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.spec.name,
+            "kind": self.spec.kind,
+            "source": self.spec.source,
+            "instruments": list(self.spec.instruments),
+            "sample_rate": self.spec.sample_rate,
+            "chunk_size": self.spec.chunk_size,
+            "checkpoint": self.checkpoint,
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "untrained": self.untrained,
+            "seed": DEFAULT_SEED if self.untrained else None,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+
+class Engine:
+    """Keeps loaded models (a few, most recent first) between jobs."""
+
+    def __init__(self, cache_size: int = 2) -> None:
+        self.cache_size = cache_size
+        self._models: dict[tuple, LoadedModel] = {}
+
+    def cached(self) -> list[dict[str, object]]:
+        return [m.describe() for m in self._models.values()]
+
+    def load(self, model: str | None, checkpoint: str | None = None) -> LoadedModel:
+        spec = resolve_spec(model)
+        ck = str(Path(checkpoint).resolve()) if checkpoint else None
+        stamp = Path(ck).stat().st_mtime_ns if ck and Path(ck).is_file() else None
+        key = (spec.name, spec.source, ck, stamp)
+        if key in self._models:
+            hit = self._models.pop(key)
+            self._models[key] = hit
+            return hit
+        started = time.perf_counter()
+        net = build_model(spec)
+        sha = None
+        if checkpoint:
+            sha = load_checkpoint(net, checkpoint).sha256
+        loaded = LoadedModel(spec=spec, model=net, checkpoint=ck, checkpoint_sha256=sha, load_seconds=time.perf_counter() - started)
+        self._models[key] = loaded
+        while len(self._models) > self.cache_size:
+            self._models.pop(next(iter(self._models)))
+        return loaded
+
+
+def untrained_note(loaded: LoadedModel) -> str:
+    return (
+        f"UNTRAINED: model {loaded.spec.name} has seeded random weights (seed {DEFAULT_SEED}); "
+        "the output is not a real separation"
+    )
+
+
+def with_overrides(spec: ModelSpec, *, batch_size: int | None, overlap: int | None) -> ModelSpec:
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"batch size must be a positive integer, got {batch_size}")
+    if overlap is not None and not 1 <= overlap <= spec.chunk_size:
+        raise UsageError(f"overlap must be between 1 and the chunk size, got {overlap}")
+    return replace(spec, batch_size=batch_size or spec.batch_size, num_overlap=overlap or spec.num_overlap)
+
+
+def select_stems(spec: ModelSpec, stems: list[str] | None) -> list[int]:
+    if not stems:
+        return list(range(len(spec.instruments)))
+    out = []
+    for name in stems:
+        if name not in spec.instruments:
+            raise UsageError(f"unknown stem {name!r}; model {spec.name} has: {', '.join(spec.instruments)}")
+        out.append(spec.instruments.index(name))
+    return out
+
+
+def separate_file(
+    loaded: LoadedModel,
+    input_path: str | Path,
+    out_dir: str | Path,
+    *,
+    stems: list[str] | None = None,
+    fmt: str = "wav",
+    batch_size: int | None = None,
+    overlap: int | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, object]:
+    """Separate one file into `out_dir/<input name>/<stem>.<fmt>`; returns what was written."""
+    if fmt not in FORMATS:
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    spec = with_overrides(loaded.spec, batch_size=batch_size, overlap=overlap)
+    chosen = select_stems(spec, stems)
+    info = probe(input_path)
+    started = time.perf_counter()
+    channels = spec.audio_channels
+    to_model = Resampler(info.samplerate, spec.sample_rate, channels)
+    model_len = to_model.out_length(info.frames) if not to_model.identity else info.frames
+    out_channels = 1 if info.channels == 1 else channels
+    back = Resampler(spec.sample_rate, info.samplerate, len(chosen) * channels)
+
+    def model_blocks():
+        for block in read_blocks(info):
+            out = to_model.process(adapt_channels(block, channels))
+            if out.shape[1]:
+                yield out
+        tail = to_model.flush()
+        if tail.shape[1]:
+            yield tail
+
+    target = Path(out_dir) / Path(input_path).stem
+    writers: list[StemWriter] = []
+    written = 0
+    try:
+        for i in chosen:
+            writers.append(
+                StemWriter(target / f"{spec.instruments[i]}.{fmt}", info.samplerate, out_channels, fmt, protect=[Path(input_path)])
+            )
+        if loaded.untrained:
+            for w in writers:
+                w.fh.comment = untrained_note(loaded)
+
+        def write(block: np.ndarray) -> None:
+            nonlocal written
+            block = block[:, :, :] if block.ndim == 3 else block
+            n = min(block.shape[-1], info.frames - written)
+            if n <= 0:
+                return
+            for w, stem in zip(writers, block):
+                data = stem[:, :n]
+                w.write(data.mean(axis=0, keepdims=True) if out_channels == 1 and data.shape[0] > 1 else data)
+            written += n
+
+        def sink(block: np.ndarray) -> None:
+            sel = block[chosen]  # (k, channels, m)
+            out = back.process(sel.reshape(len(chosen) * channels, -1))
+            if out.shape[1]:
+                write(out.reshape(len(chosen), channels, -1))
+
+        chunks = demix_stream(
+            loaded.model, model_blocks(), model_len, chunk_size=spec.chunk_size, num_overlap=spec.num_overlap,
+            batch_size=spec.batch_size, num_stems=len(spec.instruments), channels=channels, sink=sink,
+            progress=progress, should_stop=should_stop,
+        )
+        tail = back.flush()
+        if tail.shape[1]:
+            write(tail.reshape(len(chosen), channels, -1))
+        if written != info.frames:
+            raise RuntimeError(f"wrote {written} frames, expected {info.frames}")
+        for w in writers:
+            w.commit()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    seconds = time.perf_counter() - started
+    return {
+        "input": str(input_path),
+        "outputs": {spec.instruments[i]: str(w.path) for i, w in zip(chosen, writers)},
+        "frames": info.frames,
+        "sample_rate": info.samplerate,
+        "audio_seconds": round(info.seconds, 3),
+        "seconds": round(seconds, 3),
+        "realtime_factor": round(seconds / info.seconds, 4) if info.seconds else None,
+        "chunks": chunks,
+        "model": loaded.spec.name,
+        "untrained": loaded.untrained,
+        "version": __version__,
+    }
+
+
+def chunk_count(spec: ModelSpec, frames: int, samplerate: int) -> int:
+    r = Resampler(samplerate, spec.sample_rate, 1)
+    n = frames if r.identity else r.out_length(frames)
+    return len(plan(n, spec.chunk_size, spec.num_overlap).starts)
+
+
+def torch_versions() -> dict[str, object]:
+    import platform
+
+    import numpy
+
+    out: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    try:
+        import soundfile
+
+        out["soundfile"] = soundfile.__version__
+        out["libsndfile"] = soundfile.__libsndfile_version__
+    except (ImportError, OSError):
+        out["soundfile"] = None
+    return out
