@@ -1,4 +1,4 @@
-"""`builder build`: install -> freeze -> check -> package, each stage timed.
+"""`builder build`: install -> openmp -> freeze -> check -> package, each stage timed.
 
 Every stage writes to a temporary folder that is renamed into place, so a
 killed build leaves the previous dist/P/ whole. Unchanged inputs skip the
@@ -19,13 +19,17 @@ from . import __version__
 from .check import check
 from .errors import CheckError
 from .freeze import PROGRAM, freeze, runtime_config
-from .install import install, require_native
+from .fsutil import atomic_write_text
+from .install import InstallResult, install, require_native
 from .lock import check_lock, read_lock
 from .log import Log
+from .openmp.stage import openmp_stage
 from .manifest import MANIFEST, SUMS, package, packages_json, read_manifest, read_site_packages, site_packages_of
 from .paths import Project
 from .profile import Profile, load_profile
 from .tools import pyinstaller, uv
+
+OPENMP_RECORD = ".builder-openmp.json"  # in the venv: what the openmp stage found and changed
 from .wheelhouse import find_wheelhouse
 
 
@@ -45,6 +49,18 @@ def inputs_hash(project: Project, profile: Profile, lock_hash: str, python: Path
         digest.update(path.relative_to(project.root).as_posix().encode())
         digest.update(path.read_bytes())
     return "sha256:" + digest.hexdigest()
+
+
+def _openmp(inst: InstallResult, log: Log) -> dict[str, Any]:
+    """Audit -> fix -> verify the venv; a reused venv keeps the record of its earlier fix."""
+    record_path = inst.venv / OPENMP_RECORD
+    if inst.reused and record_path.is_file():
+        record: dict[str, Any] = json.loads(record_path.read_text())
+        log.line(f"==> openmp: venv unchanged, fixed and verified earlier ({record.get('loaded_after')} runtime loaded)")
+        return record
+    record = openmp_stage(inst.venv, log)
+    atomic_write_text(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
 
 
 def _up_to_date(dist: Path, key: str) -> bool:
@@ -79,6 +95,7 @@ def build(
         for pkg, where in inst.sources.items():
             log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
 
+    openmp_record = _openmp(inst, log)
     key = inputs_hash(project, profile, lock.hash(), inst.python)
     up_to_date = not force and _up_to_date(dist, key)
     if up_to_date:
@@ -118,6 +135,7 @@ def build(
                     "host_python": platform.python_version(),
                 },
                 "sources": inst.sources,
+                "openmp": openmp_record,
                 "runtime": runtime_config(profile),
                 "packages": packages_json(read_site_packages(site_packages_of(inst.venv))),
             }

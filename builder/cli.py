@@ -142,6 +142,11 @@ def inspect_cmd(path: Path, as_json: bool) -> None:
         click.echo(render(info))
 
 
+from .openmp.cli import openmp  # noqa: E402  (the stage's own command)
+
+cli.add_command(openmp)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     try:
         rv = cli.main(args=argv, prog_name="builder", standalone_mode=False)

@@ -1,0 +1,89 @@
+"""The real thing: build minimal-linux-x86_64 with uv, PyInstaller and torch, then use the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from helpers import run_builder
+
+from builder.check import host_cpus
+from builder.tools import pyinstaller
+
+pytestmark = pytest.mark.slow
+PROFILE = "minimal-linux-x86_64"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("dist")
+    proc = run_builder("build", "--profile", PROFILE, "--out", out, "--json", "--force")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    result["_stderr"] = proc.stderr
+    result["_out"] = out
+    return result
+
+
+def test_build_reports_each_stage_and_where_torch_came_from(built: dict) -> None:
+    for stage in ("install", "freeze", "check", "package"):
+        assert f"==> {stage}" in built["_stderr"]
+        assert stage in built["stages_seconds"]
+    assert "torch 2.13.0+cpu from wheelhouse" in built["_stderr"]
+    assert built["sources"]["torch"].startswith("wheelhouse ")
+    assert built["sha256"].startswith("sha256:") and built["size_bytes"] > 100e6
+
+
+def test_frozen_selftest_reports_the_profiles_thread_settings(built: dict) -> None:
+    st = built["selftest"]
+    assert st["threads"]["at_import"] == st["threads"]["torch"] == host_cpus()
+    assert st["threads"]["interop"] == 2 and st["matmul_precision"] == "high"
+    assert st["versions"]["torch"] == "2.13.0+cpu"
+    assert len(st["openmp"]) == 1
+
+
+def test_dist_has_manifest_sums_and_a_program_that_runs(built: dict) -> None:
+    dist = Path(built["artifact"])
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["profile"] == PROFILE
+    assert manifest["tools"]["pyinstaller"] == pyinstaller.VERSION
+    assert manifest["lock"]["path"] == f"locks/{PROFILE}.lock"
+    assert any(e["path"] == "stems/stems" for e in manifest["files"])
+    sums = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=dist, capture_output=True, text=True)
+    assert sums.returncode == 0, sums.stdout[-2000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
+    proc = subprocess.run([built["program"], "selftest", "--json", "--threads", "1"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["frozen"] is True
+    assert report["threads"]["at_import"] == 1 and report["env"]["OMP_NUM_THREADS"] == "1"
+
+
+def test_unchanged_rebuild_is_up_to_date_and_fast(built: dict) -> None:
+    start = time.perf_counter()
+    proc = run_builder("build", "--profile", PROFILE, "--out", built["_out"], "--json")
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)
+    assert again["up_to_date"] and again["venv_reused"]
+    assert again["sha256"] == built["sha256"]
+    assert "==> freeze" not in proc.stderr
+    assert elapsed < 60  # generous: the goal (< 3 s) is measured in benchmarks/, not here
+
+
+def test_inspect_dist_and_venv(built: dict, root: Path) -> None:
+    proc = run_builder("inspect", built["artifact"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["packages"][0]["name"] == "torch"
+    assert info["files"] == built["files"]
+    venv = run_builder("inspect", root / "build" / PROFILE / "venv", "--json")
+    assert venv.returncode == 0, venv.stderr
+    names = {p["name"].lower() for p in json.loads(venv.stdout)["packages"]}
+    assert {"torch", "numpy", "librosa", "scikit-learn"} <= names
+    assert "pyinstaller" not in names  # PyInstaller stays out of the runtime's venv

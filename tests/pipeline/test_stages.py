@@ -1,0 +1,176 @@
+"""Pipeline stages without the network: packaging, atomic folders, the selftest check, guards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import assert_one_line_error, run_builder
+
+from builder.check import compare, expected
+from builder.errors import ForeignTargetError, PythonNotFoundError
+from builder.fsutil import staged_dir
+from builder.inspect import inspect_path
+from builder.lock import parse_lock
+from builder.manifest import MANIFEST, SUMS, package
+from builder.profile import load_profile
+
+
+def test_package_writes_manifest_and_sums_that_sha256sum_accepts(tmp_path: Path) -> None:
+    frozen = tmp_path / "stems"
+    (frozen / "_internal/torch/lib").mkdir(parents=True)
+    (frozen / "stems").write_bytes(b"\x7fELF program")
+    (frozen / "_internal/torch/lib/libgomp.so.1").write_bytes(b"gomp" * 100)
+    os.symlink("libgomp.so.1", frozen / "_internal/torch/lib/libgomp-abc.so.1")
+    result = package(frozen, tmp_path / "dist/p", {"profile": "p", "packages": []}, {"selftest.json": "{}\n"})
+    dist = tmp_path / "dist/p"
+    manifest = json.loads((dist / MANIFEST).read_text())
+    paths = {e["path"]: e for e in manifest["files"]}
+    assert paths["stems/stems"]["size"] == len(b"\x7fELF program")
+    assert paths["stems/_internal/torch/lib/libgomp-abc.so.1"] == {
+        "path": "stems/_internal/torch/lib/libgomp-abc.so.1", "link": "libgomp.so.1"}
+    assert result.files == 4 and not frozen.exists()
+    check = subprocess.run(["sha256sum", "--check", "--quiet", SUMS], cwd=dist, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    (dist / "stems/stems").write_bytes(b"tampered")
+    assert subprocess.run(["sha256sum", "--check", "--quiet", SUMS], cwd=dist, capture_output=True).returncode != 0
+
+
+def test_a_failed_stage_leaves_the_previous_folder_untouched(tmp_path: Path) -> None:
+    final = tmp_path / "dist"
+    with staged_dir(final) as tmp:
+        (tmp / "good").write_text("v1")
+    with pytest.raises(RuntimeError), staged_dir(final) as tmp:
+        (tmp / "good").write_text("half")
+        raise RuntimeError("killed")
+    assert (final / "good").read_text() == "v1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
+
+
+def test_leftovers_of_a_killed_run_are_recovered(tmp_path: Path) -> None:
+    # killed between "move old aside" and "move new in": only .dist.old and .dist.tmp exist
+    (tmp_path / ".dist.old").mkdir()
+    (tmp_path / ".dist.old/good").write_text("v1")
+    (tmp_path / ".dist.tmp").mkdir()
+    with staged_dir(tmp_path / "dist") as tmp:
+        assert (tmp_path / "dist/good").read_text() == "v1"  # restored before the new run starts
+        (tmp / "good").write_text("v2")
+    assert (tmp_path / "dist/good").read_text() == "v2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
+
+
+SELFTEST = {
+    "threads": {"at_import": 4, "torch": 4, "interop": 2},
+    "matmul_precision": "high",
+    "env": {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"},
+    "versions": {"torch": "2.13.0+cpu"},
+    "openmp": [{"path": "/x/torch/lib/libgomp.so.1", "family": "GNU libgomp"}],
+    "matmul_ok": True,
+}
+WANT = {"threads": 4, "interop": 2, "matmul_precision": "high",
+        "env": {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}, "torch": "2.13.0+cpu"}
+
+
+def test_selftest_matching_the_profile_passes() -> None:
+    assert compare(SELFTEST, WANT) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"threads": {"at_import": 2, "torch": 4, "interop": 2}}, "not set before torch loaded"),
+        ({"matmul_precision": "highest"}, "matmul precision"),
+        ({"env": {"OMP_NUM_THREADS": "4"}}, "MKL_NUM_THREADS"),
+        ({"env": {**SELFTEST["env"], "KMP_DUPLICATE_LIB_OK": "TRUE"}}, "KMP_DUPLICATE_LIB_OK"),
+        ({"openmp": SELFTEST["openmp"] * 2 + [{"path": "/y/libgomp-1.so", "family": "GNU libgomp"}]}, "OpenMP runtimes loaded"),
+        ({"versions": {"torch": "2.2.2"}}, "locked 2.13.0+cpu"),
+    ],
+)
+def test_selftest_differing_from_the_profile_is_named(change: dict, problem: str) -> None:
+    problems = compare({**SELFTEST, **change}, WANT)
+    assert any(problem in p for p in problems), problems
+
+
+def test_expected_settings_come_from_profile_and_lock(root: Path) -> None:
+    profile = load_profile("minimal-mac-intel", root / "profiles")
+    lock = parse_lock((root / "locks/minimal-mac-intel.lock").read_text(), Path("x"))
+    want = expected(profile, lock)
+    assert want["threads"] == 8 and want["interop"] == 4 and want["matmul_precision"] == "high"
+    assert want["env"]["KMP_BLOCKTIME"] == "1" and want["torch"] == "2.2.2"
+
+
+def test_build_for_a_foreign_target_says_where_it_can_run() -> None:
+    proc = run_builder("build", "--profile", "minimal-mac-intel")
+    assert_one_line_error(proc, ForeignTargetError.exit_code, "must run on mac-intel",
+                          "lock and audit run anywhere; install, freeze and bench run on the target")
+
+
+def test_missing_target_python_is_one_line(tmp_path: Path, root: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    text = (root / "profiles/minimal-linux-x86_64.toml").read_text().replace('python = "3.11"', 'python = "3.10"')
+    (tmp_path / "profiles/py310.toml").write_text(text)
+    proc = run_builder("build", "--profile", "py310", root=tmp_path, env={"PATH": "/usr/bin:/bin"})
+    assert_one_line_error(proc, PythonNotFoundError.exit_code, "Python 3.10 is not available", "never downloads")
+
+
+def test_inspect_reads_packages_from_dist_info(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"
+    info = site / "demo-1.2.dist-info"
+    info.mkdir(parents=True)
+    (site / "demo").mkdir()
+    (site / "demo/__init__.py").write_text("x = 1\n" * 100)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo\nVersion: 1.2\n")
+    (info / "RECORD").write_text("demo/__init__.py,sha256=x,600\ndemo-1.2.dist-info/METADATA,,\n")
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_28_x86_64\n")
+    data = inspect_path(site)
+    assert data["packages"] == [{"name": "demo", "version": "1.2", "size": 600 + (info / "METADATA").stat().st_size, "files": 2}]
+    assert data["platform"] == "manylinux_2_28_x86_64" and data["files"] == 4
+
+
+def test_inspect_of_something_else_is_one_line(tmp_path: Path) -> None:
+    proc = run_builder("inspect", tmp_path)
+    assert_one_line_error(proc, 10, "not a venv")
+
+
+def test_builder_never_imports_torch() -> None:
+    code = (
+        "import sys, pkgutil, importlib, builder\n"
+        "for m in pkgutil.walk_packages(builder.__path__, 'builder.'):\n"
+        "    if not m.name.endswith('__main__'): importlib.import_module(m.name)\n"
+        "from builder.cli import cli\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_runtime_entry_never_imports_builder(root: Path) -> None:
+    import ast
+
+    for path in (root / "runtime_entry").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            assert not any(n == "builder" or n.startswith("builder.") for n in names), path
+
+
+def test_build_inputs_change_with_runtime_entry_and_settings(root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from builder.build import inputs_hash
+    from builder.paths import Project
+
+    shutil.copytree(root / "runtime_entry", tmp_path / "runtime_entry")
+    shutil.copytree(root / "profiles", tmp_path / "profiles")
+    project = Project(root=tmp_path)
+    profile = load_profile("minimal-linux-x86_64", project.profiles)
+    python = Path(sys.executable)
+    base = inputs_hash(project, profile, "sha256:lock", python)
+    assert inputs_hash(project, profile, "sha256:lock", python) == base
+    assert inputs_hash(project, profile, "sha256:other", python) != base
+    (tmp_path / "runtime_entry/main.py").write_text((tmp_path / "runtime_entry/main.py").read_text() + "\n# x\n")
+    assert inputs_hash(project, profile, "sha256:lock", python) != base
