@@ -35,8 +35,12 @@ class RotaryEmbedding(nn.Module):
         self.freqs = nn.Parameter(freqs, requires_grad=False)
         self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # new freqs: drop cached tables
+        self._cache.clear()
+        super()._load_from_state_dict(*args, **kwargs)
+
     def cos_sin(self, seq_len: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (seq_len, device, dtype, self.freqs.data_ptr(), self.freqs._version)
+        key = (seq_len, device, dtype, self.freqs.data_ptr())
         hit = self._cache.get(key)
         if hit is None:
             pos = torch.arange(seq_len, device=device, dtype=torch.float32)

@@ -1,0 +1,82 @@
+"""`stems separate` / `bench` end to end, in a subprocess as users run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import soundfile as sf
+
+from .conftest import ROOT, stems_env
+
+
+def test_separate_writes_every_stem_with_the_inputs_length_and_rate(stems, write_audio, tmp_path):
+    wav = write_audio("song.wav", seconds=1.2, rate=44100)
+    flac = write_audio("voice.flac", seconds=0.9, rate=48000, channels=1)
+    ogg = write_audio("loop.ogg", seconds=0.7, rate=22050, format="OGG", subtype="VORBIS")
+    out = tmp_path / "out"
+    r = stems("separate", str(wav), str(flac), str(ogg), "-o", str(out), "--model", "tiny", "--json")
+    assert r.returncode == 0, r.stderr
+    results = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [res["untrained"] for res in results] == [True, True, True]
+    assert "UNTRAINED" in r.stderr and "chunks" in r.stderr  # warning and progress on stderr
+    for src, res in zip((wav, flac, ogg), results):
+        info = sf.info(str(src))
+        assert sorted(res["outputs"]) == ["bass", "drums", "other", "vocals"]
+        for stem in ("drums", "bass", "other", "vocals"):
+            got = sf.info(str(out / src.stem / f"{stem}.wav"))
+            assert (got.frames, got.samplerate, got.channels) == (info.frames, info.samplerate, info.channels)
+            assert "UNTRAINED" in sf.SoundFile(str(out / src.stem / f"{stem}.wav")).comment
+    assert not list(out.rglob(".*partial*"))
+
+
+def test_separate_chosen_stems_as_flac_with_engine_flags(stems, write_audio, tmp_path):
+    wav = write_audio("a.wav", seconds=0.6)
+    r = stems("separate", str(wav), "-o", str(tmp_path / "o"), "--model", "tiny", "--stems", "vocals", "bass",
+              "--format", "flac", "--threads", "1", "--interop-threads", "1", "--precision", "high",
+              "--batch-size", "3", "--overlap", "4", "-q")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "o" / "a").iterdir()) == ["bass.flac", "vocals.flac"]
+    assert r.stderr.strip() == "stems: warning: UNTRAINED: model tiny has seeded random weights (seed 20240); the output is not a real separation"
+
+
+def test_errors_are_one_line_with_a_distinct_exit_code(stems, write_audio, tmp_path):
+    good = write_audio("ok.wav", seconds=0.3)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    victim = tmp_path / "out" / "vocals" / "vocals.wav"  # where the vocals stem of "vocals.wav" would go
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(good.read_bytes())
+    cases = {
+        3: ("separate", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x"), "--model", "tiny"),
+        4: ("separate", str(good), "-o", str(tmp_path / "x"), "--model", "tiny_mell"),
+        5: ("separate", str(good), "-o", str(tmp_path / "x"), "--model", "tiny", "--checkpoint", str(corrupt)),
+        6: ("separate", str(victim), "-o", str(tmp_path / "out"), "--model", "tiny", "--stems", "vocals"),
+        2: ("separate", str(good), "-o", str(tmp_path / "x"), "--model", "tiny", "--stems", "piano"),
+    }
+    for code, args in cases.items():
+        r = stems(*args)
+        lines = [ln for ln in r.stderr.splitlines() if "UNTRAINED" not in ln]
+        assert r.returncode == code, (args, r.stderr)
+        assert len(lines) == 1 and lines[0].startswith("stems: error: "), r.stderr
+        assert "Traceback" not in r.stderr
+    r = stems("separate", str(corrupt), "-o", str(tmp_path / "x"), "--model", "tiny")
+    assert r.returncode == 3 and "not a readable audio file" in r.stderr
+    assert victim.read_bytes() == good.read_bytes()  # the input was not touched
+
+
+def test_command_line_parsing_does_not_import_torch():
+    code = "import sys; from runtime_entry.main import build_parser; build_parser(); print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=stems_env(), capture_output=True, text=True)
+    assert r.stdout.strip() == "False", r.stderr
+
+
+def test_bench_reports_speed_and_resources_as_json(stems):
+    r = stems("bench", "--model", "tiny", "--seconds", "1", "--json", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["untrained"] is True and data["chunks"] == data["expected_chunks"] > 0
+    for key in ("realtime_factor", "seconds_per_chunk", "cpu_utilisation", "peak_rss_mb", "wall_seconds"):
+        assert data[key] > 0, key
+    assert data["threads"]["intra_op"] == 2 and data["env"]["OMP_NUM_THREADS"] == "2"

@@ -1,0 +1,111 @@
+"""`stems worker`: JSON lines; bad jobs get structured errors and the worker goes on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def test_worker_says_ready_answers_ping_and_runs_a_job(worker, write_audio, tmp_path):
+    wav = write_audio("song.wav", seconds=0.8)
+    w = worker("--model", "tiny")
+    ready = w.recv()
+    assert ready["type"] == "ready" and ready["protocol"] == 1
+    assert ready["versions"]["torch"] and ready["threads"]["intra_op"] == 2
+    assert [m["name"] for m in ready["models"]] == ["tiny"] and ready["models"][0]["untrained"] is True
+    w.send({"type": "ping", "id": "p1"})
+    assert w.recv() == {"type": "pong", "id": "p1", "running": None, "queued": 0}
+    w.send({"type": "separate", "id": "j1", "input": str(wav), "output": str(tmp_path / "o"), "model": "tiny"})
+    done, events = w.until("j1")
+    assert done["type"] == "done", done
+    assert events and events[-1]["type"] == "progress" and events[-1]["done"] == events[-1]["total"]
+    assert done["result"]["untrained"] is True
+    assert sf.info(done["result"]["outputs"]["vocals"]).frames == sf.info(str(wav)).frames
+    w.send({"type": "shutdown", "id": "s"})
+    assert w.recv() == {"type": "bye", "id": "s"}
+    assert w.close() == 0
+
+
+def test_bad_jobs_get_structured_errors_and_the_worker_goes_on(worker, write_audio, tmp_path):
+    wav = write_audio("ok.wav", seconds=0.4)
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(b"fLaC" + bytes(100))
+    out = str(tmp_path / "o")
+    w = worker()
+    assert w.recv()["type"] == "ready"
+    bad = {
+        "missing": ({"input": str(tmp_path / "nope.wav"), "output": out}, "bad_input"),
+        "corrupt": ({"input": str(corrupt), "output": out}, "bad_input"),
+        "params": ({"input": str(wav), "output": out, "batch_size": "two"}, "bad_request"),
+        "typo": ({"input": str(wav), "output": out, "stem": ["vocals"]}, "bad_request"),
+        "stem": ({"input": str(wav), "output": out, "stems": ["piano"]}, "bad_request"),
+        "unwritable": ({"input": str(wav), "output": str(wav / "x")}, "bad_output"),
+        "model": ({"input": str(wav), "output": out, "model": "nope"}, "bad_model_config"),
+    }
+    for job_id, (params, code) in bad.items():
+        w.send({"type": "separate", "id": job_id, "model": "tiny", **params})
+        answer, _ = w.until(job_id)
+        assert answer["type"] == "error" and answer["error"]["code"] == code, answer
+        assert answer["error"]["message"]
+    w.send("{not json")
+    assert w.recv()["error"]["code"] == "bad_request"
+    w.send({"type": "dance", "id": "d"})
+    assert w.recv()["error"]["code"] == "bad_request"
+    w.send({"type": "separate", "id": "good", "input": str(wav), "output": out, "model": "tiny"})
+    assert w.until("good")[0]["type"] == "done"
+
+
+def test_cancel_stops_a_running_job_and_the_next_job_runs(worker, write_audio, tmp_path):
+    long = write_audio("long.wav", seconds=12)
+    short = write_audio("short.wav", seconds=0.3)
+    w = worker("--model", "tiny")
+    assert w.recv()["type"] == "ready"
+    w.send({"type": "separate", "id": "long", "input": str(long), "output": str(tmp_path / "o"), "model": "tiny", "batch_size": 1})
+    while w.recv()["type"] != "progress":
+        pass
+    w.send({"type": "cancel", "id": "c", "job": "long"})
+    answer, events = w.until("long")
+    assert answer["type"] == "error" and answer["error"]["code"] == "cancelled"
+    assert {"type": "cancelling", "id": "c", "job": "long", "running": True} in events
+    assert not (tmp_path / "o" / "long").exists() or not any((tmp_path / "o" / "long").iterdir())
+    w.send({"type": "separate", "id": "next", "input": str(short), "output": str(tmp_path / "o"), "model": "tiny"})
+    assert w.until("next")[0]["type"] == "done"
+
+
+def _soak(worker, write_audio, tmp_path, jobs: int) -> list[int]:
+    import os
+
+    wav = write_audio("soak.wav", seconds=0.3)
+    expected = sf.read(str(wav))[0]
+    w = worker("--model", "tiny")
+    pid = w.recv()["pid"]
+    rss = []
+    for n in range(jobs):
+        job = {"type": "separate", "id": f"j{n}", "input": str(wav), "output": str(tmp_path / f"o{n % 3}"), "model": "tiny"}
+        if n % 5 == 4:  # 20% bad ones, of several kinds
+            job.update([({"input": str(tmp_path / "missing.wav")}), ({"overlap": -1}), ({"format": "mp4"}), ({"stems": "vocals"})][n // 5 % 4])
+        w.send(job)
+        answer, _ = w.until(f"j{n}")
+        if n % 5 == 4:
+            assert answer["type"] == "error", answer
+        else:
+            assert answer["type"] == "done", answer
+            stems = [sf.read(p)[0] for p in answer["result"]["outputs"].values()]
+            assert all(s.shape == expected.shape and np.isfinite(s).all() for s in stems)
+        with open(f"/proc/{pid}/status") as fh:
+            rss.append(int(next(line for line in fh if line.startswith("VmRSS")).split()[1]))
+    assert os.path.exists(f"/proc/{pid}")
+    return rss
+
+
+def test_worker_soak_of_jobs_with_20_percent_bad_ones(worker, write_audio, tmp_path):
+    rss = _soak(worker, write_audio, tmp_path, jobs=25)
+    assert rss[-1] < rss[4] * 1.25 + 20_000
+
+
+@pytest.mark.slow
+def test_worker_soak_of_200_jobs_keeps_memory_stable(worker, write_audio, tmp_path):
+    rss = _soak(worker, write_audio, tmp_path, jobs=200)
+    warm = rss[20]
+    assert max(rss[20:]) < warm * 1.1 + 20_000, rss[::20]
