@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from dataclasses import asdict
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 
 from . import __version__
 from .check import check
-from .errors import CheckError
+from .errors import BudgetError, CheckError
 from .freeze import PROGRAM, freeze, runtime_config
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, iter_files
+from .inspect import human_size, inspect_path
 from .install import InstallResult, install, require_native
 from .lock import check_lock, read_lock
 from .log import Log
@@ -27,8 +29,9 @@ from .openmp.stage import openmp_stage
 from .manifest import MANIFEST, SUMS, package, packages_json, read_manifest, read_site_packages, site_packages_of
 from .paths import Project
 from .profile import Profile, load_profile
-from .tools import pyinstaller, uv
+from .tools import process, pyinstaller, uv
 
+DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
 OPENMP_RECORD = ".builder-openmp.json"  # in the venv: what the openmp stage found and changed
 from .wheelhouse import find_wheelhouse
 
@@ -42,7 +45,7 @@ def inputs_hash(project: Project, profile: Profile, lock_hash: str, python: Path
         "lock": lock_hash,
         "python": str(python.resolve()),
         "runtime": runtime_config(profile),
-        "excludes": profile.freeze_excludes,
+        "freeze": asdict(profile.freeze),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for path in sorted(project.runtime_entry.rglob("*.py")):
@@ -61,6 +64,52 @@ def _openmp(inst: InstallResult, log: Log) -> dict[str, Any]:
     record = openmp_stage(inst.venv, log)
     atomic_write_text(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
+
+
+def source_date_epoch(project: Project, lock_path: Path) -> int:
+    """SOURCE_DATE_EPOCH, else the commit time of the lock (changes only when the lock does)."""
+    if env := os.environ.get("SOURCE_DATE_EPOCH"):
+        return int(env)
+    proc = process.run(["git", "log", "-1", "--format=%ct", "--", lock_path], tool="git", cwd=project.root, check=False)
+    text = proc.stdout.strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else DEFAULT_EPOCH
+
+
+def tree_size(folder: Path) -> tuple[int, int]:
+    size = files = 0
+    for path in iter_files(folder):
+        size += path.lstat().st_size
+        files += 1
+    return size, files
+
+
+def check_size_budget(profile: Profile, size: int, files: int) -> None:
+    budget = profile.bench
+    if budget.max_size_mb is not None and size > budget.max_size_mb * 1e6:
+        raise BudgetError(
+            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {budget.max_size_mb:.0f} MB",
+            hint=f"see the size report; raise bench.max-size-mb in {profile.path.name} or drop more in [freeze]",
+        )
+    if budget.max_files is not None and files > budget.max_files:
+        raise BudgetError(
+            f"{profile.name}: frozen folder has {files} files, over the budget of {budget.max_files}",
+            hint=f"raise bench.max-files in {profile.path.name} or drop more in [freeze]",
+        )
+
+
+def dist_summary(dist: Path) -> dict[str, Any]:
+    """Size, file count and hashes of a packaged dist, read back from disk."""
+    manifest = read_manifest(dist)
+    archive = dist / f"{dist.name}.tar.xz"
+    sha_file = archive.with_name(archive.name + ".sha256")
+    return {
+        "size_bytes": manifest["totals"]["bytes"],
+        "files": manifest["totals"]["files"],
+        "sha256": "sha256:" + hashlib.sha256((dist / SUMS).read_bytes()).hexdigest(),
+        "archive": str(archive) if archive.is_file() else None,
+        "archive_bytes": archive.stat().st_size if archive.is_file() else None,
+        "archive_sha256": "sha256:" + sha_file.read_text().split()[0] if sha_file.is_file() else None,
+    }
 
 
 def _up_to_date(dist: Path, key: str) -> bool:
@@ -100,16 +149,13 @@ def build(
     up_to_date = not force and _up_to_date(dist, key)
     if up_to_date:
         log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
-        manifest = read_manifest(dist)
-        sums = (dist / SUMS).read_bytes()
-        result_pkg = {
-            "dist": dist, "size": manifest["totals"]["bytes"], "files": manifest["totals"]["files"],
-            "sha256": "sha256:" + hashlib.sha256(sums).hexdigest(),
-        }  # fmt: skip
-        selftest = json.loads((dist / "selftest.json").read_text())
     else:
+        epoch = source_date_epoch(project, lock_path)
         with log.step("freeze"):
-            frozen = freeze(profile, inst.python.absolute(), project.root, work, work / "frozen")
+            frozen = freeze(profile, inst.python.absolute(), project.root, work, work / "frozen", epoch=epoch)
+            size, files = tree_size(frozen.folder)
+            log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
+            check_size_budget(profile, size, files)
         program = frozen.folder / (PROGRAM + profile.target.exe_suffix)
         with log.step("check"):
             selftest = check(program, profile, lock)
@@ -125,6 +171,7 @@ def build(
                 "profile": profile.name,
                 "profile_hash": profile.lock_hash(),
                 "inputs_hash": key,
+                "source_date_epoch": epoch,
                 "lock": {"path": f"locks/{lock_path.name}", "sha256": lock.hash()},
                 "target": {"name": profile.target.name, "platform": profile.target.uv_platform},
                 "python": selftest["versions"]["python"],
@@ -137,15 +184,20 @@ def build(
                 "sources": inst.sources,
                 "openmp": openmp_record,
                 "runtime": runtime_config(profile),
+                "freeze": asdict(profile.freeze),
                 "packages": packages_json(read_site_packages(site_packages_of(inst.venv))),
             }
-            pkg = package(
+            package(
                 frozen.folder,
                 dist,
                 manifest_body,
                 {"selftest.json": json.dumps(selftest, indent=2, sort_keys=True) + "\n"},
+                archive_epoch=epoch,
             )
-        result_pkg = asdict(pkg)
+            for row in inspect_path(dist)["packages"][:8]:
+                log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
+    summary = dist_summary(dist)
+    selftest = json.loads((dist / "selftest.json").read_text())
     if not (dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)).is_file():
         raise CheckError(f"{dist}: packaged folder has no {PROGRAM} program")
     return {
@@ -154,9 +206,7 @@ def build(
         "artifact": str(dist),
         "program": str(dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)),
         "manifest": str(dist / MANIFEST),
-        "size_bytes": result_pkg["size"],
-        "files": result_pkg["files"],
-        "sha256": result_pkg["sha256"],
+        **summary,
         "up_to_date": up_to_date,
         "venv_reused": inst.reused,
         "sources": inst.sources,

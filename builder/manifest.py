@@ -16,6 +16,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
+from .archive import write_archive
 from .fsutil import atomic_write_text, iter_files, sha256_file, staged_dir
 
 MANIFEST = "manifest.json"
@@ -97,10 +98,20 @@ class PackageResult:
     size: int
     files: int
     sha256: str  # of SHA256SUMS, which covers every file
+    archive: Path | None = None
+    archive_size: int | None = None
+    archive_sha256: str | None = None
 
 
-def package(frozen: Path, dist: Path, manifest: dict[str, Any], extra_files: dict[str, str]) -> PackageResult:
-    """Move the frozen folder into a staged dist, write manifest and sums, rename into place."""
+def package(
+    frozen: Path, dist: Path, manifest: dict[str, Any], extra_files: dict[str, str], *, archive_epoch: int | None
+) -> PackageResult:
+    """Move the frozen folder into a staged dist, write manifest, sums and archive; rename into place.
+
+    The archive (`P.tar.xz`, holding everything else in dist/P as `P/...`) and its
+    `P.tar.xz.sha256` are written inside the staged folder, so dist/P and its archive
+    always belong together.
+    """
     with staged_dir(dist) as tmp:
         target = tmp / frozen.name
         try:
@@ -119,11 +130,19 @@ def package(frozen: Path, dist: Path, manifest: dict[str, Any], extra_files: dic
         atomic_write_text(tmp / MANIFEST, json.dumps(body, indent=2, sort_keys=True) + "\n")
         sums = sums_text(entries) + f"{sha256_file(tmp / MANIFEST).removeprefix('sha256:')}  {MANIFEST}\n"
         atomic_write_text(tmp / SUMS, sums)
+        archive = archive_sha = None
+        if archive_epoch is not None:
+            archive = tmp / f"{dist.name}.tar.xz"
+            archive_sha = write_archive(tmp, archive, archive_epoch, arcname=dist.name)
+            atomic_write_text(tmp / f"{archive.name}.sha256", f"{archive_sha.removeprefix('sha256:')}  {archive.name}\n")
     return PackageResult(
         dist=dist,
         size=body["totals"]["bytes"],
         files=len(entries),
         sha256="sha256:" + hashlib.sha256(sums.encode()).hexdigest(),
+        archive=dist / archive.name if archive else None,
+        archive_size=(dist / archive.name).stat().st_size if archive else None,
+        archive_sha256=archive_sha,
     )
 
 

@@ -55,6 +55,10 @@ def _threads(v: Any) -> str | None:
     return 'a positive integer or "auto"'
 
 
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
 def _pos_int(v: Any) -> str | None:
     ok = isinstance(v, int) and not isinstance(v, bool) and v >= 1
     return None if ok else "a positive integer"
@@ -97,7 +101,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "matmul-precision": _precision,
         "env": _str_table,
     },
-    "freeze": {"excludes": _str_list},
+    "freeze": {"excludes": _str_list, "drop": _str_list, "strip": _bool, "keep-sources": _bool},
     "bench": {
         "max-startup-seconds": _pos_number,
         "max-seconds-per-chunk": _pos_number,
@@ -138,6 +142,14 @@ class RuntimeSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FreezeSettings:
+    excludes: tuple[str, ...] = ()  # modules PyInstaller leaves out
+    drop: tuple[str, ...] = ()  # fnmatch patterns on paths inside the bundle
+    strip: bool = False  # strip --strip-unneeded ELF libraries (Linux targets)
+    keep_sources: bool = False  # keep torch's .py files beside the PYZ archive
+
+
+@dataclass(frozen=True, kw_only=True)
 class BenchBudget:
     max_startup_seconds: float | None = None
     max_seconds_per_chunk: float | None = None
@@ -160,7 +172,7 @@ class Profile:
     from_wheelhouse: tuple[str, ...]
     indexes: Indexes
     runtime: RuntimeSettings
-    freeze_excludes: tuple[str, ...]
+    freeze: FreezeSettings
     bench: BenchBudget
 
     def lock_inputs(self) -> dict[str, Any]:
@@ -272,7 +284,7 @@ def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
         for key, value in values.items():
             if (section, key) == ("packages", "requirements"):
                 merged[key] = _merge_requirements(merged.get(key, []), value)
-            elif (section, key) in {("freeze", "excludes"), ("packages", "from-wheelhouse")}:
+            elif (section, key) in {("freeze", "excludes"), ("freeze", "drop"), ("packages", "from-wheelhouse")}:
                 merged[key] = list(dict.fromkeys([*merged.get(key, []), *value]))
             elif isinstance(value, dict):
                 merged[key] = {**merged.get(key, {}), **value}
@@ -347,6 +359,7 @@ def _resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...],
             hint="remove it from one of the two",
         )
     bench = s.get("bench", {})
+    fz = s.get("freeze", {})
     return Profile(
         name=name,
         path=path,
@@ -371,7 +384,12 @@ def _resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...],
             matmul_precision=rt.get("matmul-precision", "highest"),
             env=dict(rt.get("env", {})),
         ),
-        freeze_excludes=tuple(s.get("freeze", {}).get("excludes", [])),
+        freeze=FreezeSettings(
+            excludes=tuple(fz.get("excludes", [])),
+            drop=tuple(fz.get("drop", [])),
+            strip=fz.get("strip", False),
+            keep_sources=fz.get("keep-sources", False),
+        ),
         bench=BenchBudget(
             max_startup_seconds=bench.get("max-startup-seconds"),
             max_seconds_per_chunk=bench.get("max-seconds-per-chunk"),

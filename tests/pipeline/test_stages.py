@@ -26,7 +26,8 @@ def test_package_writes_manifest_and_sums_that_sha256sum_accepts(tmp_path: Path)
     (frozen / "stems").write_bytes(b"\x7fELF program")
     (frozen / "_internal/torch/lib/libgomp.so.1").write_bytes(b"gomp" * 100)
     os.symlink("libgomp.so.1", frozen / "_internal/torch/lib/libgomp-abc.so.1")
-    result = package(frozen, tmp_path / "dist/p", {"profile": "p", "packages": []}, {"selftest.json": "{}\n"})
+    result = package(frozen, tmp_path / "dist/p", {"profile": "p", "packages": []}, {"selftest.json": "{}\n"},
+                     archive_epoch=315532800)
     dist = tmp_path / "dist/p"
     manifest = json.loads((dist / MANIFEST).read_text())
     paths = {e["path"]: e for e in manifest["files"]}
@@ -174,3 +175,46 @@ def test_build_inputs_change_with_runtime_entry_and_settings(root: Path, tmp_pat
     assert inputs_hash(project, profile, "sha256:other", python) != base
     (tmp_path / "runtime_entry/main.py").write_text((tmp_path / "runtime_entry/main.py").read_text() + "\n# x\n")
     assert inputs_hash(project, profile, "sha256:lock", python) != base
+
+
+def test_archive_is_byte_identical_for_the_same_files_whatever_their_times(tmp_path: Path) -> None:
+    import tarfile
+
+    from builder.archive import write_archive
+
+    def tree(where: Path, mtime: int) -> Path:
+        (where / "stems/_internal").mkdir(parents=True)
+        (where / "stems/stems").write_bytes(b"program")
+        (where / "stems/stems").chmod(0o755)
+        (where / "stems/_internal/b.so").write_bytes(b"lib" * 1000)
+        os.symlink("b.so", where / "stems/_internal/a.so")
+        for p in (where / "stems/stems", where / "stems/_internal/b.so"):
+            os.utime(p, (mtime, mtime))
+        return where
+
+    a, b = tree(tmp_path / "a", 1_000_000), tree(tmp_path / "b", 2_000_000)
+    (b / "stems/_internal/b.so").chmod(0o600)  # umask differences must not matter either
+    sha_a = write_archive(a, tmp_path / "a.tar.xz", 315532800, arcname="p")
+    sha_b = write_archive(b, tmp_path / "b.tar.xz", 315532800, arcname="p")
+    assert sha_a == sha_b
+    with tarfile.open(tmp_path / "a.tar.xz") as tar:
+        names = tar.getnames()
+        assert names == sorted(names, key=lambda n: n) and "p/stems/_internal/a.so" in names
+        assert tar.getmember("p/stems/_internal/a.so").issym()
+        assert {m.mtime for m in tar.getmembers()} == {315532800}
+    assert write_archive(a, tmp_path / "c.tar.xz", 315532801, arcname="p") != sha_a
+
+
+def test_package_archive_holds_the_dist_and_its_checksum_verifies(tmp_path: Path) -> None:
+    frozen = tmp_path / "stems"
+    frozen.mkdir()
+    (frozen / "stems").write_bytes(b"x")
+    result = package(frozen, tmp_path / "dist/p", {"profile": "p"}, {}, archive_epoch=315532800)
+    assert result.archive == tmp_path / "dist/p/p.tar.xz" and result.archive.is_file()
+    check = subprocess.run(["sha256sum", "--check", "p.tar.xz.sha256"], cwd=tmp_path / "dist/p", capture_output=True)
+    assert check.returncode == 0
+    import tarfile
+
+    with tarfile.open(result.archive) as tar:
+        assert {"p/stems/stems", "p/manifest.json", "p/SHA256SUMS"} <= set(tar.getnames())
+        assert not any(n.endswith(".tar.xz") or ".tmp" in n for n in tar.getnames())
