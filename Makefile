@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help dev run test test-fast test-slow lock-check bench-install bench-engine clean
+.PHONY: help dev run test test-fast test-slow lock-check bench-install bench-engine check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
 	@echo "make test        all tests (fast first, then slow)"
 	@echo "make bench-install  install-stage benchmark -> docs/PERFORMANCE.md"
+	@echo "make check-repro build twice from clean and diff every file"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -45,5 +46,8 @@ bench-install: dev
 bench-engine: dev
 	$(BIN)/python benchmarks/bench_engine.py
 
+check-repro: dev
+	$(BIN)/python scripts/check_repro.py
+
 clean:
-	rm -rf build dist .bench
+	rm -rf build dist .bench .repro

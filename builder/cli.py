@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from . import lock as lock_mod
-from .errors import BuilderError, InputError, StaleLockError
+from .errors import BuilderError, CheckError, InputError, StaleLockError
 from .log import Log
 from .paths import Project, find_project
 from .profile import load_all, load_profile
@@ -140,6 +140,28 @@ def inspect_cmd(path: Path, as_json: bool) -> None:
         _emit_json(info)
     else:
         click.echo(render(info))
+
+
+@cli.command("diff")
+@click.argument("a", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def diff_cmd(a: Path, b: Path, as_json: bool) -> None:
+    """Name every file that differs between two dists, and why (exit 8 when any does)."""
+    from .repro import report
+
+    for dist in (a, b):
+        if not (dist / "manifest.json").is_file():
+            raise InputError(f"{dist}: not a dist (no manifest.json)")
+    rep = report(a, b)
+    if as_json:
+        _emit_json(rep)
+    else:
+        for d in rep["files"]:
+            click.echo(f"{d['path']}: {d['why']}")
+        click.echo(f"{rep['differing']} differing files")
+    if rep["differing"]:
+        raise CheckError(f"{rep['differing']} files differ between {a} and {b}")
 
 
 from .openmp.cli import openmp  # noqa: E402  (the stage's own command)

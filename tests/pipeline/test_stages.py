@@ -218,3 +218,28 @@ def test_package_archive_holds_the_dist_and_its_checksum_verifies(tmp_path: Path
     with tarfile.open(result.archive) as tar:
         assert {"p/stems/stems", "p/manifest.json", "p/SHA256SUMS"} <= set(tar.getnames())
         assert not any(n.endswith(".tar.xz") or ".tmp" in n for n in tar.getnames())
+
+
+def test_diff_names_each_differing_file_and_why(tmp_path: Path) -> None:
+    import struct
+    import time
+
+    def dist(name: str, stamp: int, extra: bool) -> Path:
+        frozen = tmp_path / name / "stems"
+        frozen.mkdir(parents=True)
+        (frozen / "same.so").write_bytes(b"\x7fELF" + b"x" * 100)
+        (frozen / "lib.so").write_bytes(b"\x7fELF" + b"\0" * 20 + struct.pack("<I", stamp) + b"\0" * 20)
+        if extra:
+            (frozen / "extra.txt").write_text("x")
+        package(frozen, tmp_path / name / "dist", {"profile": "p"}, {}, archive_epoch=None)
+        return tmp_path / name / "dist"
+
+    now = int(time.time())
+    a, b = dist("a", now, False), dist("b", now + 7, True)
+    proc = run_builder("diff", a, b, "--json")
+    assert proc.returncode == 8
+    files = {d["path"]: d["why"] for d in json.loads(proc.stdout)["files"]}
+    assert set(files) == {"stems/lib.so", "stems/extra.txt"}
+    assert "ELF binary" in files["stems/lib.so"] and "embedded timestamp" in files["stems/lib.so"]
+    assert files["stems/extra.txt"] == "only in B"
+    assert run_builder("diff", a, a).returncode == 0
