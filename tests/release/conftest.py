@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.release.helpers import make_dist
+from release.helpers import make_dist
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from builder.clean import apply_clean, plan_clean
 from builder.errors import InputError
 from builder.paths import Project
 from builder.verify import verify_dist
-from tests.release.helpers import make_dist, run_cli
+from release.helpers import make_dist, run_cli
 
 P = "tiny-linux-x86_64"
 

@@ -10,7 +10,7 @@ import pytest
 
 from builder.errors import InputError
 from builder.sbom import make_sbom, validate_sbom
-from tests.release.helpers import run_cli
+from release.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "dist" / "minimal-linux-x86_64" / "manifest.json"

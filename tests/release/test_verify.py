@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 from builder.verify import verify_dist
-from tests.helpers import assert_one_line_error
-from tests.release.helpers import run_cli
+from helpers import assert_one_line_error
+from release.helpers import run_cli
 
 LIB = "stems/_internal/libgomp.so.1"
 LINK = "stems/_internal/libgomp-dup.so.1"

@@ -15,7 +15,7 @@ import yaml
 from builder.matrix import release_matrix
 from builder.profile import load_all
 from builder.targets import TARGETS
-from tests.release.helpers import run_cli
+from release.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
