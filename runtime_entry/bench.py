@@ -23,16 +23,28 @@ def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
     add_runtime_flags(p)
 
 
-def generated_audio(seconds: float, sample_rate: int, seed: int = 0):
-    """Deterministic stereo test signal: a few harmonic tones, a pulse train and noise."""
+def generated_audio(start: int, frames: int, sample_rate: int, seed: int = 0):
+    """Frames [start, start + frames) of a deterministic stereo test signal: harmonic
+    tones, a pulse train and noise. Generated block by block, so a long benchmark
+    file never has to exist in memory."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    rng = np.random.default_rng([seed, start])
+    t = (start + np.arange(frames)) / sample_rate
     tones = sum(0.1 / k * np.sin(2 * np.pi * 110 * k * t + k) for k in range(1, 6))
     pulse = 0.3 * (np.sin(2 * np.pi * 2 * t) > 0.995)
-    noise = 0.02 * rng.standard_normal((2, t.size))
+    noise = 0.02 * rng.standard_normal((2, frames))
     return (np.stack([tones + pulse, 0.8 * tones + pulse]) + noise).astype("float32")
+
+
+def write_generated(path: str, seconds: float, sample_rate: int, block: int = 1 << 18) -> int:
+    import soundfile
+
+    total = int(seconds * sample_rate)
+    with soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=2, subtype="FLOAT") as fh:
+        for start in range(0, total, block):
+            fh.write(generated_audio(start, min(block, total - start), sample_rate).T)
+    return total
 
 
 def _peak_rss_mb() -> float:
@@ -41,7 +53,6 @@ def _peak_rss_mb() -> float:
 
 
 def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, object]:
-    import soundfile
     import torch
 
     from .engine import Engine, chunk_count, separate_file, torch_versions
@@ -53,16 +64,16 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
     load_s = time.perf_counter() - t0
     spec = loaded.spec
     seconds = args.seconds or 2 * spec.chunk_size / spec.sample_rate
-    audio = generated_audio(seconds, spec.sample_rate)
     warmup_s = None
     if not args.no_warmup:
+        chunk = generated_audio(0, spec.chunk_size, spec.sample_rate)[: spec.audio_channels]
         t0 = time.perf_counter()
         with torch.inference_mode():
-            loaded.model(torch.from_numpy(audio[: spec.audio_channels, : spec.chunk_size]).unsqueeze(0).contiguous() if audio.shape[1] >= spec.chunk_size else torch.zeros(1, spec.audio_channels, spec.chunk_size))
+            loaded.model(torch.from_numpy(chunk).unsqueeze(0))
         warmup_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="stems-bench-") as tmp:
         src = os.path.join(tmp, "bench.wav")
-        soundfile.write(src, audio.T, spec.sample_rate, subtype="FLOAT")
+        frames = write_generated(src, seconds, spec.sample_rate)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         result = separate_file(loaded, src, os.path.join(tmp, "out"), batch_size=args.batch_size, overlap=args.overlap)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -75,7 +86,7 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
         "untrained": loaded.untrained,
         "audio_seconds": round(seconds, 3),
         "chunks": chunks,
-        "expected_chunks": chunk_count(spec, audio.shape[1], spec.sample_rate),
+        "expected_chunks": chunk_count(spec, frames, spec.sample_rate),
         "wall_seconds": round(wall, 3),
         "seconds_per_chunk": round(wall / max(chunks, 1), 3),
         "realtime_factor": round(wall / seconds, 4),

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import soundfile as sf
 
 from .conftest import ROOT, stems_env
@@ -80,3 +81,25 @@ def test_bench_reports_speed_and_resources_as_json(stems):
     for key in ("realtime_factor", "seconds_per_chunk", "cpu_utilisation", "peak_rss_mb", "wall_seconds"):
         assert data[key] > 0, key
     assert data["threads"]["intra_op"] == 2 and data["env"]["OMP_NUM_THREADS"] == "2"
+
+
+LIGHT_YAML = """\
+model: {dim: 16, depth: 1, stereo: true, num_stems: 2, time_transformer_depth: 1, freq_transformer_depth: 1,
+        freqs_per_bands: [1, 64, 64, 64, 64, 64, 64, 64, 64], dim_head: 8, heads: 2, stft_n_fft: 1024,
+        stft_hop_length: 512, stft_win_length: 1024, mask_estimator_depth: 1, mlp_expansion_factor: 1}
+audio: {chunk_size: 131072, sample_rate: 44100}
+inference: {batch_size: 1, num_overlap: 2}
+training: {instruments: [a, b]}
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_of_a_10_minute_file_is_within_10_percent_of_a_1_minute_file(stems, tmp_path):
+    config = tmp_path / "light.yaml"
+    config.write_text(LIGHT_YAML)
+    peaks = {}
+    for seconds in (60, 600):
+        r = stems("bench", "--model", str(config), "--seconds", str(seconds), "--json", "--no-warmup", timeout=1500)
+        assert r.returncode == 0, r.stderr
+        peaks[seconds] = json.loads(r.stdout)["peak_rss_mb"]
+    assert peaks[600] <= peaks[60] * 1.10, peaks

@@ -57,7 +57,7 @@ def test_bad_jobs_get_structured_errors_and_the_worker_goes_on(worker, write_aud
 
 
 def test_cancel_stops_a_running_job_and_the_next_job_runs(worker, write_audio, tmp_path):
-    long = write_audio("long.wav", seconds=12)
+    long = write_audio("long.wav", seconds=8)
     short = write_audio("short.wav", seconds=0.3)
     w = worker("--model", "tiny")
     assert w.recv()["type"] == "ready"
@@ -100,7 +100,7 @@ def _soak(worker, write_audio, tmp_path, jobs: int) -> list[int]:
 
 
 def test_worker_soak_of_jobs_with_20_percent_bad_ones(worker, write_audio, tmp_path):
-    rss = _soak(worker, write_audio, tmp_path, jobs=25)
+    rss = _soak(worker, write_audio, tmp_path, jobs=15)
     assert rss[-1] < rss[4] * 1.25 + 20_000
 
 
