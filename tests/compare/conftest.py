@@ -1,0 +1,81 @@
+"""Fixtures: a real runtime venv installed from the minimal lock, and variants of it with planted packages.
+
+uv installs from its cache with hard links, so each venv takes seconds even with torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from builder.tools.uv import uv_bin
+from builder.wheelhouse import find_wheelhouse
+
+from . import wheels
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCK = ROOT / "locks" / "minimal-linux-x86_64.lock"
+COMMANDS = ("bench", "compare", "bisect", "tune")
+
+
+def run_builder(*args: str | Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """The real `builder` CLI in a subprocess, with this area's commands added if cli.py lacks them."""
+    code = (
+        "import sys\n"
+        "from builder.cli import cli, main\n"
+        "from builder.bench import bench\nfrom builder.compare import compare\n"
+        "from builder.bisect import bisect\nfrom builder.tune import tune\n"
+        "for c in (bench, compare, bisect, tune):\n"
+        "    if c.name not in cli.commands: cli.add_command(c)\n"
+        "main(sys.argv[1:])\n"
+    )
+    return subprocess.run([sys.executable, "-c", code, "--root", str(ROOT), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def _uv(*args: str | Path) -> None:
+    subprocess.run([uv_bin(), *map(str, args)], check=True, capture_output=True, text=True,
+                   env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+
+
+def make_venv(dest: Path, extra_wheels: list[Path] = (), runtime: dict | None = None) -> Path:
+    """A venv from the minimal lock (what `builder build` installs), plus extra wheels, plus runtime.json."""
+    wh = find_wheelhouse(None)
+    links = [f"--find-links={wh.path}"] if wh else ["--extra-index-url=https://download.pytorch.org/whl/cpu"]
+    _uv("venv", "--quiet", "--python", "3.11", dest)
+    _uv("pip", "sync", "--quiet", "--python", dest / "bin" / "python", "--require-hashes", *links, LOCK)
+    if extra_wheels:
+        _uv("pip", "install", "--quiet", "--no-deps", "--python", dest / "bin" / "python", *extra_wheels)
+    if runtime is not None:
+        (dest / "runtime.json").write_text(json.dumps(runtime))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("planted-wheels")
+    wheels.slowpoke(folder)
+    wheels.spinner(folder)
+    wheels.hang(folder)
+    wheels.innocents(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def venv_factory(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Callable[..., Path]:
+    made: dict[tuple, Path] = {}
+
+    def factory(name: str, packages: tuple[str, ...] = (), runtime: dict | None = None) -> Path:
+        key = (name, packages, json.dumps(runtime, sort_keys=True))
+        if key not in made:
+            whl = [next(wheelhouse.glob(f"{p.replace('-', '_')}-*.whl")) for p in packages]
+            made[key] = make_venv(tmp_path_factory.mktemp(name) / "venv", whl, runtime)
+        return made[key]
+
+    return factory

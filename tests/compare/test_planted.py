@@ -1,0 +1,124 @@
+"""Planted slowdowns that bench, compare and bisect must find, on real runtimes (slow).
+
+Each runtime is a real venv from the minimal lock (torch included), made in seconds from uv's
+cache; variants add tiny hand-made wheels from a local wheelhouse. Effects are chosen to be
+large against the noise of a shared 2-core machine: a 0.8 s sleep at interpreter start
+against a ~2 s startup, a process-wide hang against a 3 s stall limit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, run_builder
+
+pytestmark = pytest.mark.slow
+FAST = ["--seconds", "0.3", "--model", "tiny"]
+
+
+def _json(proc: subprocess.CompletedProcess[str]) -> dict:
+    assert proc.stdout.strip(), proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_bench_reports_every_field(venv_factory) -> None:
+    venv = venv_factory("base")
+    proc = run_builder("bench", venv, "--repeat", "2", *FAST, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    s = r["summary"]
+    for key in ("startup_s", "import_s", "separation_s", "total_s", "rtf", "cores_busy", "peak_rss_mb", "os_threads"):
+        assert s[key]["n"] == 2 and s[key]["median"] > 0, key
+    assert r["threads"]["torch"] >= 1 and r["threads"]["at_import"] == r["threads"]["torch"]
+    assert [o["family"] for o in r["openmp_loaded"]] == ["GNU libgomp"]
+    assert len(r["imports"]["slowest_modules"]) == 15
+    assert "torch" in r["imports"]["by_package_ms"]
+    assert all(run["hung"] is None for run in r["runs"])
+
+
+def test_bench_kills_a_hung_runtime_and_goes_on(venv_factory) -> None:
+    venv = venv_factory("hangs", ("hangs",))
+    proc = run_builder("bench", venv, "--repeat", "2", *FAST, "--stall", "3", "--json")
+    assert proc.returncode == 8, proc.stderr[-2000:]  # CheckError, after the report
+    r = _json(proc)
+    assert len(r["runs"]) == 2 and all("no output and no CPU time for 3 s" in run["hung"] for run in r["runs"])
+    assert any(f.startswith("hung: 2 of 2") for f in r["flags"])
+    assert proc.stderr.count("error:") == 1 and "Traceback" not in proc.stderr
+
+
+def test_compare_calls_the_planted_startup_hook_slower(venv_factory, tmp_path: Path) -> None:
+    a, b = venv_factory("base"), venv_factory("slowpoke", ("slowpoke",))
+    out = tmp_path / "report"
+    proc = run_builder("compare", a, b, "--repeat", "4", *FAST, "--metric", "startup", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    perf = r["performance"]["startup_s"]
+    assert perf["verdict"]["call"] == "slower", perf
+    assert perf["ci_low"] > 1.0 and perf["ratio"] > 1.15
+    assert r["verdict"].startswith("B is ") and "slower" in r["verdict"]
+    # the report names the cause: the package only in B, and its import at start
+    assert [p["name"] for p in r["packages"]["only_in_b"]] == ["slowpoke"]
+    assert r["imports"]["top_differences"][0]["package"] == "slowpoke_hook"
+    assert r["imports"]["top_differences"][0]["diff_ms"] > 500
+    for name in ("report.md", "report.json", "report.html"):
+        assert (out / name).stat().st_size > 1000
+    assert "<svg" in (out / "report.html").read_text()
+
+
+def test_compare_identical_builds_is_no_difference(venv_factory) -> None:
+    a, b = venv_factory("base"), venv_factory("base-again")
+    proc = run_builder("compare", a, b, "--repeat", "5", *FAST, "--metric", "startup", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    assert r["verdict"].startswith("no difference detected"), r["performance"]["startup_s"]
+    assert r["packages"]["only_in_a"] == r["packages"]["only_in_b"] == r["packages"]["different_version"] == []
+    assert all(t["same"] for t in r["threading"])
+
+
+def test_compare_surfaces_a_runtime_forced_to_one_thread(venv_factory) -> None:
+    a, b = venv_factory("base"), venv_factory("one-thread", (), {"threads": 1})
+    proc = run_builder("compare", a, b, "--repeat", "3", *FAST, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    rows = {t["setting"]: t for t in r["threading"]}
+    intra = rows["intra-op threads (torch.get_num_threads)"]
+    assert intra["b"] == 1 and intra["a"] >= 2 and not intra["same"]
+    assert rows["env OMP_NUM_THREADS"]["b"] == "1"
+    assert rows["runtime config"]["b"].endswith("runtime.json")
+    assert r["summary"]["b"]["os_threads"]["median"] < r["summary"]["a"]["os_threads"]["median"]
+
+
+def test_bisect_names_exactly_the_planted_package(venv_factory, wheelhouse: Path) -> None:
+    a = venv_factory("base")
+    b = venv_factory("extended", ("innocent-alpha", "innocent-beta", "innocent-gamma", "slowpoke"))
+    proc = run_builder("bisect", a, b, "--metric", "startup", "--threshold", "0.1", "--repeat", "3", *FAST,
+                       "--find-links", wheelhouse, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    assert [e["name"] for e in r["extras"]] == ["innocent-alpha", "innocent-beta", "innocent-gamma", "slowpoke"]
+    assert [c["package"] for c in r["culprits"]] == ["slowpoke"], r["steps"]
+    assert r["culprits"][0]["ci_low"] > 1.0
+    c = r["counts"]
+    assert c["builds"] + c["reused"] >= 3 and c["tests"] == len(r["steps"]) and c["runs"] > 0
+    assert f"{c['builds']} builds" in r["conclusion"]
+    assert "test 1: " in proc.stderr  # progress
+
+
+def test_tune_writes_a_config_that_stems_reads(venv_factory, tmp_path: Path) -> None:
+    venv = venv_factory("tune")
+    proc = run_builder("tune", venv, "--threads", "1", "--threads", "2", "--repeat", "1", *FAST, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    cfg = json.loads((venv / "runtime.json").read_text())
+    assert r["written"] and cfg["threads"] == r["best"]["threads"] and cfg["threads"] in (1, 2)
+    assert cfg["matmul_precision"] in ("highest", "high", "medium") and "tuned" in cfg
+    assert r["gain"]["verdict"]
+    st = subprocess.run([venv / "bin" / "python", "-m", "runtime_entry", "selftest", "--json"], capture_output=True,
+                        text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "STEMS_RUNTIME_CONFIG": str(venv / "runtime.json"),
+                                                  "PATH": "/usr/bin:/bin"}, check=True)
+    data = json.loads(st.stdout)
+    assert data["threads"]["torch"] == cfg["threads"] and data["config_source"].endswith("runtime.json")

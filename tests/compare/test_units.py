@@ -1,0 +1,157 @@
+"""Pure parts: statistics, verdicts, importtime parsing, diffs, closure, and the reports' structure."""
+
+from __future__ import annotations
+
+import json
+import random
+from html.parser import HTMLParser
+
+import pytest
+
+from builder.bench import import_summary, parse_importtime, spread
+from builder.bisect import closure, extras_of
+from builder.compare import package_diff, paired_ratio, performance, verdict
+from builder.report import html, markdown
+
+IMPORTTIME = """import time: self [us] | cumulative | imported package
+import time:       100 |        100 |   encodings.aliases
+import time:       400 |        500 | encodings
+import time:    800000 |     800000 |     slowpoke_hook
+import time:      2000 |     802000 | site
+import time:       300 |        300 |   yaml.error
+import time:    530000 |     530000 |   torch._C
+import time:     28000 |     558000 | torch
+"""
+
+
+def test_parse_importtime_depth_and_totals() -> None:
+    rows = parse_importtime(IMPORTTIME + "stems: something else on stderr\n")
+    assert [r["module"] for r in rows] == ["encodings.aliases", "encodings", "slowpoke_hook", "site", "yaml.error",
+                                           "torch._C", "torch"]
+    assert [r["depth"] for r in rows] == [1, 0, 2, 0, 1, 1, 0]
+    s = import_summary(rows)
+    assert s["total_s"] == 1.3605  # only depth-0 cumulative times add up
+    assert s["slowest_modules"][0] == {"module": "slowpoke_hook", "self_ms": 800.0, "cumulative_ms": 800.0}
+    assert s["by_package_ms"]["torch"] == 558.0 and "yaml" not in s["by_package_ms"]  # < 0.5 ms dropped
+
+
+def test_ratio_ci_excludes_one_for_a_real_slowdown() -> None:
+    rng = random.Random(1)
+    a = [2.0 + rng.uniform(-0.3, 0.3) for _ in range(5)]
+    b = [x + 0.8 + rng.uniform(-0.3, 0.3) for x in a]
+    stat = paired_ratio(a, b)
+    assert stat["ci_low"] > 1.0 and 1.2 < stat["ratio"] < 1.6
+    assert verdict(stat)["call"] == "slower"
+    assert verdict(paired_ratio(b, a))["call"] == "faster"
+
+
+def test_identical_samples_are_no_difference() -> None:
+    rng = random.Random(2)
+    a = [2.0 + rng.uniform(-0.3, 0.3) for _ in range(6)]
+    b = [2.0 + rng.uniform(-0.3, 0.3) for _ in range(6)]
+    v = verdict(paired_ratio(a, b))
+    assert v["call"] == "same" and v["text"].startswith("no difference detected")
+
+
+def test_verdict_needs_three_rounds_and_the_minimum_effect() -> None:
+    assert verdict(paired_ratio([1.0, 1.0], [2.0, 2.0]))["call"] == "unknown"
+    tiny = {"n": 9, "ratio": 1.02, "ci_low": 1.01, "ci_high": 1.03}
+    assert verdict(tiny)["call"] == "same" and "minimum effect" in verdict(tiny)["text"]
+    assert verdict(tiny, min_effect=0.01)["call"] == "slower"
+
+
+def test_spread() -> None:
+    assert spread([3.0, 1.0, 2.0, None]) == {"n": 3, "median": 2.0, "min": 1.0, "max": 3.0, "iqr": 1.0}
+    assert spread([])["median"] is None
+
+
+def test_package_diff_and_bisect_sets() -> None:
+    a = {"numpy": {"name": "numpy", "version": "2.0", "size": 10, "requires": []},
+         "torch": {"name": "torch", "version": "2.13", "size": 100, "requires": []}}
+    b = {**a, "numpy": {"name": "numpy", "version": "2.1", "size": 11, "requires": []},
+         "onnx": {"name": "onnx", "version": "1.2", "size": 5, "requires": ["numpy", "protobuf"]},
+         "protobuf": {"name": "protobuf", "version": "5", "size": 3, "requires": []}}
+    d = package_diff(a, b)
+    assert [p["name"] for p in d["same"]] == ["torch"]
+    assert [p["name"] for p in d["different_version"]] == ["numpy"]
+    assert [p["name"] for p in d["only_in_b"]] == ["onnx", "protobuf"] and d["only_in_a"] == []
+    extras = extras_of(a, b)
+    assert extras == ["numpy", "onnx", "protobuf"]
+    assert closure(["onnx"], b, extras) == ["numpy", "onnx", "protobuf"]
+    assert closure(["protobuf"], b, extras) == ["protobuf"]
+
+
+def _fake_result() -> dict:
+    runs_a = [{"startup_s": 1.0 + i / 100, "total_s": 3.0, "import_s": 0.9} for i in range(5)]
+    runs_b = [{"startup_s": 1.8 + i / 100, "total_s": 3.8, "import_s": 1.7} for i in range(5)]
+    side = lambda label: {"runtime": {"label": label, "kind": "venv", "path": f"/x/{label}", "profile": None,  # noqa: E731
+                                      "command": "python"},
+                          "python": "3.11.7", "platform": "x86_64", "total_bytes": 10, "files": 2,
+                          "install": {"venv_created_by": "uv 0.13.9", "installers": {"uv": 3}},
+                          "openmp_files": {"runtimes": [{"family": "GNU libgomp", "path": "torch/lib/libgomp.so.1"}]}}
+    imports = lambda extra: {"total_s": 1.0, "by_package_ms": {"torch": 500.0, **extra}, "slowest_modules": []}  # noqa: E731
+    summary = lambda runs: {m: spread([r[m] for r in runs]) for m in ("startup_s", "total_s", "import_s")}  # noqa: E731
+    return {
+        "a": side("small"), "b": side("big<&>"),
+        "settings": {"repeat": 5, "model": "tiny", "seconds": 0.5, "min_effect": 0.05, "primary_metric": "startup_s",
+                     "order": "interleaved", "ci": "bootstrap"},
+        "verdict": "B is 80% slower (95% CI 78–82%)", "verdict_metric": "startup_s",
+        "packages": package_diff({"torch": {"name": "torch", "version": "1", "size": 5}},
+                                 {"torch": {"name": "torch", "version": "1", "size": 5},
+                                  "slowpoke": {"name": "slowpoke", "version": "1.0", "size": 1}}),
+        "openmp_loaded": {"a": [], "b": [{"family": "GNU libgomp", "path": "/t/libgomp.so.1"}]},
+        "threading": [{"setting": "inter-op threads", "a": 1, "b": 2, "same": False}],
+        "imports": {"a": imports({}), "b": imports({"slowpoke_hook": 800.0}),
+                    "top_differences": [{"package": "slowpoke_hook", "a_ms": 0.0, "b_ms": 800.0, "diff_ms": 800.0}]},
+        "summary": {"a": summary(runs_a), "b": summary(runs_b)},
+        "performance": performance(runs_a, runs_b),
+        "flags": {"a": [], "b": ["single-threaded: x"]},
+        "runs": {"a": runs_a, "b": runs_b},
+    }
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_report_structure() -> None:
+    r = _fake_result()
+    page = html.compare_page(r)
+    p = _Collect()
+    p.feed(page)
+    tags = [t for t, _ in p.tags]
+    ids = {a.get("id") for _, a in p.tags}
+    assert {"verdict", "performance", "imports", "packages", "install", "openmp", "threading"} <= ids
+    assert "script" not in tags  # self-contained, no JS
+    assert tags.count("svg") == len(r["performance"]) + 1  # one distribution per metric + import bars
+    circles = [a for t, a in p.tags if t == "circle"]
+    assert len([c for c in circles if c["class"] == "run-a"]) == 5 * len(r["performance"])
+    assert any(a.get("class") == "verdict slower" for _, a in p.tags)
+    assert "big&lt;&amp;&gt;" in page  # labels are escaped
+    text = "".join(p.text)
+    assert "slowpoke_hook" in text and "B is 80% slower" in text
+
+
+def test_markdown_report_sections() -> None:
+    md = markdown.compare_report(_fake_result())
+    for heading in ("## Performance", "## Packages", "## Install method and tools", "## OpenMP", "## Threading",
+                    "## Import time"):
+        assert heading in md
+    assert "| slowpoke | only in B |" in md
+    assert "**differs**" in md
+    assert json.dumps(_fake_result())  # the JSON report is plain data
+
+
+@pytest.mark.parametrize("values", [[1.0, 1.0, 1.0], [5.0, 5.0, 5.0, 5.0]])
+def test_ratio_of_constant_equal_samples_is_exactly_one(values: list[float]) -> None:
+    stat = paired_ratio(values, values)
+    assert stat["ratio"] == stat["ci_low"] == stat["ci_high"] == 1.0
