@@ -75,6 +75,7 @@ class Runtime:
     env: Mapping[str, str] = field(default_factory=dict)
     profile: str | None = None
     importtime: bool = True  # PyInstaller programs ignore -X importtime / PYTHONPROFILEIMPORTTIME
+    settings: str | None = None  # where runtime settings come from when not from a config file
 
     def command(self, *args: str, importtime: bool = False) -> list[str]:
         if importtime and self.kind == "venv":
@@ -86,7 +87,7 @@ class Runtime:
 
     def describe(self) -> dict[str, Any]:
         return {"label": self.label, "kind": self.kind, "path": str(self.path), "profile": self.profile,
-                "command": shlex.join(self.argv)}
+                "command": shlex.join(self.argv), "settings": self.settings}
 
 
 def _venv_python(venv: Path) -> Path:
@@ -101,7 +102,9 @@ def venv_runtime(venv: Path, project: Project, *, label: str | None = None, prof
         env["STEMS_RUNTIME_CONFIG"] = str(venv / CONFIG_NAME)
     if profile is None and venv.name == "venv" and (project.profiles / f"{venv.parent.name}.toml").is_file():
         profile = venv.parent.name
+    settings = None
     if profile is not None and "STEMS_RUNTIME_CONFIG" not in env:
+        settings = f"profile {profile} [runtime] (as STEMS_* variables)"
         # A profile's venv runs with the profile's runtime settings, as its frozen program would.
         from .profile import load_profile
 
@@ -110,7 +113,7 @@ def venv_runtime(venv: Path, project: Project, *, label: str | None = None, prof
                     "STEMS_MATMUL_PRECISION": rs.matmul_precision})
     return Runtime(
         label=label or _short(venv), kind="venv", path=venv,
-        argv=(str(_venv_python(venv)), "-m", "runtime_entry"), env=env, profile=profile,
+        argv=(str(_venv_python(venv)), "-m", "runtime_entry"), env=env, profile=profile, settings=settings,
     )  # fmt: skip
 
 

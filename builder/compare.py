@@ -85,7 +85,8 @@ def verdict(stat: Mapping[str, Any], *, min_effect: float = DEFAULT_MIN_EFFECT, 
     if lo > 1 and r - 1 >= min_effect:
         return {"call": "slower", "text": f"{what} is {pct(r)} slower (95% CI {pct(lo)[:-1]}–{pct(hi)})"}
     if hi < 1 and 1 - r >= min_effect:
-        return {"call": "faster", "text": f"{what} is {pct(r)} faster (95% CI {pct(hi)[:-1]}–{pct(lo)})"}
+        speedup = f", {1 / r:.1f}x" if r < 0.5 else ""
+        return {"call": "faster", "text": f"{what} is {pct(r)} faster (95% CI {pct(hi)[:-1]}–{pct(lo)}{speedup})"}
     note = ""
     if lo > 1 or hi < 1:
         note = f"; below the {min_effect * 100:.0f}% minimum effect"
@@ -198,7 +199,8 @@ def threading_rows(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str,
         ("threads right after import torch", ta.get("at_import"), tb.get("at_import")),
         ("inter-op threads", ta.get("interop"), tb.get("interop")),
         ("matmul precision", a.get("matmul_precision"), b.get("matmul_precision")),
-        ("runtime config", a.get("config_source"), b.get("config_source")),
+        ("runtime settings from", (a.get("runtime") or {}).get("settings") or a.get("config_source"),
+         (b.get("runtime") or {}).get("settings") or b.get("config_source")),
     ]
     ea, eb = a.get("env") or {}, b.get("env") or {}
     rows += [(f"env {k}", ea.get(k), eb.get(k)) for k in sorted(set(ea) | set(eb))]

@@ -42,7 +42,7 @@ def with_settings(rt: Runtime, s: Mapping[str, Any]) -> Runtime:
 
 
 def current_settings(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
-    run = measure_once(rt, replace(opts, separation=False))
+    run = measure_once(rt, replace(opts, startup=True, separation=False))
     t = run.get("threads") or {}
     if run.get("hung") or not t:
         raise ToolError(f"{rt.label}: selftest did not report its threads ({run.get('hung')})")
@@ -94,7 +94,7 @@ def tune_runtime(rt: Runtime, *, repeat: int = 3, opts: RunOptions | None = None
         cur, new = with_settings(rt, base), with_settings(rt, best)
         runs_cur, runs_new = run_interleaved(cur, new, repeat=max(repeat, 3), opts=opts, log=log, warmup=False)
     stat = paired_ratio([r.get("separation_s") for r in runs_cur], [r.get("separation_s") for r in runs_new])
-    gain = verdict(stat, what="the tuned settings")
+    gain = verdict(stat, what="the tuned run")
     path = out or config_file(rt)
     result = {
         "runtime": rt.describe(), "current": base, "best": best, "stages": stages,

@@ -75,7 +75,7 @@ def compare_report(r: Mapping[str, Any]) -> str:
     rows = []
     for side, facts in (("A", a), ("B", b)):
         files = facts["openmp_files"].get("runtimes", [])
-        rows.append([side, "on disk", "; ".join(f"{f['family']} {f['path']}" for f in files) or "none"])
+        rows.append([side, "on disk", "; ".join(f"{f['family']} {f['path']}" + _links(f) for f in files) or "none"])
         loaded = r["openmp_loaded"][side.lower()]
         rows.append([side, "loaded", "; ".join(f"{o['family']} {o['path']}" for o in loaded) or "none"])
     lines += table(["side", "", "runtimes"], rows)
@@ -102,3 +102,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
     return _v(value)
+
+
+def _links(f: Mapping[str, Any]) -> str:
+    others = [n for n in f.get("links", []) if n != f["path"]]
+    return f" (+{len(others)} symlink{'s' if len(others) > 1 else ''}: {', '.join(others)})" if others else ""

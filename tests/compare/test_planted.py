@@ -88,7 +88,7 @@ def test_compare_surfaces_a_runtime_forced_to_one_thread(venv_factory) -> None:
     intra = rows["intra-op threads (torch.get_num_threads)"]
     assert intra["b"] == 1 and intra["a"] >= 2 and not intra["same"]
     assert rows["env OMP_NUM_THREADS"]["b"] == "1"
-    assert rows["runtime config"]["b"].endswith("runtime.json")
+    assert rows["runtime settings from"]["b"].endswith("runtime.json")
     assert r["summary"]["b"]["os_threads"]["median"] < r["summary"]["a"]["os_threads"]["median"]
 
 
