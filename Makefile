@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help dev run test test-fast test-slow lock-check bench-install bench-engine check-repro clean
+.PHONY: help dev dev-engine run test test-fast test-slow lock-check bench-install bench-engine bench-frozen check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
@@ -18,23 +18,30 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 
-$(VENV)/.installed: pyproject.toml tests/requirements-engine.txt | $(BIN)/uv
+# builder itself and its test tools (what a release runner needs)
+$(VENV)/.installed: pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[test]"
+	touch $@
+
+# + what the engine's tests import: CPU torch from the wheelhouse, never PyPI's CUDA build
+$(VENV)/.installed-engine: $(VENV)/.installed tests/requirements-engine.txt
 	$(BIN)/uv pip install --python $(BIN)/python --quiet $(if $(WHEELHOUSE),--find-links $(WHEELHOUSE)) -r tests/requirements-engine.txt
 	touch $@
 
 dev: $(VENV)/.installed
 
+dev-engine: $(VENV)/.installed-engine
+
 run: dev
 	$(BIN)/builder build
 
-test: dev
+test: dev-engine
 	$(BIN)/python -m pytest
 
-test-fast: dev
+test-fast: dev-engine
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: dev
+test-slow: dev-engine
 	$(BIN)/python -m pytest -m slow
 
 lock-check: dev
@@ -45,6 +52,9 @@ bench-install: dev
 
 bench-engine: dev
 	$(BIN)/python benchmarks/bench_engine.py
+
+bench-frozen: dev-engine
+	$(BIN)/python benchmarks/bench_frozen.py
 
 check-repro: dev
 	$(BIN)/python scripts/check_repro.py

@@ -15,7 +15,9 @@ from pathlib import Path
 from .errors import ToolError
 from .fsutil import sha256_file
 
-XZ_ARGS = ["xz", "-6", "--threads=2", "--block-size=32MiB", "--check=crc64", "-c"]
+# -3: measured on the minimal Linux runtime (440 MB), -6 gives 112 MB in ~3x the time of
+# -2/-3 (~120 MB); the size goal is 180 MB, so the faster preset wins.
+XZ_ARGS = ["xz", "-3", "--threads=2", "--block-size=32MiB", "--check=crc64", "-c"]
 
 
 def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:

@@ -29,9 +29,11 @@ from .openmp.stage import openmp_stage
 from .manifest import MANIFEST, SUMS, package, packages_json, read_manifest, read_site_packages, site_packages_of
 from .paths import Project
 from .profile import Profile, load_profile
+from .sbom import make_sbom
 from .tools import process, pyinstaller, uv
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
+SBOM_NAME = "sbom.cdx.json"
 OPENMP_RECORD = ".builder-openmp.json"  # in the venv: what the openmp stage found and changed
 from .wheelhouse import find_wheelhouse
 
@@ -48,9 +50,12 @@ def inputs_hash(project: Project, profile: Profile, lock_hash: str, python: Path
         "freeze": asdict(profile.freeze),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    for path in sorted(project.runtime_entry.rglob("*.py")):
-        digest.update(path.relative_to(project.root).as_posix().encode())
-        digest.update(path.read_bytes())
+    # The program's sources and builder's own (a changed packaging step is a changed input).
+    builder_dir = Path(__file__).resolve().parent
+    for base in (project.runtime_entry, builder_dir):
+        for path in sorted(base.rglob("*.py")):
+            digest.update(path.relative_to(base.parent).as_posix().encode())
+            digest.update(path.read_bytes())
     return "sha256:" + digest.hexdigest()
 
 
@@ -152,7 +157,10 @@ def build(
     else:
         epoch = source_date_epoch(project, lock_path)
         with log.step("freeze"):
-            frozen = freeze(profile, inst.python.absolute(), project.root, work, work / "frozen", epoch=epoch)
+            frozen = freeze(
+                profile, inst.python.absolute(), site_packages_of(inst.venv), project.root, work, work / "frozen",
+                epoch=epoch,
+            )
             size, files = tree_size(frozen.folder)
             log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
             check_size_budget(profile, size, files)
@@ -185,13 +193,14 @@ def build(
                 "openmp": openmp_record,
                 "runtime": runtime_config(profile),
                 "freeze": asdict(profile.freeze),
-                "packages": packages_json(read_site_packages(site_packages_of(inst.venv))),
+                "packages": packages_json(read_site_packages(site_packages_of(inst.venv)), frozen.bundled),
             }
+            sbom = make_sbom(manifest_body)
             package(
                 frozen.folder,
                 dist,
                 manifest_body,
-                {"selftest.json": json.dumps(selftest, indent=2, sort_keys=True) + "\n"},
+                {"selftest.json": json.dumps(selftest, indent=2, sort_keys=True) + "\n", SBOM_NAME: sbom},
                 archive_epoch=epoch,
             )
             for row in inspect_path(dist)["packages"][:8]:

@@ -164,9 +164,15 @@ def diff_cmd(a: Path, b: Path, as_json: bool) -> None:
         raise CheckError(f"{rep['differing']} files differ between {a} and {b}")
 
 
-from .openmp.cli import openmp  # noqa: E402  (the stage's own command)
+# Commands that live beside their stage.
+from .clean import clean  # noqa: E402
+from .matrix import matrix  # noqa: E402
+from .openmp.cli import openmp  # noqa: E402
+from .sbom import sbom  # noqa: E402
+from .verify import verify  # noqa: E402
 
-cli.add_command(openmp)
+for _command in (openmp, verify, sbom, matrix, clean):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -150,5 +150,9 @@ def read_manifest(dist: Path) -> dict[str, Any]:
     return json.loads((dist / MANIFEST).read_text(encoding="utf-8"))
 
 
-def packages_json(packages: list[InstalledPackage]) -> list[dict[str, Any]]:
-    return [asdict(p) for p in sorted(packages, key=lambda p: p.name.lower())]
+def packages_json(packages: list[InstalledPackage], bundled: frozenset[str]) -> list[dict[str, Any]]:
+    """The venv's packages, each marked with whether any of its top-level names went into the program."""
+    return [
+        {**asdict(p), "bundled": any(t in bundled for t in p.top_level)}
+        for p in sorted(packages, key=lambda p: p.name.lower())
+    ]

@@ -103,7 +103,10 @@ def make_sbom(manifest: dict[str, Any]) -> str:
     )  # fmt: skip
 
     components = []
-    for pkg in sorted(manifest["packages"], key=lambda p: canonicalize_name(p["name"])):
+    # Only what is inside the program: the venv also holds build-time-only packages
+    # (manifests from before the "bundled" mark list them all).
+    inside = [p for p in manifest["packages"] if p.get("bundled", True)]
+    for pkg in sorted(inside, key=lambda p: canonicalize_name(p["name"])):
         name = canonicalize_name(pkg["name"])
         purl = PackageURL(type="pypi", name=name, version=pkg["version"])
         components.append(

@@ -37,7 +37,7 @@ TARGETS: dict[str, Target] = {
             uv_platform="x86_64-apple-darwin",
             sys_platform="darwin",
             machines=("x86_64",),
-            runner="macos-13",
+            runner="macos-15-intel",  # GitHub retired macos-13 in December 2025
             description="Intel Mac",
             macos_min="11.0",
         ),

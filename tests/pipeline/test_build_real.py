@@ -87,3 +87,51 @@ def test_inspect_dist_and_venv(built: dict, root: Path) -> None:
     names = {p["name"].lower() for p in json.loads(venv.stdout)["packages"]}
     assert {"torch", "numpy", "librosa", "scikit-learn"} <= names
     assert "pyinstaller" not in names  # PyInstaller stays out of the runtime's venv
+
+
+def _build_killed_at(marker: str, delay: float, out: Path, env: dict[str, str] | None = None) -> str:
+    """Start a forced build, SIGKILL its whole process group `delay` s after `marker` appears."""
+    import signal
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "builder", "build", "--profile", PROFILE, "--out", str(out), "--force"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(marker):
+            time.sleep(delay)
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(line.startswith(marker) for line in seen), "".join(seen)
+    return "".join(seen)
+
+
+@pytest.mark.parametrize(("stage", "delay"), [("install", 4.0), ("freeze", 15.0), ("package", 3.0)])
+def test_build_killed_during_a_stage_leaves_the_previous_dist_intact(
+    built: dict, stage: str, delay: float, tmp_path: Path
+) -> None:
+    dist = Path(built["artifact"])
+    sums_before = (dist / "SHA256SUMS").read_bytes()
+    # a fresh work dir makes the install stage do real work worth interrupting
+    env = {"BUILDER_WORK_DIR": str(tmp_path / "work")} if stage == "install" else None
+    _build_killed_at(f"==> {stage}", delay, built["_out"], env)
+    verify = run_builder("verify", dist)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert (dist / "SHA256SUMS").read_bytes() == sums_before
+
+
+def test_the_next_build_after_a_kill_succeeds_without_cleanup(built: dict) -> None:
+    _build_killed_at("==> package", 2.0, built["_out"])
+    proc = run_builder("build", "--profile", PROFILE, "--out", built["_out"], "--force", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    leftovers = [p.name for p in Path(built["_out"]).iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert run_builder("verify", built["artifact"]).returncode == 0
+    # same inputs, same bytes: the rebuilt dist is the one that was there (reproducible)
+    assert json.loads(proc.stdout)["sha256"] == built["sha256"]
