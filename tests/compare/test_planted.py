@@ -122,3 +122,14 @@ def test_tune_writes_a_config_that_stems_reads(venv_factory, tmp_path: Path) -> 
                                                   "PATH": "/usr/bin:/bin"}, check=True)
     data = json.loads(st.stdout)
     assert data["threads"]["torch"] == cfg["threads"] and data["config_source"].endswith("runtime.json")
+
+
+def test_compare_calls_a_spinning_thread_slower(venv_factory) -> None:
+    """A package whose .pth starts a thread that spins forever: every import fights it for the GIL."""
+    a, b = venv_factory("base"), venv_factory("spinner", ("spinner",))
+    proc = run_builder("compare", a, b, "--repeat", "3", *FAST, "--metric", "startup", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    perf = r["performance"]["startup_s"]
+    assert perf["verdict"]["call"] == "slower" and perf["ci_low"] > 1.0, perf
+    assert r["summary"]["b"]["os_threads"]["median"] > r["summary"]["a"]["os_threads"]["median"]
