@@ -135,3 +135,39 @@ def test_the_next_build_after_a_kill_succeeds_without_cleanup(built: dict) -> No
     assert run_builder("verify", built["artifact"]).returncode == 0
     # same inputs, same bytes: the rebuilt dist is the one that was there (reproducible)
     assert json.loads(proc.stdout)["sha256"] == built["sha256"]
+
+
+def test_dist_sbom_is_valid_and_lists_what_is_inside(built: dict) -> None:
+    from builder.sbom import validate_sbom
+
+    text = (Path(built["artifact"]) / "sbom.cdx.json").read_text()
+    validate_sbom(text)
+    names = {c["name"] for c in json.loads(text)["components"]}
+    assert {"torch", "numpy"} <= names
+    assert not {"librosa", "scikit-learn", "numba", "llvmlite", "scipy"} & names  # excluded from the freeze
+
+
+def test_lean_folder_meets_the_size_goal_and_keeps_excluded_packages_out(built: dict) -> None:
+    assert built["size_bytes"] <= 500e6 and built["files"] <= 1200
+    assert built["archive_bytes"] <= 180e6
+    internal = Path(built["artifact"]) / "stems" / "_internal"
+    assert not [p for p in ("scipy", "sklearn", "numba", "llvmlite", "torch/test", "torch/include") if (internal / p).exists()]
+    assert (internal / "torch/bin/torch_shm_manager").is_file()
+
+
+def test_frozen_program_separates_a_real_file_into_four_stems(built: dict, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    rate = 44100
+    t = np.arange(int(rate * 2.5)) / rate
+    song = tmp_path / "song.flac"
+    sf.write(song, (0.2 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 440 * t)], 1)).astype("float32"), rate)
+    proc = subprocess.run([built["program"], "separate", str(song), "-o", str(tmp_path / "out"), "--model", "tiny", "-q"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    stems = sorted(p.stem for p in (tmp_path / "out/song").iterdir())
+    assert stems == ["bass", "drums", "other", "vocals"]
+    for p in (tmp_path / "out/song").iterdir():
+        info = sf.info(str(p))
+        assert info.frames == len(t) and info.samplerate == rate
