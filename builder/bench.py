@@ -280,6 +280,8 @@ def run_monitored(argv: Sequence[str], *, env: Mapping[str, str], timeout: float
     proc.returncode = os.waitstatus_to_exitcode(status)
     for r in readers:
         r.join(timeout=5)
+    for stream in (proc.stdout, proc.stderr):
+        stream.close()  # type: ignore[union-attr]
     first = marks["first"]
     return ProcessResult(
         argv=argv, returncode=None if killed else proc.returncode, stdout="".join(out), stderr="".join(err),
@@ -372,7 +374,11 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
         if res.killed:
             run["hung"] = f"selftest: {res.killed}"
             return run
-        st = _json_line(res, "selftest")
+        try:
+            st = _json_line(res, "selftest")
+        except ToolError as exc:
+            run["failed"] = exc.one_line()
+            return run
         imports = import_summary(parse_importtime(res.stderr)) if rt.importtime else None
         run.update({
             "startup_s": round(res.first_output_s or res.wall_s, 4),
@@ -392,7 +398,11 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
         if res.killed:
             run["hung"] = f"bench: {res.killed}"
             return run
-        b = _json_line(res, "bench")
+        try:
+            b = _json_line(res, "bench")
+        except ToolError as exc:
+            run["failed"] = exc.one_line()
+            return run
         threads = (b.get("threads") or {}).get("intra_op")
         cores = b.get("cpu_cores_busy")
         run.update({
@@ -425,8 +435,12 @@ def spread(values: Sequence[float]) -> dict[str, float | int | None]:
             "max": round(vals[-1], 4), "iqr": round(q[2] - q[0], 4)}
 
 
+def usable(run: Mapping[str, Any]) -> bool:
+    return not run.get("hung") and not run.get("failed")
+
+
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    good = [r for r in runs if not r.get("hung")]
+    good = [r for r in runs if usable(r)]
     return {m: spread([r[m] for r in good if r.get(m) is not None]) for m in METRICS
             if any(r.get(m) is not None for r in good)}
 
@@ -506,10 +520,13 @@ def bench_runtime(rt: Runtime, *, repeat: int = 3, opts: RunOptions | None = Non
 def result_of(rt: Runtime, runs: list[dict[str, Any]], opts: RunOptions, profile: Profile | None) -> dict[str, Any]:
     summary = summarise(runs)
     hung = [r for r in runs if r.get("hung")]
-    first = next((r for r in runs if not r.get("hung")), {})
-    flags = []
+    first = next((r for r in runs if usable(r)), {})
+    failed = [r for r in runs if r.get("failed")]
+    flags: list[str] = []
     if hung:
         flags.append(f"hung: {len(hung)} of {len(runs)} runs killed ({hung[0]['hung']})")
+    if failed:
+        flags.append(f"failed: {len(failed)} of {len(runs)} runs printed no JSON ({failed[0]['failed']})")
     single = [r for r in runs if r.get("single_threaded")]
     if single:
         t = first.get("bench_threads") or {}
@@ -543,6 +560,8 @@ def result_of(rt: Runtime, runs: list[dict[str, Any]], opts: RunOptions, profile
 def describe_run(run: Mapping[str, Any]) -> str:
     if run.get("hung"):
         return f"KILLED: {run['hung']}"
+    if run.get("failed"):
+        return f"FAILED: {run['failed']}"
     bits = []
     if run.get("startup_s") is not None:
         bits.append(f"ready {run['startup_s']:.2f} s")
@@ -616,6 +635,10 @@ def enforce(result: Mapping[str, Any]) -> None:
     if hung:
         raise CheckError(f"{result['runtime']['label']}: {len(hung)} of {len(result['runs'])} runs hung and were "
                          f"killed: {hung[0]['hung']}")
+    failed = [r for r in result["runs"] if r.get("failed")]
+    if failed:
+        raise CheckError(f"{result['runtime']['label']}: {len(failed)} of {len(result['runs'])} runs failed: "
+                         f"{failed[0]['failed']}")
 
 
 # --- click ------------------------------------------------------------------------------

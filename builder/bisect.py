@@ -3,7 +3,8 @@
 B is A plus packages (minimal vs extended). Intermediate environments are A's exact
 packages plus a subset of B's extras (with the extras that subset depends on), installed
 with uv from its cache; each is measured against A in interleaved rounds. A subset that is
-not slower is cleared whole; a slower one is split in two, down to single packages.
+not slower is cleared whole; a slower one is split in two, down to single packages; a single package is named only when a
+second measurement with twice the rounds confirms it.
 Environments are kept under build/bisect/ and reused by their package set.
 """
 
@@ -126,10 +127,10 @@ def bisect_runtimes(a: Runtime, b: Runtime, project: Project, *, metric: str = "
     counts = {"builds": 0, "reused": 0, "tests": 0, "runs": 0}
     steps: list[dict[str, Any]] = []
 
-    def measure(rt: Runtime, what: str, subset: Sequence[str]) -> dict[str, Any]:
+    def measure(rt: Runtime, what: str, subset: Sequence[str], rounds: int = repeat) -> dict[str, Any]:
         counts["tests"] += 1
-        runs_a, runs_x = run_interleaved(a, rt, repeat=repeat, opts=opts, log=log, warmup=False)
-        counts["runs"] += 2 * repeat * (int(opts.startup) + int(opts.separation))
+        runs_a, runs_x = run_interleaved(a, rt, repeat=rounds, opts=opts, log=log, warmup=False)
+        counts["runs"] += 2 * rounds * (int(opts.startup) + int(opts.separation))
         stat = paired_ratio([r.get(key) for r in runs_a], [r.get(key) for r in runs_x])
         v = verdict(stat, min_effect=threshold, what=what)
         step = {"test": counts["tests"], "packages": list(subset), "label": rt.label, **stat, "verdict": v["text"],
@@ -157,6 +158,10 @@ def bisect_runtimes(a: Runtime, b: Runtime, project: Project, *, metric: str = "
         if not step["slower"]:
             return []
         if len(subset) == 1:
+            # A single package is named only if a second, longer measurement agrees (noise happens).
+            step = measure(rt, "A+" + subset[0], env_pkgs, rounds=2 * repeat)
+            if not step["slower"]:
+                return []
             return [{"package": b_pkgs[subset[0]]["name"], "version": b_pkgs[subset[0]]["version"],
                      "with": [p for p in env_pkgs if p != subset[0]], "ratio": step["ratio"],
                      "ci_low": step["ci_low"], "ci_high": step["ci_high"], "effect": step["verdict"]}]

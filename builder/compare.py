@@ -28,6 +28,7 @@ from .bench import (
     measure_once,
     resolve_runtime,
     result_of,
+    usable,
 )
 from .errors import InputError
 from .fsutil import atomic_write_text
@@ -236,7 +237,7 @@ def performance(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]], *,
     out = {}
     for m in metrics:
         pairs = [(ra.get(m), rb.get(m)) for ra, rb in zip(runs_a, runs_b)
-                 if not ra.get("hung") and not rb.get("hung") and ra.get(m) is not None and rb.get(m) is not None]
+                 if usable(ra) and usable(rb) and ra.get(m) is not None and rb.get(m) is not None]
         if not pairs:
             continue
         stat = paired_ratio([p[0] for p in pairs], [p[1] for p in pairs])

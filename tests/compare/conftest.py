@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -58,8 +60,17 @@ def make_venv(dest: Path, extra_wheels: list[Path] = (), runtime: dict | None = 
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("planted-wheels")
+def scratch() -> Iterator[Path]:
+    """Our own folder, not pytest's basetemp: other pytest sessions on this machine rotate those away."""
+    folder = Path(tempfile.mkdtemp(prefix="builder-compare-tests-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(scratch: Path) -> Path:
+    folder = scratch / "planted-wheels"
+    folder.mkdir()
     wheels.slowpoke(folder)
     wheels.spinner(folder)
     wheels.hang(folder)
@@ -68,14 +79,14 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def venv_factory(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Callable[..., Path]:
+def venv_factory(scratch: Path, wheelhouse: Path) -> Callable[..., Path]:
     made: dict[tuple, Path] = {}
 
     def factory(name: str, packages: tuple[str, ...] = (), runtime: dict | None = None) -> Path:
         key = (name, packages, json.dumps(runtime, sort_keys=True))
         if key not in made:
             whl = [next(wheelhouse.glob(f"{p.replace('-', '_')}-*.whl")) for p in packages]
-            made[key] = make_venv(tmp_path_factory.mktemp(name) / "venv", whl, runtime)
+            made[key] = make_venv(scratch / f"{len(made)}-{name}" / "venv", whl, runtime)
         return made[key]
 
     return factory

@@ -155,3 +155,20 @@ def test_markdown_report_sections() -> None:
 def test_ratio_of_constant_equal_samples_is_exactly_one(values: list[float]) -> None:
     stat = paired_ratio(values, values)
     assert stat["ratio"] == stat["ci_low"] == stat["ci_high"] == 1.0
+
+
+def test_a_runtime_without_bench_fails_its_runs_with_one_clear_line(tmp_path) -> None:
+    """A run whose runtime prints no JSON is recorded as failed; the benchmark goes on, then exits 8."""
+    from builder.bench import RunOptions, Runtime, bench_runtime, enforce
+    from builder.errors import CheckError
+
+    fake = tmp_path / "stems"
+    fake.write_text("#!/bin/sh\necho \"stems: error: argument command: invalid choice: '$1'\" >&2\nexit 2\n")
+    fake.chmod(0o755)
+    rt = Runtime(label="old", kind="dist", path=tmp_path, argv=(str(fake),), importtime=False)
+    r = bench_runtime(rt, repeat=2, opts=RunOptions(timeout=30, stall=10), warmup=False)
+    assert [bool(run["failed"]) for run in r["runs"]] == [True, True]
+    assert "needs a rebuild" in r["runs"][0]["failed"] and r["summary"] == {}
+    assert r["flags"][0].startswith("failed: 2 of 2 runs")
+    with pytest.raises(CheckError, match="2 of 2 runs failed"):
+        enforce(r)
