@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import BandSplit, MaskEstimator, RMSNorm, build_layers, run_layers
+from .layers import BandSplit, MaskEstimator, RMSNorm, build_layers, run_layers, run_mask_estimators
 
 
 class _RoformerBase(nn.Module):
@@ -117,7 +117,7 @@ class BSRoformer(_RoformerBase):
         x = self.band_split(x)
         x = run_layers(self.layers, x, self.skip_connection)
         x = self.final_norm(x)
-        mask = torch.stack([est(x) for est in self.mask_estimators], dim=1)  # (b, n, T, F*2)
+        mask = run_mask_estimators(self.mask_estimators, x)  # (b, n, T, F*2)
         mask = mask.view(b, self.num_stems, frames, fs, 2).transpose(2, 3)
         masked = torch.view_as_complex(spec.unsqueeze(1).contiguous()) * torch.view_as_complex(mask.contiguous())
         return self._istft(masked, length)
@@ -222,7 +222,7 @@ class MelBandRoformer(_RoformerBase):
         x = x.transpose(1, 2).reshape(b, frames, -1)
         x = self.band_split(x)
         x = run_layers(self.layers, x, self.skip_connection)
-        masks = torch.stack([est(x) for est in self.mask_estimators], dim=1)  # (b, n, T, idx*2)
+        masks = run_mask_estimators(self.mask_estimators, x)  # (b, n, T, idx*2)
         n = self.num_stems
         masks = torch.view_as_complex(masks.view(b, n, frames, -1, 2).transpose(2, 3).contiguous())  # (b, n, idx, T)
         index = self.freq_indices.view(1, 1, -1, 1).expand(b, n, -1, frames)
