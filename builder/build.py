@@ -1,4 +1,4 @@
-"""`builder build`: install -> openmp -> freeze -> check -> package, each stage timed.
+"""`builder build`: install -> openmp -> freeze -> check -> bench -> package, each stage timed.
 
 Every stage writes to a temporary folder that is renamed into place, so a
 killed build leaves the previous dist/P/ whole. Unchanged inputs skip the
@@ -17,25 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .bench import enforce, smoke_bench
 from .check import check
 from .errors import BudgetError, CheckError
 from .freeze import PROGRAM, freeze, runtime_config
-from .fsutil import atomic_write_text, iter_files
-from .inspect import human_size, inspect_path
+from .fsutil import atomic_write_text
+from .inspect import human_size, inspect_path, tree_totals
 from .install import InstallResult, install, require_native
 from .lock import check_lock, read_lock
 from .log import Log
-from .openmp.stage import openmp_stage
 from .manifest import MANIFEST, SUMS, package, packages_json, read_manifest, read_site_packages, site_packages_of
+from .openmp.stage import openmp_stage
 from .paths import Project
 from .profile import Profile, load_profile
 from .sbom import make_sbom
 from .tools import process, pyinstaller, uv
+from .wheelhouse import find_wheelhouse
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
 SBOM_NAME = "sbom.cdx.json"
+# Timings: kept out of the dist's hashed payload so two builds stay byte-identical.
+VOLATILE_SELFTEST = ("torch_import_seconds",)
 OPENMP_RECORD = ".builder-openmp.json"  # in the venv: what the openmp stage found and changed
-from .wheelhouse import find_wheelhouse
 
 
 def inputs_hash(project: Project, profile: Profile, lock_hash: str, python: Path) -> str:
@@ -78,14 +81,6 @@ def source_date_epoch(project: Project, lock_path: Path) -> int:
     proc = process.run(["git", "log", "-1", "--format=%ct", "--", lock_path], tool="git", cwd=project.root, check=False)
     text = proc.stdout.strip()
     return int(text) if proc.returncode == 0 and text.isdigit() else DEFAULT_EPOCH
-
-
-def tree_size(folder: Path) -> tuple[int, int]:
-    size = files = 0
-    for path in iter_files(folder):
-        size += path.lstat().st_size
-        files += 1
-    return size, files
 
 
 def check_size_budget(profile: Profile, size: int, files: int) -> None:
@@ -161,7 +156,7 @@ def build(
                 profile, inst.python.absolute(), site_packages_of(inst.venv), project.root, work, work / "frozen",
                 epoch=epoch,
             )
-            size, files = tree_size(frozen.folder)
+            size, files = tree_totals(frozen.folder)
             log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
             check_size_budget(profile, size, files)
         program = frozen.folder / (PROGRAM + profile.target.exe_suffix)
@@ -174,6 +169,14 @@ def build(
                 f"{selftest['matmul_precision']}, OpenMP: "
                 + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
             )
+        with log.step("bench (smoke)"):
+            smoke = smoke_bench(program, profile, project=project)
+            med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
+            log.line(f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+                     f"(tiny model, 1 s of audio), peak {med.get('peak_rss_mb')} MB"
+                     + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else ""))
+            enforce(smoke)
+        stored_selftest = {k: v for k, v in selftest.items() if k not in VOLATILE_SELFTEST}
         with log.step("package"):
             manifest_body = {
                 "profile": profile.name,
@@ -200,8 +203,9 @@ def build(
                 frozen.folder,
                 dist,
                 manifest_body,
-                {"selftest.json": json.dumps(selftest, indent=2, sort_keys=True) + "\n", SBOM_NAME: sbom},
+                {"selftest.json": json.dumps(stored_selftest, indent=2, sort_keys=True) + "\n", SBOM_NAME: sbom},
                 archive_epoch=epoch,
+                reports={"bench.json": json.dumps(smoke, indent=2, sort_keys=True) + "\n"},
             )
             for row in inspect_path(dist)["packages"][:8]:
                 log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")

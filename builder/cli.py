@@ -165,13 +165,17 @@ def diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 
 
 # Commands that live beside their stage.
+from .bench import bench  # noqa: E402
+from .bisect import bisect  # noqa: E402
 from .clean import clean  # noqa: E402
+from .compare import compare  # noqa: E402
 from .matrix import matrix  # noqa: E402
 from .openmp.cli import openmp  # noqa: E402
 from .sbom import sbom  # noqa: E402
+from .tune import tune  # noqa: E402
 from .verify import verify  # noqa: E402
 
-for _command in (openmp, verify, sbom, matrix, clean):
+for _command in (openmp, bench, compare, bisect, tune, verify, sbom, matrix, clean):
     cli.add_command(_command)
 
 

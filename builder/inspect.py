@@ -11,7 +11,8 @@ from .fsutil import iter_files
 from .manifest import MANIFEST, read_manifest, read_site_packages, site_packages_of
 
 
-def _tree_totals(root: Path) -> tuple[int, int]:
+def tree_totals(root: Path) -> tuple[int, int]:
+    """Bytes and file count under root (symlinks counted as themselves)."""
     size = count = 0
     for path in iter_files(root):
         count += 1
@@ -51,7 +52,7 @@ def inspect_path(path: Path) -> dict[str, Any]:
             f"{path}: not a venv (no pyvenv.cfg), site-packages folder (no *.dist-info) or dist (no {MANIFEST})"
         )
     packages = sorted(read_site_packages(site), key=lambda p: (-p.size, p.name.lower()))
-    size, count = _tree_totals(root)
+    size, count = tree_totals(root)
     return {
         "path": str(path),
         "kind": kind,

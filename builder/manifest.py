@@ -104,14 +104,23 @@ class PackageResult:
 
 
 def package(
-    frozen: Path, dist: Path, manifest: dict[str, Any], extra_files: dict[str, str], *, archive_epoch: int | None
+    frozen: Path,
+    dist: Path,
+    manifest: dict[str, Any],
+    extra_files: dict[str, str],
+    *,
+    archive_epoch: int | None,
+    reports: dict[str, str] | None = None,
 ) -> PackageResult:
     """Move the frozen folder into a staged dist, write manifest, sums and archive; rename into place.
 
     The archive (`P.tar.xz`, holding everything else in dist/P as `P/...`) and its
     `P.tar.xz.sha256` are written inside the staged folder, so dist/P and its archive
-    always belong together.
+    always belong together. `reports` (measurements of this build run, e.g. bench.json)
+    are named in the manifest but neither hashed nor archived: timings differ from run
+    to run, and the payload must not.
     """
+    reports = reports or {}
     with staged_dir(dist) as tmp:
         target = tmp / frozen.name
         try:
@@ -124,6 +133,7 @@ def package(
         body = {
             "schema": SCHEMA,
             **manifest,
+            "reports": sorted(reports),
             "totals": {"files": len(entries), "bytes": sum(e.get("size", 0) for e in entries)},
             "files": entries,
         }
@@ -135,6 +145,8 @@ def package(
             archive = tmp / f"{dist.name}.tar.xz"
             archive_sha = write_archive(tmp, archive, archive_epoch, arcname=dist.name)
             atomic_write_text(tmp / f"{archive.name}.sha256", f"{archive_sha.removeprefix('sha256:')}  {archive.name}\n")
+        for name, text in reports.items():
+            atomic_write_text(tmp / name, text)
     return PackageResult(
         dist=dist,
         size=body["totals"]["bytes"],

@@ -198,7 +198,9 @@ def verify_dist(dist: Path) -> VerifyReport:
     archive_diffs, archive_names, archive_removed = _check_archive(dist, manifest, on_disk)
     modified += archive_diffs
     removed += archive_removed
-    added = sorted(rel for rel in on_disk if rel not in entries and rel not in SKIP | archive_names)
+    # Reports (bench.json: timings of this build run) are named in the manifest, never hashed.
+    reports = set(manifest.get("reports", []))
+    added = sorted(rel for rel in on_disk if rel not in entries and rel not in SKIP | archive_names | reports)
     # An empty folder is not in the manifest, which lists files only: on disk, it was added.
     added += empty_dirs
 

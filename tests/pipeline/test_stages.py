@@ -243,3 +243,22 @@ def test_diff_names_each_differing_file_and_why(tmp_path: Path) -> None:
     assert "ELF binary" in files["stems/lib.so"] and "embedded timestamp" in files["stems/lib.so"]
     assert files["stems/extra.txt"] == "only in B"
     assert run_builder("diff", a, a).returncode == 0
+
+
+def test_reports_are_named_but_neither_hashed_nor_archived(tmp_path: Path) -> None:
+    import tarfile
+
+    frozen = tmp_path / "stems"
+    frozen.mkdir()
+    (frozen / "stems").write_bytes(b"x")
+    result = package(frozen, tmp_path / "dist/p", {"profile": "p"}, {}, archive_epoch=315532800,
+                     reports={"bench.json": '{"startup_s": 1.23}\n'})
+    dist = tmp_path / "dist/p"
+    manifest = json.loads((dist / MANIFEST).read_text())
+    assert manifest["reports"] == ["bench.json"]
+    assert "bench.json" not in {e["path"] for e in manifest["files"]}
+    with tarfile.open(result.archive) as tar:
+        assert "p/bench.json" not in tar.getnames()
+    assert run_builder("verify", dist).returncode == 0
+    (dist / "bench.json").write_text("{}")  # a new measurement does not make the dist differ
+    assert run_builder("verify", dist).returncode == 0
