@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help dev dev-engine run test test-fast test-slow lock-check bench-install bench-engine bench-frozen check-repro clean
+.PHONY: help dev dev-engine chromium compare-report run test test-fast test-slow lock-check bench-install bench-engine bench-frozen check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
@@ -30,18 +30,22 @@ $(VENV)/.installed-engine: $(VENV)/.installed tests/requirements-engine.txt
 
 dev: $(VENV)/.installed
 
+# Headless Chromium for the compare report's screenshot test (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
 dev-engine: $(VENV)/.installed-engine
 
 run: dev
 	$(BIN)/builder build
 
-test: dev-engine
+test: dev-engine chromium
 	$(BIN)/python -m pytest
 
 test-fast: dev-engine
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: dev-engine
+test-slow: dev-engine chromium
 	$(BIN)/python -m pytest -m slow
 
 lock-check: dev
@@ -55,6 +59,11 @@ bench-engine: dev
 
 bench-frozen: dev-engine
 	$(BIN)/python benchmarks/bench_frozen.py
+
+compare-report: dev chromium
+	$(BIN)/builder compare minimal-linux-x86_64 extended-linux-x86_64 --repeat 5 --seconds 1 --out docs/compare-minimal-vs-extended
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1800 \
+	  --screenshot=docs/compare-minimal-vs-extended/report.png file://$(CURDIR)/docs/compare-minimal-vs-extended/report.html
 
 check-repro: dev
 	$(BIN)/python scripts/check_repro.py
