@@ -54,8 +54,18 @@ lock-check: dev
 bench-install: dev
 	$(BIN)/python benchmarks/bench_install.py
 
-bench-engine: dev
-	$(BIN)/python benchmarks/bench_engine.py
+MSST_VENV := .bench/msst-venv
+
+# benchmark-only reference environment (audio-separator's MSST code); never the project's
+$(MSST_VENV)/.installed: benchmarks/requirements-msst.txt | $(BIN)/uv
+	rm -rf $(MSST_VENV)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(MSST_VENV)
+	$(BIN)/uv pip install --python $(MSST_VENV)/bin/python --quiet $(if $(WHEELHOUSE),--find-links $(WHEELHOUSE)) -r benchmarks/requirements-msst.txt
+	$(BIN)/uv pip install --python $(MSST_VENV)/bin/python --quiet --no-deps audio-separator==0.47.1
+	touch $@
+
+bench-engine: $(MSST_VENV)/.installed
+	$(MSST_VENV)/bin/python benchmarks/bench_engine.py --json .bench/bench-engine.json --doc docs/PERFORMANCE.md
 
 bench-frozen: dev-engine
 	$(BIN)/python benchmarks/bench_frozen.py
