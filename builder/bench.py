@@ -366,18 +366,25 @@ class RunOptions:
     separation: bool = True  # the bench process
 
 
+
+def _probe(rt: Runtime, argv: list[str], what: str, opts: RunOptions, run: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """Run one process of a run; on a hang or no JSON, note it in `run` and return None."""
+    res = run_monitored(argv, env=rt.env, timeout=opts.timeout, stall=opts.stall)
+    if res.killed:
+        run["hung"] = f"{what}: {res.killed}"
+        return res, None
+    try:
+        return res, _json_line(res, what)
+    except ToolError as exc:
+        run["failed"] = exc.one_line()
+        return res, None
+
 def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
     """One run: a startup probe and a bench process, each fresh. Never raises on a hang."""
     run: dict[str, Any] = {"hung": None}
     if opts.startup:
-        res = run_monitored(rt.command("selftest", "--json", importtime=rt.importtime), env=rt.env, timeout=opts.timeout, stall=opts.stall)
-        if res.killed:
-            run["hung"] = f"selftest: {res.killed}"
-            return run
-        try:
-            st = _json_line(res, "selftest")
-        except ToolError as exc:
-            run["failed"] = exc.one_line()
+        res, st = _probe(rt, rt.command("selftest", "--json", importtime=rt.importtime), "selftest", opts, run)
+        if st is None:
             return run
         imports = import_summary(parse_importtime(res.stderr)) if rt.importtime else None
         run.update({
@@ -394,14 +401,8 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
         })  # fmt: skip
     if opts.separation:
         args = ["bench", "--json", "--model", opts.model, "--seconds", f"{opts.seconds:g}"]
-        res = run_monitored(rt.command(*args), env=rt.env, timeout=opts.timeout, stall=opts.stall)
-        if res.killed:
-            run["hung"] = f"bench: {res.killed}"
-            return run
-        try:
-            b = _json_line(res, "bench")
-        except ToolError as exc:
-            run["failed"] = exc.one_line()
+        res, b = _probe(rt, rt.command(*args), "bench", opts, run)
+        if b is None:
             return run
         threads = (b.get("threads") or {}).get("intra_op")
         cores = b.get("cpu_cores_busy")

@@ -34,6 +34,7 @@ from .sbom import make_sbom
 from .tools import process, pyinstaller, uv
 from .wheelhouse import find_wheelhouse
 
+SHAPES_THE_DIST = ("build.py", "freeze.py", "manifest.py", "archive.py", "sbom.py", "check.py", "fsutil.py")
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
 SBOM_NAME = "sbom.cdx.json"
 # Timings: kept out of the dist's hashed payload so two builds stay byte-identical.
@@ -53,12 +54,15 @@ def inputs_hash(project: Project, profile: Profile, lock_hash: str, python: Path
         "freeze": asdict(profile.freeze),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    # The program's sources and builder's own (a changed packaging step is a changed input).
+    # The program's sources, and the builder code that shapes the venv or the dist
+    # (a changed packaging step is a changed input; a changed `compare` is not).
     builder_dir = Path(__file__).resolve().parent
-    for base in (project.runtime_entry, builder_dir):
-        for path in sorted(base.rglob("*.py")):
-            digest.update(path.relative_to(base.parent).as_posix().encode())
-            digest.update(path.read_bytes())
+    named = [(p.relative_to(project.root).as_posix(), p) for p in sorted(project.runtime_entry.rglob("*.py"))]
+    dist_code = [builder_dir / n for n in SHAPES_THE_DIST] + sorted((builder_dir / "openmp").rglob("*.py"))
+    named += [(f"builder/{p.relative_to(builder_dir).as_posix()}", p) for p in dist_code]
+    for name, path in named:
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return "sha256:" + digest.hexdigest()
 
 
