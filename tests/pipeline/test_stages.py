@@ -262,3 +262,21 @@ def test_reports_are_named_but_neither_hashed_nor_archived(tmp_path: Path) -> No
     assert run_builder("verify", dist).returncode == 0
     (dist / "bench.json").write_text("{}")  # a new measurement does not make the dist differ
     assert run_builder("verify", dist).returncode == 0
+
+
+def test_modules_that_read_their_own_source_keep_it(tmp_path: Path) -> None:
+    from builder.freeze import modules_reading_own_source
+
+    files = {
+        "torch/__init__.py": "from typing import overload as _overload\n",
+        "torch/_dynamo/config.py": "install_config_module(sys.modules[__name__])\n",
+        "torch/nn/functional.py": "from torch._jit_internal import (\n    boolean_dispatch,\n    _overload,\n)\n",
+        "torch/nn/modules/rnn.py": "@torch._jit_internal._overload_method\ndef forward(): ...\n",
+        "torch/jit/__init__.py": "from torch._jit_internal import _overload\n",
+        "torch/plain.py": "x = 1\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert modules_reading_own_source(tmp_path) == [
+        "torch._dynamo.config", "torch.jit", "torch.nn.functional", "torch.nn.modules.rnn"]
