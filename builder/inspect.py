@@ -97,10 +97,11 @@ def _inspect_dist(dist: Path) -> dict[str, Any]:
 
 
 def human_size(n: float) -> str:
+    """Decimal units (1 MB = 10^6 bytes), the units every budget and goal here is stated in."""
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+        if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
+        n /= 1000
     raise AssertionError("unreachable")
 
 
