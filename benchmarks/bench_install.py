@@ -144,7 +144,7 @@ def main() -> int:
 - Date: {dt.date.today().isoformat()}; machine: {machine()}
 - Command: `make bench-install` (`python benchmarks/bench_install.py --rounds {args.rounds}`)
 - What: install `locks/{name}.lock` ({len(lock.pins)} packages, torch from the local wheelhouse) into a new venv,
-  bytecode written by both (.pyc files uv/pip: {sorted(pycs)}), empty caches each run
+  bytecode written by both (.pyc files uv/pip: {sorted(pycs)}; pip's venv also holds pip itself), empty caches each run
   (uv: a fresh `UV_CACHE_DIR`; pip: `--no-cache-dir`), interleaved uv, pip, uv, pip, ...
 
 | round | uv (s) | pip (s) |
