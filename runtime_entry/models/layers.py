@@ -7,6 +7,8 @@ plain torch (no einops, beartype or rotary-embedding-torch).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,10 +40,46 @@ def compute_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def unit_rows(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+class Workspace:
+    """Scratch tensors reused by the transformer layers of one forward pass.
+
+    A fresh tensor of a few hundred MB is paid for again on its first write, one page
+    fault per 4 KiB: about 0.1 s per 400 MB on the 2-core benchmark machine, a fifth of
+    the matmul that fills it. Each layer needs several such tensors, so they are taken
+    from here by role instead; a role holds one live tensor at a time."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def take(self, role: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        numel = math.prod(shape)
+        buf = self._buffers.get(role)
+        if buf is None or buf.numel() < numel or buf.dtype != dtype or buf.device != device:
+            buf = self._buffers[role] = torch.empty(numel, dtype=dtype, device=device)
+        return buf[:numel].view(shape)
+
+
+def unit_rows(x: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None = None) -> torch.Tensor:
     """x / max(||x||, 1e-12) over the last axis (F.normalize), written as `dtype` in one pass."""
     inv = torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min_(1e-12).reciprocal_()
-    return torch.mul(x, inv, out=torch.empty(x.shape, dtype=dtype, device=x.device))
+    return torch.mul(x, inv, out=torch.empty(x.shape, dtype=dtype, device=x.device) if out is None else out)
+
+
+def add_linear_(rows: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, ws: Workspace) -> None:
+    """rows += inp @ weight.T (+ bias), in place. When the dtypes agree the matmul accumulates
+    into `rows` itself (a GEMM with beta = 1: no temporary, no separate add); bf16 operands
+    with a float32 residual stream go through a scratch tensor."""
+    if inp.dtype == rows.dtype:
+        rows.addmm_(inp, weight.t())
+        if bias is not None:
+            rows.add_(bias)
+        return
+    tmp = ws.take("linear_out", tuple(rows.shape), inp.dtype, rows.device)
+    if bias is None:
+        torch.mm(inp, weight.t(), out=tmp)
+    else:
+        torch.addmm(bias, inp, weight.t(), out=tmp)
+    rows.add_(tmp)
 
 
 class RMSNorm(nn.Module):
@@ -61,6 +99,9 @@ class RMSNorm(nn.Module):
         return weight * (self.gamma * self.scale)
 
 
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding over interleaved pairs, as rotary-embedding-torch's
     default ('lang', theta 10000). The frequencies are a frozen parameter named
@@ -70,56 +111,49 @@ class RotaryEmbedding(nn.Module):
         super().__init__()
         freqs = 1.0 / (theta ** (torch.arange(0, dim, 2)[: dim // 2].float() / dim))
         self.freqs = nn.Parameter(freqs, requires_grad=False)
-        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache: dict[tuple, torch.Tensor] = {}
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:  # new freqs: drop cached tables
         self._cache.clear()
         super()._load_from_state_dict(*args, **kwargs)
 
-    def cos_sin(self, seq_len: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def _table(self, seq_len: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """exp(i * pos * freqs) as (seq_len, d/2) complex for float32/64; otherwise
+        (2, seq_len, d/2) cos and sin in `dtype`."""
         key = (seq_len, device, dtype, self.freqs.data_ptr())
         hit = self._cache.get(key)
         if hit is None:
             pos = torch.arange(seq_len, device=device, dtype=torch.float32)
             angles = pos[:, None] * self.freqs.detach().float()[None, :]
-            hit = (angles.cos().to(dtype), angles.sin().to(dtype))
+            if dtype in _COMPLEX:
+                hit = torch.polar(torch.ones_like(angles), angles).to(_COMPLEX[dtype])
+            else:
+                hit = torch.stack((angles.cos(), angles.sin())).to(dtype)
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[key] = hit
         return hit
 
-    def rotate_qk(self, qk: torch.Tensor) -> torch.Tensor:
-        """qk: (b, n, 2, h, d), q and k of one projection in *half-split* feature order (the
-        pairs' first elements, then their second ones; see `half_split_order`: attention is
-        unchanged when q and k are permuted alike). Returns them rotated in a new contiguous
-        tensor of the same shape; the halves are contiguous, so the four kernels vectorise."""
-        b, n, two, h, d = qk.shape
-        cos, sin = self.cos_sin(n, qk.device, qk.dtype)
-        cos, sin = cos.view(n, 1, 1, d // 2), sin.view(n, 1, 1, d // 2)
-        x1, x2 = qk[..., : d // 2], qk[..., d // 2 :]
-        out = torch.empty((b, n, two, h, d), dtype=qk.dtype, device=qk.device)
-        o1, o2 = out[..., : d // 2], out[..., d // 2 :]
+    def rotate_into(self, qk: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Rotate q and k, qk (batch, n, 2, h, d) with positions along n, into `out`
+        (same shape). Pairs (2i, 2i+1) are rotated by pos * freqs[i]: in float32 as one
+        complex multiply (one pass over memory; qk's strides must be even), in bf16 (which
+        has no complex type) as four real kernels over the pairs' elements."""
+        n, d = qk.shape[1], qk.shape[-1]
+        table = self._table(n, qk.device, qk.dtype)
+        shape = (1, n, 1, 1, d // 2)
+        if qk.dtype in _COMPLEX:
+            pairs = torch.view_as_complex(qk.unflatten(-1, (d // 2, 2)))
+            torch.mul(pairs, table.view(shape), out=torch.view_as_complex(out.unflatten(-1, (d // 2, 2))))
+            return out
+        cos, sin = table[0].view(shape), table[1].view(shape)
+        pairs, dest = qk.unflatten(-1, (d // 2, 2)), out.unflatten(-1, (d // 2, 2))
+        x1, x2, o1, o2 = pairs[..., 0], pairs[..., 1], dest[..., 0], dest[..., 1]
         torch.mul(x1, cos, out=o1)
         o1.addcmul_(x2, sin, value=-1)
         torch.mul(x2, cos, out=o2)
         o2.addcmul_(x1, sin)
         return out
-
-    def rotate(self, t: torch.Tensor) -> torch.Tensor:
-        """t: (..., n, d) with d even; pairs (2i, 2i+1) are rotated by angle n * freqs[i]."""
-        cos, sin = self.cos_sin(t.shape[-2], t.device, t.dtype)
-        pairs = t.unflatten(-1, (-1, 2))
-        x1, x2 = pairs[..., 0], pairs[..., 1]
-        out = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
-        return out.flatten(-2)
-
-
-def half_split_order(heads: int, dim_head: int, device: torch.device) -> torch.Tensor:
-    """Row order of the q and k projections that puts each head's interleaved rotary pairs
-    (2i, 2i+1) in half-split order (all 2i, then all 2i+1)."""
-    j = torch.arange(dim_head, device=device)
-    within = torch.cat([j[0::2], j[1::2]])
-    return (torch.arange(2 * heads, device=device)[:, None] * dim_head + within).reshape(-1)
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, flash: bool, scale: float | None = None) -> torch.Tensor:
@@ -141,16 +175,18 @@ class FeedForward(nn.Module):
             RMSNorm(dim), nn.Linear(dim, inner), nn.GELU(), nn.Dropout(dropout), nn.Linear(inner, dim), nn.Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.branch(x).to(x.dtype)
-
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        """net(x) in `compute_dtype`: the norm's gain folded into the first Linear, GELU in place."""
-        norm, lin1, drop1, lin2, drop2 = self.net[0], self.net[1], self.net[3], self.net[4], self.net[5]
+    def add_to_(self, x: torch.Tensor, ws: Workspace) -> None:
+        """x (..., dim) += net(x), in place, with matmuls in `compute_dtype` (the norm's gain
+        folded into the first Linear, GELU in place). Inference only: dropout is not applied."""
+        norm, lin1, lin2 = self.net[0], self.net[1], self.net[4]
         cd = compute_dtype(x.device)
-        h = F.linear(unit_rows(x, cd), norm.fold(lin1.weight).to(cd), lin1.bias.to(cd))
-        h = drop1(torch.ops.aten.gelu_(h))
-        return drop2(F.linear(h, lin2.weight.to(cd), lin2.bias.to(cd)))
+        rows = x.view(-1, x.shape[-1])
+        n = rows.shape[0]
+        normed = unit_rows(rows, cd, out=ws.take("norm", (n, rows.shape[1]), cd, x.device))
+        hidden = ws.take("wide", (n, lin1.out_features), cd, x.device)
+        torch.addmm(lin1.bias.to(cd), normed, norm.fold(lin1.weight).to(cd).t(), out=hidden)
+        torch.ops.aten.gelu_(hidden)
+        add_linear_(rows, hidden, lin2.weight.to(cd), lin2.bias.to(cd), ws)
 
 
 class Attention(nn.Module):
@@ -174,33 +210,31 @@ class Attention(nn.Module):
         self.to_gates = nn.Linear(dim, heads)
         self.to_out = nn.Sequential(nn.Linear(inner, dim, bias=False), nn.Dropout(dropout))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.branch(x).to(x.dtype)
-
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        """attention(x) in `compute_dtype`. One matmul makes q, k, v and the gates (the norm's gain folded
-        into the weights); q and k are rotated together; the attention output is gated in
-        (b, n, h, d) order, which is the memory order of torch's CPU kernel, so no copy."""
-        b, n, _ = x.shape
+    def add_to_(self, x: torch.Tensor, ws: Workspace) -> None:
+        """x (b, groups, n, dim) += attention over n within each group, in place; inference
+        only (no dropout). One matmul makes q, k, v and the gates of every token (the norm's
+        gain folded into the weights); the attention kernel reads q, k and v as strided
+        views of it, and the output matmul accumulates into x."""
+        b, g, n, dim = x.shape
         h, d = self.heads, self.dim_head
+        hd = h * d
         cd = compute_dtype(x.device)
-        qkv_w = self.to_qkv.weight
+        rows = x.view(-1, dim)
+        w = self.norm.fold(torch.cat([self.to_qkv.weight, self.to_gates.weight])).to(cd)
+        if w.shape[0] % 2:  # an even row length lets q and k be viewed as complex pairs
+            w = torch.cat([w, w.new_zeros(1, dim)])
+        normed = unit_rows(rows, cd, out=ws.take("norm", tuple(rows.shape), cd, x.device))
+        proj = torch.mm(normed, w.t(), out=ws.take("wide", (rows.shape[0], w.shape[0]), cd, x.device))
+        proj = proj.view(b * g, n, -1)
+        gates = torch.sigmoid(proj[..., 3 * hd : 3 * hd + h] + self.to_gates.bias.to(cd)).unsqueeze(-1)  # (b g) n h 1
+        qkv = proj[..., : 3 * hd].unflatten(-1, (3, h, d))  # (b g) n 3 h d
+        qk = qkv[:, :, :2]
         if self.rotary_embed is not None:
-            order = half_split_order(h, d, qkv_w.device)
-            qkv_w = torch.cat([qkv_w[: 2 * h * d].index_select(0, order), qkv_w[2 * h * d :]])
-        w = self.norm.fold(torch.cat([qkv_w, self.to_gates.weight])).to(cd)
-        proj = F.linear(unit_rows(x, cd), w)  # (b, n, 3hd + h)
-        qkv = proj[..., : 3 * h * d].view(b, n, 3, h, d)
-        gates = torch.sigmoid(proj[..., 3 * h * d :] + self.to_gates.bias.to(cd)).unsqueeze(-1)  # b n h 1
-        if self.rotary_embed is not None:
-            qk = self.rotary_embed.rotate_qk(qkv[:, :, :2])
-        else:
-            qk = qkv[:, :, :2]
+            qk = self.rotary_embed.rotate_into(qk, ws.take("qk", tuple(qk.shape), cd, x.device))
         q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
-        out = attend(q, k, v, flash=self.flash)  # b h n d
-        out = torch.mul(out.transpose(1, 2), gates, out=torch.empty((b, n, h, d), dtype=out.dtype, device=out.device))
-        out = out.view(b, n, h * d)
-        return self.to_out[1](F.linear(out, self.to_out[0].weight.to(cd)))
+        out = attend(q, k, v, flash=self.flash).transpose(1, 2)  # (b g) n h d
+        gated = torch.mul(out, gates, out=ws.take("attn", (b * g, n, h, d), cd, x.device))
+        add_linear_(rows, gated.view(-1, hd), self.to_out[0].weight.to(cd), None, ws)
 
 
 class _Identity(nn.Module):
@@ -264,10 +298,18 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(dim) if norm_output else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (b, n, dim): attention along n; x itself is left as it was."""
+        return self.run_(x.clone().unsqueeze(1), Workspace()).squeeze(1)
+
+    def run_(self, x: torch.Tensor, ws: Workspace) -> torch.Tensor:
+        """x (b, groups, n, dim), attention over n; x is updated in place (the residual
+        stream stays float32 whatever the matmuls' dtype). Returns x, or its output norm."""
         for attn, ff in self.layers:
-            # branches may come back in bf16 (compute_dtype); the residual stream stays float32
-            x = torch.add(x, attn.branch(x) if hasattr(attn, "branch") else attn(x))
-            x = torch.add(x, ff.branch(x))
+            if isinstance(attn, LinearAttention):  # over all t * f tokens at once
+                x.add_(attn(x.flatten(1, 2)).view_as(x))
+            else:
+                attn.add_to_(x, ws)
+            ff.add_to_(x, ws)
         return self.norm(x)
 
 
@@ -457,24 +499,26 @@ def build_layers(
 
 
 def run_layers(layers: nn.ModuleList, x: torch.Tensor, skip_connection: bool) -> torch.Tensor:
-    """Axial attention: x is (b, t, f, d); time attention per band, then band attention per frame."""
+    """Axial attention over x (b, t, f, d): per block, attention over time within each band,
+    then over bands within each frame. x may be updated in place; the result is returned.
+
+    The time transformer works on a band-major copy (b, f, t, d), so that each sequence it
+    attends over is contiguous; the copy goes back and forth through a reused buffer."""
+    ws = Workspace()
+    x = x.contiguous()  # token rows must be viewable as one matrix
+    b, t, f, d = x.shape
     store: list[torch.Tensor] = []
     for block in layers:
-        if len(block) == 3:
-            linear, time_t, freq_t = block
-            b, t, f, d = x.shape
-            x = linear(x.reshape(b, t * f, d)).view(b, t, f, d)
-        else:
-            time_t, freq_t = block
+        *linear, time_t, freq_t = block
+        for transformer in linear:
+            x = transformer.run_(x, ws)
         if skip_connection:
             for prev in store:
-                x = x + prev
-        b, t, f, d = x.shape
-        x = x.transpose(1, 2).reshape(b * f, t, d)
-        x = time_t(x)
-        x = x.view(b, f, t, d).transpose(1, 2).reshape(b * t, f, d)
-        x = freq_t(x)
-        x = x.view(b, t, f, d)
+                x.add_(prev)
+        band_major = ws.take("band_major", (b, f, t, d), x.dtype, x.device)
+        band_major.copy_(x.transpose(1, 2))
+        x.copy_(time_t.run_(band_major, ws).transpose(1, 2))
+        x = freq_t.run_(x, ws)
         if skip_connection:
-            store.append(x)
+            store.append(x.clone())  # the next block updates x in place
     return x

@@ -86,6 +86,62 @@ def test_linear_transformer_and_skip_connection_change_layout_and_output():
         assert not torch.allclose(model(x), no_skip(x))
 
 
+def _plain_transformer(transformer, x: torch.Tensor) -> torch.Tensor:
+    """The community formulation, op for op: x (batch, seq, dim) -> same shape."""
+    for attn, ff in transformer.layers:
+        b, n, _ = x.shape
+        normed = attn.norm(x)
+        q, k, v = (t.view(b, n, attn.heads, -1).transpose(1, 2) for t in attn.to_qkv(normed).chunk(3, dim=-1))
+        angles = torch.arange(n, dtype=torch.float32)[:, None] * attn.rotary_embed.freqs[None, :]
+        cos, sin = angles.cos(), angles.sin()
+
+        def rotate(t: torch.Tensor) -> torch.Tensor:
+            x1, x2 = t[..., 0::2], t[..., 1::2]
+            return torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
+
+        scores = rotate(q) @ rotate(k).transpose(-1, -2) / q.shape[-1] ** 0.5
+        out = scores.softmax(dim=-1) @ v
+        out = out * attn.to_gates(normed).sigmoid().transpose(1, 2).unsqueeze(-1)
+        x = x + attn.to_out[0](out.transpose(1, 2).reshape(b, n, -1))
+        hidden = torch.nn.functional.gelu(ff.net[1](ff.net[0](x)))
+        x = x + ff.net[4](hidden)
+    return transformer.norm(x)
+
+
+@pytest.mark.parametrize("precision", ["highest", "high"])
+def test_axial_layers_equal_the_plain_community_formulation(precision):
+    # run_layers works in place, on strided views and a reused workspace; this pins it to
+    # the textbook math (batch of 2, skip connections, non-trivial norm gains and biases).
+    from runtime_entry.models.layers import run_layers
+
+    base = PRESETS["tiny"]
+    spec = spec_from_config({**base, "model": {**base["model"], "depth": 2, "skip_connection": True}}, name="t", source="test")
+    model = build_model(spec)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.endswith("freqs"):
+                p.add_(0.2 * torch.randn(p.shape, generator=gen))
+    x = torch.randn(2, 9, 17, 32, generator=gen)  # (batch, frames, bands, dim)
+    expected, store = x.clone(), []
+    for time_t, freq_t in model.layers:
+        for prev in store:
+            expected = expected + prev
+        b, t, f, d = expected.shape
+        expected = _plain_transformer(time_t, expected.transpose(1, 2).reshape(b * f, t, d)).view(b, f, t, d).transpose(1, 2)
+        expected = _plain_transformer(freq_t, expected.reshape(b * t, f, d)).view(b, t, f, d)
+        store.append(expected)
+    torch.set_float32_matmul_precision(precision)
+    try:
+        with torch.inference_mode():
+            got = run_layers(model.layers, x.clone(), skip_connection=True)
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    # float32: rounding only; "high": bf16 operands where the CPU has them
+    tol = 1e-5 if precision == "highest" else 3e-2
+    assert (got - expected).abs().max() <= tol * expected.abs().max()
+
+
 def test_flash_attn_false_uses_explicit_attention_with_the_same_result():
     base = PRESETS["tiny"]
     x = torch.randn(1, 2, base["audio"]["chunk_size"])
