@@ -156,6 +156,12 @@ class RotaryEmbedding(nn.Module):
         return out
 
 
+# glibc serves an allocation above its mmap threshold (32 MiB at most) with a fresh mapping,
+# paid for with a page fault per 4 KiB; attention makes its output (and, without the fused
+# kernel, its score matrix) in slices under that size, whose memory the heap recycles.
+_SLICE_BYTES = 16 << 20
+
+
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, flash: bool, scale: float | None = None) -> torch.Tensor:
     """Softmax attention. `flash` selects torch's fused kernel (scaled_dot_product_attention),
     which is what flash_attn means on every device here; otherwise the explicit einsum path."""
@@ -164,6 +170,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, flash: bool, sc
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     sim = torch.matmul(q, k.transpose(-1, -2)) * scale
     return torch.matmul(sim.softmax(dim=-1), v)
+
+
+_FF_ROWS = 2048
 
 
 class FeedForward(nn.Module):
@@ -177,16 +186,20 @@ class FeedForward(nn.Module):
 
     def add_to_(self, x: torch.Tensor, ws: Workspace) -> None:
         """x (..., dim) += net(x), in place, with matmuls in `compute_dtype` (the norm's gain
-        folded into the first Linear, GELU in place). Inference only: dropout is not applied."""
+        folded into the first Linear, GELU in place). Inference only: dropout is not applied.
+        Rows go in blocks of _FF_ROWS, so that the hidden activations stay in cache between
+        the two matmuls (about 5% faster here than one pass over all rows, and less memory)."""
         norm, lin1, lin2 = self.net[0], self.net[1], self.net[4]
         cd = compute_dtype(x.device)
+        w1, b1 = norm.fold(lin1.weight).to(cd).t(), lin1.bias.to(cd)
+        w2, b2 = lin2.weight.to(cd), lin2.bias.to(cd)
         rows = x.view(-1, x.shape[-1])
-        n = rows.shape[0]
-        normed = unit_rows(rows, cd, out=ws.take("norm", (n, rows.shape[1]), cd, x.device))
-        hidden = ws.take("wide", (n, lin1.out_features), cd, x.device)
-        torch.addmm(lin1.bias.to(cd), normed, norm.fold(lin1.weight).to(cd).t(), out=hidden)
-        torch.ops.aten.gelu_(hidden)
-        add_linear_(rows, hidden, lin2.weight.to(cd), lin2.bias.to(cd), ws)
+        for start in range(0, rows.shape[0], _FF_ROWS):
+            block = rows[start : start + _FF_ROWS]
+            normed = unit_rows(block, cd, out=ws.take("ff_norm", tuple(block.shape), cd, x.device))
+            hidden = torch.addmm(b1, normed, w1, out=ws.take("ff_hidden", (block.shape[0], w1.shape[1]), cd, x.device))
+            torch.ops.aten.gelu_(hidden)
+            add_linear_(block, hidden, w2, b2, ws)
 
 
 class Attention(nn.Module):
@@ -232,8 +245,11 @@ class Attention(nn.Module):
         if self.rotary_embed is not None:
             qk = self.rotary_embed.rotate_into(qk, ws.take("qk", tuple(qk.shape), cd, x.device))
         q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
-        out = attend(q, k, v, flash=self.flash).transpose(1, 2)  # (b g) n h d
-        gated = torch.mul(out, gates, out=ws.take("attn", (b * g, n, h, d), cd, x.device))
+        gated = ws.take("attn", (b * g, n, h, d), cd, x.device)
+        step = max(1, _SLICE_BYTES // (n * hd * gated.element_size()))
+        for i in range(0, b * g, step):  # in slices: see _SLICE_BYTES
+            out = attend(q[i : i + step], k[i : i + step], v[i : i + step], flash=self.flash)
+            torch.mul(out.transpose(1, 2), gates[i : i + step], out=gated[i : i + step])
         add_linear_(rows, gated.view(-1, hd), self.to_out[0].weight.to(cd), None, ws)
 
 
@@ -420,11 +436,13 @@ class MaskEstimator(nn.Module):
         x_bands = x.reshape(-1, bands, dim).transpose(0, 1).to(cd)
         return self.band_major(x_bands).reshape(*lead, -1).to(x.dtype)
 
-    def band_major(self, x: torch.Tensor) -> torch.Tensor:
+    def band_major(self, x: torch.Tensor, ws: Workspace | None = None) -> torch.Tensor:
         """x: (bands, rows, dim) in compute dtype -> (rows, sum(dim_inputs)) in that dtype.
         The hidden layers (same shape for every band) run as one batched matmul over all
-        bands; the last layer and the GLU as one per run of equally wide bands."""
+        bands, into `ws` buffers when given; the last layer and the GLU as one per run of
+        equally wide bands."""
         cd = x.dtype
+        ws = ws or Workspace()
         mlps = [net[0] for net in self.to_freqs]
         linears = [m for m in mlps[0] if isinstance(m, nn.Linear)]
         n_layers = len(linears)
@@ -438,7 +456,8 @@ class MaskEstimator(nn.Module):
                     torch.stack([m[2 * li].bias for m in mlps]).unsqueeze(1).to(cd),
                 ),
             )
-            h = torch.baddbmm(bias, h, w).tanh_()
+            out = ws.take(f"mask_hidden{li % 2}", (h.shape[0], h.shape[1], w.shape[-1]), cd, h.device)
+            h = torch.baddbmm(bias, h, w, out=out).tanh_()
         last = 2 * (n_layers - 1)
         outs = []
         for start, stop in self._groups:
@@ -461,11 +480,12 @@ def run_mask_estimators(estimators: nn.ModuleList, x: torch.Tensor) -> torch.Ten
     in compute dtype is made once for all stems."""
     b, t, bands, dim = x.shape
     x_bands = x.reshape(b * t, bands, dim).transpose(0, 1).to(compute_dtype(x.device))
-    first = estimators[0].band_major(x_bands)
+    ws = Workspace()
+    first = estimators[0].band_major(x_bands, ws)
     out = torch.empty((b, len(estimators), t, first.shape[-1]), dtype=x.dtype, device=x.device)
     out[:, 0] = first.view(b, t, -1)
     for i, est in enumerate(estimators[1:], start=1):
-        out[:, i] = est.band_major(x_bands).view(b, t, -1)
+        out[:, i] = est.band_major(x_bands, ws).view(b, t, -1)
     return out
 
 
