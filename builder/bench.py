@@ -366,7 +366,6 @@ class RunOptions:
     separation: bool = True  # the bench process
 
 
-
 def _probe(rt: Runtime, argv: list[str], what: str, opts: RunOptions, run: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
     """Run one process of a run; on a hang or no JSON, note it in `run` and return None."""
     res = run_monitored(argv, env=rt.env, timeout=opts.timeout, stall=opts.stall)
@@ -378,6 +377,7 @@ def _probe(rt: Runtime, argv: list[str], what: str, opts: RunOptions, run: dict[
     except ToolError as exc:
         run["failed"] = exc.one_line()
         return res, None
+
 
 def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
     """One run: a startup probe and a bench process, each fresh. Never raises on a hang."""
