@@ -37,10 +37,15 @@ COMMAND = "make bench-engine  # = .bench/msst-venv/bin/python benchmarks/bench_e
 
 
 def table(rows: list[dict]) -> list[str]:
-    out = ["| mode | s/chunk (median) | all runs (s) | GFLOP/s | speed-up | max rel. error | SNR vs ref (dB) |", "|---|---|---|---|---|---|---|"]
+    out = [
+        "| mode | s/chunk (median) | all runs (s) | GFLOP/s | speed-up | max rel. error | SNR vs ref (dB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         runs = ", ".join(str(t) for t in r["all_seconds"])
-        out.append(f"| {r['mode']} | {r['seconds_per_chunk']} | {runs} | {r['gflops_per_s']} | {r['speedup']}x | {r['max_rel_error']:.2e} | {r['snr_db']} |")
+        out.append(
+            f"| {r['mode']} | {r['seconds_per_chunk']} | {runs} | {r['gflops_per_s']} | {r['speedup']}x | {r['max_rel_error']:.2e} | {r['snr_db']} |"
+        )
     return out
 
 
@@ -64,12 +69,15 @@ def render_section(info: dict) -> str:
         *table(info["rows"]),
         "",
         "Goals (issue 4): `--precision highest` at least 1.7x with max rel. error <= 1e-4; default mode"
-        " (matmul precision \"high\", what the shipped profiles set) at least 2.5x with SNR >= 40 dB.",
+        ' (matmul precision "high", what the shipped profiles set) at least 2.5x with SNR >= 40 dB.',
         "The default mode runs matmuls and attention with bf16 operands and float32 accumulation when the CPU has"
         " native bf16 (AMX / AVX512-BF16); norms, the residual stream and the masks stay float32.",
-        "Fastest run against fastest run: " + ", ".join(
-            f"{r['mode']} {min(info['rows'][0]['all_seconds']) / min(r['all_seconds']):.2f}x" for r in info["rows"][1:]
-        ) + ".",
+        "Fastest run against fastest run: "
+        + ", ".join(
+            f"{r['mode']} {min(info['rows'][0]['all_seconds']) / min(r['all_seconds']):.2f}x"
+            for r in info["rows"][1:]
+        )
+        + ".",
         "The machine is shared (2 cores): absolute times vary by up to 2x between sessions; the ratios come from"
         " interleaved runs in one session.",
         END,
@@ -102,7 +110,9 @@ def cpu_name() -> str:
 
 def cpu_bf16_flags() -> list[str]:
     try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+        flags = next(
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+        ).split()
     except (OSError, StopIteration):
         return []
     return sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_tile"))
@@ -134,8 +144,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; times are medians")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all CPUs)")
     ap.add_argument("--json", type=Path, default=None, help="write raw results here")
-    ap.add_argument("--doc", type=Path, default=None, help=f"replace the {BEGIN} section of this Markdown file (e.g. docs/PERFORMANCE.md)")
-    ap.add_argument("--from-json", type=Path, default=None, help="do not run: render --doc from an earlier --json")
+    ap.add_argument(
+        "--doc",
+        type=Path,
+        default=None,
+        help=f"replace the {BEGIN} section of this Markdown file (e.g. docs/PERFORMANCE.md)",
+    )
+    ap.add_argument(
+        "--from-json", type=Path, default=None, help="do not run: render --doc from an earlier --json"
+    )
     args = ap.parse_args()
     if args.from_json:
         if not args.doc:
@@ -146,9 +163,9 @@ def main() -> int:
     threads = args.threads or len(os.sched_getaffinity(0))
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
+    from msst_reference import load_classes, version
     from torch.utils.flop_counter import FlopCounterMode
 
-    from msst_reference import load_classes, version
     from runtime_entry.bench import generated_audio
     from runtime_entry.models import build_model, resolve_spec
 
@@ -162,7 +179,9 @@ def main() -> int:
     ref = ref_cls(spec.params["dim"], **kwargs).eval()
     ref.load_state_dict(ours.state_dict(), strict=True)
 
-    x = torch.from_numpy(generated_audio(0, spec.chunk_size, spec.sample_rate)[: spec.audio_channels]).unsqueeze(0)
+    x = torch.from_numpy(
+        generated_audio(0, spec.chunk_size, spec.sample_rate)[: spec.audio_channels]
+    ).unsqueeze(0)
 
     def run(model, precision: str):
         torch.set_float32_matmul_precision(precision)
@@ -176,7 +195,11 @@ def main() -> int:
         ours(x)
     flops = fc.get_total_flops()
 
-    modes = {"reference": (ref, "highest"), "ours --precision highest": (ours, "highest"), "ours default (high)": (ours, "high")}
+    modes = {
+        "reference": (ref, "highest"),
+        "ours --precision highest": (ours, "highest"),
+        "ours default (high)": (ours, "high"),
+    }
     times: dict[str, list[float]] = {k: [] for k in modes}
     # every run's output is checked against the reference's warm-up run: the worst one is reported
     errors: dict[str, list[tuple[float, float]]] = {k: [] for k in modes}
@@ -193,19 +216,36 @@ def main() -> int:
     for name in modes:
         best = statistics.median(times[name])
         rel, snr = max(e[0] for e in errors[name]), min(e[1] for e in errors[name])
-        rows.append({
-            "mode": name, "seconds_per_chunk": round(best, 3), "all_seconds": [round(t, 3) for t in times[name]],
-            "gflops_per_s": round(flops / best / 1e9, 1), "speedup": round(statistics.median(times["reference"]) / best, 3),
-            "max_rel_error": rel, "snr_db": round(min(snr, 300.0), 1),
-        })
+        rows.append(
+            {
+                "mode": name,
+                "seconds_per_chunk": round(best, 3),
+                "all_seconds": [round(t, 3) for t in times[name]],
+                "gflops_per_s": round(flops / best / 1e9, 1),
+                "speedup": round(statistics.median(times["reference"]) / best, 3),
+                "max_rel_error": rel,
+                "snr_db": round(min(snr, 300.0), 1),
+            }
+        )
     info = {
-        "model": spec.name, "chunk_size": spec.chunk_size, "gflop_per_chunk": round(flops / 1e9, 1),
-        "threads": threads, "rounds": args.rounds, "torch": torch.__version__, "audio_separator": version(),
-        "date": time.strftime("%Y-%m-%d"), "cpu": cpu_name(), "cpu_bf16": cpu_bf16_flags(), "reference_ignores": dropped, "rows": rows,
+        "model": spec.name,
+        "chunk_size": spec.chunk_size,
+        "gflop_per_chunk": round(flops / 1e9, 1),
+        "threads": threads,
+        "rounds": args.rounds,
+        "torch": torch.__version__,
+        "audio_separator": version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_name(),
+        "cpu_bf16": cpu_bf16_flags(),
+        "reference_ignores": dropped,
+        "rows": rows,
     }
     print(f"{info['date']}, {info['cpu']} ({' '.join(info['cpu_bf16']) or 'no bf16 flags'})")
-    print(f"model {spec.name}: {info['gflop_per_chunk']} GFLOP per {spec.chunk_size}-sample chunk, "
-          f"{threads} threads, torch {torch.__version__}, audio-separator {info['audio_separator']}")
+    print(
+        f"model {spec.name}: {info['gflop_per_chunk']} GFLOP per {spec.chunk_size}-sample chunk, "
+        f"{threads} threads, torch {torch.__version__}, audio-separator {info['audio_separator']}"
+    )
     print("\n" + "\n".join(table(rows)))
     if args.json:
         args.json.write_text(json.dumps(info, indent=2))

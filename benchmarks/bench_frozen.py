@@ -39,8 +39,14 @@ def clean_env() -> dict[str, str]:
 
 def time_to_ready(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.Popen([*argv, "worker", "--model", "tiny"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, text=True)
+    proc = subprocess.Popen(
+        [*argv, "worker", "--model", "tiny"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stdin is not None
     line = proc.stdout.readline()
     elapsed = time.perf_counter() - start
@@ -90,9 +96,22 @@ def main() -> int:
             audio = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], axis=1) * 0.2
             sf.write(song, audio.astype("float32"), rate)
             start = time.perf_counter()
-            proc = subprocess.run([str(program), "separate", str(song), "-o", str(Path(tmp) / "out"),
-                                   "--model", "bs_roformer_4stem", "--json", "-q"],
-                                  capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                [
+                    str(program),
+                    "separate",
+                    str(song),
+                    "-o",
+                    str(Path(tmp) / "out"),
+                    "--model",
+                    "bs_roformer_4stem",
+                    "--json",
+                    "-q",
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             took = time.perf_counter() - start
             if proc.returncode != 0:
                 raise SystemExit(f"frozen separation failed: {proc.stderr[-2000:]}")
@@ -101,8 +120,10 @@ def main() -> int:
             ok = len(stems) == 4 and all(i.frames == len(t) and i.samplerate == rate for i in infos)
             if not ok:
                 raise SystemExit(f"frozen separation wrote {[p.name for p in stems]}")
-            separation = (f"passed: `bs_roformer_4stem` (seeded random weights) on {seconds} s of audio wrote "
-                          f"{', '.join(p.stem for p in stems)} ({len(t)} frames at {rate} Hz each) in {took:.0f} s")
+            separation = (
+                f"passed: `bs_roformer_4stem` (seeded random weights) on {seconds} s of audio wrote "
+                f"{', '.join(p.stem for p in stems)} ({len(t)} frames at {rate} Hz each) in {took:.0f} s"
+            )
 
     body = f"""## Frozen runtime: size, time to ready, separation ({args.profile})
 

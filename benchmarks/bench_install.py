@@ -78,8 +78,12 @@ def time_pip(profile, lock, wheelhouse, scratch: Path) -> tuple[float, int]:
 
 def time_noop_build(profile_name: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "builder", "build", "--profile", profile_name], check=True,
-                   cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "builder", "build", "--profile", profile_name],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -97,7 +101,11 @@ def machine() -> str:
 
 def write_section(name: str, body: str) -> None:
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    text = PERF.read_text() if PERF.exists() else "# Performance\n\nMeasured numbers, newest run of each benchmark.\n"
+    text = (
+        PERF.read_text()
+        if PERF.exists()
+        else "# Performance\n\nMeasured numbers, newest run of each benchmark.\n"
+    )
     block = f"{start}\n{body.rstrip()}\n{end}"
     if start in text:
         before, rest = text.split(start, 1)
@@ -120,7 +128,9 @@ def main() -> int:
     lock = read_lock(project.lock_path(name))
     wheelhouse = find_wheelhouse(None)
     uv_times, pip_times, pycs = [], [], set()
-    with tempfile.TemporaryDirectory(prefix="bench-install-", dir=ROOT / "build" if (ROOT / "build").is_dir() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix="bench-install-", dir=ROOT / "build" if (ROOT / "build").is_dir() else None
+    ) as tmp:
         scratch = Path(tmp)
         for r in range(args.rounds):
             t, n_uv = time_uv(profile, lock, wheelhouse, scratch)
@@ -136,9 +146,7 @@ def main() -> int:
     mu, mp, mn = statistics.median(uv_times), statistics.median(pip_times), statistics.median(noop)
     ratio = mp / mu
     print(f"median uv {mu:.1f} s, pip {mp:.1f} s: uv is {ratio:.2f}x faster; no-change build {mn:.2f} s")
-    rows = "\n".join(
-        f"| {i + 1} | {u:.1f} | {p:.1f} |" for i, (u, p) in enumerate(zip(uv_times, pip_times))
-    )
+    rows = "\n".join(f"| {i + 1} | {u:.1f} | {p:.1f} |" for i, (u, p) in enumerate(zip(uv_times, pip_times)))
     body = f"""## Install stage: uv (builder) vs pip
 
 - Date: {dt.date.today().isoformat()}; machine: {machine()}

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -86,15 +86,23 @@ class Runtime:
         return replace(self, env={**self.env, **extra})
 
     def describe(self) -> dict[str, Any]:
-        return {"label": self.label, "kind": self.kind, "path": str(self.path), "profile": self.profile,
-                "command": shlex.join(self.argv), "settings": self.settings}
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "path": str(self.path),
+            "profile": self.profile,
+            "command": shlex.join(self.argv),
+            "settings": self.settings,
+        }
 
 
 def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
-def venv_runtime(venv: Path, project: Project, *, label: str | None = None, profile: str | None = None) -> Runtime:
+def venv_runtime(
+    venv: Path, project: Project, *, label: str | None = None, profile: str | None = None
+) -> Runtime:
     venv = venv.absolute()
     env = {"PYTHONPATH": str(project.root)}
     # A venv has no program folder: its runtime config (as `builder tune` writes it) sits in the venv.
@@ -109,8 +117,14 @@ def venv_runtime(venv: Path, project: Project, *, label: str | None = None, prof
         from .profile import load_profile
 
         rs = load_profile(profile, project.profiles).runtime
-        env.update({**rs.env, "STEMS_THREADS": str(rs.threads), "STEMS_INTEROP_THREADS": str(rs.interop_threads),
-                    "STEMS_MATMUL_PRECISION": rs.matmul_precision})
+        env.update(
+            {
+                **rs.env,
+                "STEMS_THREADS": str(rs.threads),
+                "STEMS_INTEROP_THREADS": str(rs.interop_threads),
+                "STEMS_MATMUL_PRECISION": rs.matmul_precision,
+            }
+        )
     return Runtime(
         label=label or _short(venv), kind="venv", path=venv,
         argv=(str(_venv_python(venv)), "-m", "runtime_entry"), env=env, profile=profile, settings=settings,
@@ -125,8 +139,14 @@ def dist_runtime(dist: Path, *, label: str | None = None) -> Runtime:
     profile = None
     if (dist / MANIFEST).is_file():
         profile = json.loads((dist / MANIFEST).read_text(encoding="utf-8")).get("profile")
-    return Runtime(label=label or _short(dist), kind="dist", path=dist, argv=(str(program),), profile=profile,
-                   importtime=False)
+    return Runtime(
+        label=label or _short(dist),
+        kind="dist",
+        path=dist,
+        argv=(str(program),),
+        profile=profile,
+        importtime=False,
+    )
 
 
 def program_runtime(program: Path, project: Project) -> Runtime:
@@ -137,8 +157,9 @@ def program_runtime(program: Path, project: Project) -> Runtime:
         return venv_runtime(venv, project)
     if program.parent.name == "stems" and (program.parent.parent / MANIFEST).is_file():
         return dist_runtime(program.parent.parent)
-    return Runtime(label=_short(program.parent), kind="dist", path=program.parent, argv=(str(program),),
-                   importtime=False)
+    return Runtime(
+        label=_short(program.parent), kind="dist", path=program.parent, argv=(str(program),), importtime=False
+    )
 
 
 def _short(path: Path) -> str:
@@ -146,8 +167,14 @@ def _short(path: Path) -> str:
     return "/".join(parts[-2:]) if path.name in ("venv", "stems") else path.name
 
 
-def resolve_runtime(spec: str | Path, project: Project, *, label: str | None = None, log: Log | None = None,
-                    wheelhouse: Path | None = None) -> Runtime:
+def resolve_runtime(
+    spec: str | Path,
+    project: Project,
+    *,
+    label: str | None = None,
+    log: Log | None = None,
+    wheelhouse: Path | None = None,
+) -> Runtime:
     """A venv, a dist, a frozen folder, or a profile name (its build/P/venv, installed if needed)."""
     path = Path(spec)
     if path.exists():
@@ -160,12 +187,20 @@ def resolve_runtime(spec: str | Path, project: Project, *, label: str | None = N
         raise InputError(f"{path}: not a venv (pyvenv.cfg), a dist (manifest.json) or a frozen stems folder")
     if (project.profiles / f"{spec}.toml").is_file():
         return profile_runtime(str(spec), project, log=log, wheelhouse=wheelhouse, label=label)
-    raise InputError(f"{spec}: no such path and no profile of that name in {project.profiles}",
-                     hint="give a venv, a dist folder or a profile name")
+    raise InputError(
+        f"{spec}: no such path and no profile of that name in {project.profiles}",
+        hint="give a venv, a dist folder or a profile name",
+    )
 
 
-def profile_runtime(name: str, project: Project, *, log: Log | None = None, wheelhouse: Path | None = None,
-                    label: str | None = None) -> Runtime:
+def profile_runtime(
+    name: str,
+    project: Project,
+    *,
+    log: Log | None = None,
+    wheelhouse: Path | None = None,
+    label: str | None = None,
+) -> Runtime:
     """The profile's venv under build/, installed from its lock (reused while the lock is unchanged)."""
     from .install import install
     from .lock import check_lock, read_lock
@@ -216,8 +251,14 @@ def _proc_sample(pid: int) -> tuple[int | None, float | None]:
         return None, None
 
 
-def run_monitored(argv: Sequence[str], *, env: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT,
-                  stall: float = DEFAULT_STALL, cwd: Path | None = None) -> ProcessResult:
+def run_monitored(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float = DEFAULT_TIMEOUT,
+    stall: float = DEFAULT_STALL,
+    cwd: Path | None = None,
+) -> ProcessResult:
     """Run a runtime process to its end, or kill it (and its group) when it hangs.
 
     A hang is no stdout/stderr output and no CPU time for `stall` seconds (a deadlock,
@@ -228,8 +269,16 @@ def run_monitored(argv: Sequence[str], *, env: Mapping[str, str], timeout: float
         print("+ " + shlex.join(argv), file=sys.stderr)
     start = time.perf_counter()
     try:
-        proc = subprocess.Popen(argv, env=_clean_env(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env=_clean_env(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
     except OSError as exc:
         raise ToolError(f"runtime: cannot start {argv[0]}: {exc.strerror}") from None
     out: list[str] = []
@@ -244,8 +293,10 @@ def run_monitored(argv: Sequence[str], *, env: Mapping[str, str], timeout: float
             marks["last"] = now
             sink.append(line)
 
-    readers = [threading.Thread(target=pump, args=(proc.stdout, out, True), daemon=True),
-               threading.Thread(target=pump, args=(proc.stderr, err, False), daemon=True)]
+    readers = [
+        threading.Thread(target=pump, args=(proc.stdout, out, True), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, err, False), daemon=True),
+    ]
     for r in readers:
         r.start()
     max_threads: int | None = None
@@ -308,7 +359,7 @@ def parse_importtime(stderr: str) -> list[dict[str, Any]]:
     for line in stderr.splitlines():
         if not line.startswith("import time:"):
             continue
-        parts = line[len("import time:"):].split("|")
+        parts = line[len("import time:") :].split("|")
         if len(parts) != 3:
             continue
         try:
@@ -331,10 +382,17 @@ def import_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "total_s": round(sum(r["cumulative_us"] for r in rows if r["depth"] == 0) / 1e6, 4),
         "modules": len(rows),
-        "slowest_modules": [{"module": r["module"], "self_ms": round(r["self_us"] / 1000, 2),
-                             "cumulative_ms": round(r["cumulative_us"] / 1000, 2)} for r in slowest],
-        "by_package_ms": {k: round(v / 1000, 2) for k, v in sorted(by_package.items(), key=lambda kv: -kv[1])
-                          if v >= 500},
+        "slowest_modules": [
+            {
+                "module": r["module"],
+                "self_ms": round(r["self_us"] / 1000, 2),
+                "cumulative_ms": round(r["cumulative_us"] / 1000, 2),
+            }
+            for r in slowest
+        ],
+        "by_package_ms": {
+            k: round(v / 1000, 2) for k, v in sorted(by_package.items(), key=lambda kv: -kv[1]) if v >= 500
+        },
     }
 
 
@@ -348,9 +406,12 @@ def _json_line(res: ProcessResult, what: str) -> dict[str, Any]:
                 break
     errors = [ln for ln in res.stderr.splitlines() if not ln.startswith("import time:")]
     tail = " | ".join(ln.strip() for ln in errors[-3:] if ln.strip()) or "(no output)"
-    raise ToolError(f"runtime {what} printed no JSON (exit {res.returncode}): {tail}",
-                    hint="a runtime built before `stems bench` existed needs a rebuild" if "invalid choice" in tail
-                    else None)
+    raise ToolError(
+        f"runtime {what} printed no JSON (exit {res.returncode}): {tail}",
+        hint="a runtime built before `stems bench` existed needs a rebuild"
+        if "invalid choice" in tail
+        else None,
+    )
 
 
 # --- one measured run ----------------------------------------------------------------
@@ -366,7 +427,9 @@ class RunOptions:
     separation: bool = True  # the bench process
 
 
-def _probe(rt: Runtime, argv: list[str], what: str, opts: RunOptions, run: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+def _probe(
+    rt: Runtime, argv: list[str], what: str, opts: RunOptions, run: dict[str, Any]
+) -> tuple[Any, dict[str, Any] | None]:
     """Run one process of a run; on a hang or no JSON, note it in `run` and return None."""
     res = run_monitored(argv, env=rt.env, timeout=opts.timeout, stall=opts.stall)
     if res.killed:
@@ -383,7 +446,9 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
     """One run: a startup probe and a bench process, each fresh. Never raises on a hang."""
     run: dict[str, Any] = {"hung": None}
     if opts.startup:
-        res, st = _probe(rt, rt.command("selftest", "--json", importtime=rt.importtime), "selftest", opts, run)
+        res, st = _probe(
+            rt, rt.command("selftest", "--json", importtime=rt.importtime), "selftest", opts, run
+        )
         if st is None:
             return run
         imports = import_summary(parse_importtime(res.stderr)) if rt.importtime else None
@@ -432,8 +497,13 @@ def spread(values: Sequence[float]) -> dict[str, float | int | None]:
     if not vals:
         return {"n": 0, "median": None, "min": None, "max": None, "iqr": None}
     q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) >= 2 else [vals[0]] * 3
-    return {"n": len(vals), "median": round(statistics.median(vals), 4), "min": round(vals[0], 4),
-            "max": round(vals[-1], 4), "iqr": round(q[2] - q[0], 4)}
+    return {
+        "n": len(vals),
+        "median": round(statistics.median(vals), 4),
+        "min": round(vals[0], 4),
+        "max": round(vals[-1], 4),
+        "iqr": round(q[2] - q[0], 4),
+    }
 
 
 def usable(run: Mapping[str, Any]) -> bool:
@@ -442,8 +512,11 @@ def usable(run: Mapping[str, Any]) -> bool:
 
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in runs if usable(r)]
-    return {m: spread([r[m] for r in good if r.get(m) is not None]) for m in METRICS
-            if any(r.get(m) is not None for r in good)}
+    return {
+        m: spread([r[m] for r in good if r.get(m) is not None])
+        for m in METRICS
+        if any(r.get(m) is not None for r in good)
+    }
 
 
 def median_imports(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -457,8 +530,10 @@ def median_imports(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     for i in per:
         for m in i["slowest_modules"]:
             mods.setdefault(m["module"], []).append(m["self_ms"])
-    slowest = sorted(((m, statistics.median(v + [0.0] * (len(per) - len(v)))) for m, v in mods.items()),
-                     key=lambda kv: -kv[1])[:TOP_MODULES]
+    slowest = sorted(
+        ((m, statistics.median(v + [0.0] * (len(per) - len(v)))) for m, v in mods.items()),
+        key=lambda kv: -kv[1],
+    )[:TOP_MODULES]
     return {
         "total_s": round(statistics.median([i["total_s"] for i in per]), 4),
         "by_package_ms": dict(sorted(by_pkg.items(), key=lambda kv: -kv[1])),
@@ -479,15 +554,24 @@ def size_of(rt: Runtime) -> dict[str, Any] | None:
     return {"bytes": info["total_bytes"], "files": info["files"]}
 
 
-def check_budget(summary: Mapping[str, Any], size: Mapping[str, Any] | None, profile: Profile | None,
-                 *, shipped: bool = True) -> dict[str, Any]:
+def check_budget(
+    summary: Mapping[str, Any],
+    size: Mapping[str, Any] | None,
+    profile: Profile | None,
+    *,
+    shipped: bool = True,
+) -> dict[str, Any]:
     """Each budget the profile sets, with the measured median (or size) and whether it is met."""
     checks = []
     if profile is not None:
         b = profile.bench
         pairs = [
             ("max-startup-seconds", b.max_startup_seconds, (summary.get("startup_s") or {}).get("median")),
-            ("max-seconds-per-chunk", b.max_seconds_per_chunk, (summary.get("seconds_per_chunk") or {}).get("median")),
+            (
+                "max-seconds-per-chunk",
+                b.max_seconds_per_chunk,
+                (summary.get("seconds_per_chunk") or {}).get("median"),
+            ),
             # size budgets are for what ships: a dist, not a venv
             ("max-size-mb", b.max_size_mb, round(size["bytes"] / 2**20, 1) if size and shipped else None),
             ("max-files", b.max_files, size["files"] if size and shipped else None),
@@ -495,14 +579,25 @@ def check_budget(summary: Mapping[str, Any], size: Mapping[str, Any] | None, pro
         for key, limit, value in pairs:
             if limit is not None and value is not None:
                 checks.append({"budget": key, "limit": limit, "measured": value, "ok": value <= limit})
-    return {"profile": profile.name if profile else None, "checks": checks, "ok": all(c["ok"] for c in checks)}
+    return {
+        "profile": profile.name if profile else None,
+        "checks": checks,
+        "ok": all(c["ok"] for c in checks),
+    }
 
 
 # --- the benchmark --------------------------------------------------------------------
 
 
-def bench_runtime(rt: Runtime, *, repeat: int = 3, opts: RunOptions | None = None, warmup: bool = True,
-                  log: Log | None = None, profile: Profile | None = None) -> dict[str, Any]:
+def bench_runtime(
+    rt: Runtime,
+    *,
+    repeat: int = 3,
+    opts: RunOptions | None = None,
+    warmup: bool = True,
+    log: Log | None = None,
+    profile: Profile | None = None,
+) -> dict[str, Any]:
     """Warm-up, then `repeat` measured runs, each in fresh processes; summary, flags and budget."""
     opts = opts or RunOptions()
     log = log or Log()
@@ -518,7 +613,9 @@ def bench_runtime(rt: Runtime, *, repeat: int = 3, opts: RunOptions | None = Non
     return result_of(rt, runs, opts, profile)
 
 
-def result_of(rt: Runtime, runs: list[dict[str, Any]], opts: RunOptions, profile: Profile | None) -> dict[str, Any]:
+def result_of(
+    rt: Runtime, runs: list[dict[str, Any]], opts: RunOptions, profile: Profile | None
+) -> dict[str, Any]:
     summary = summarise(runs)
     hung = [r for r in runs if r.get("hung")]
     first = next((r for r in runs if usable(r)), {})
@@ -531,18 +628,28 @@ def result_of(rt: Runtime, runs: list[dict[str, Any]], opts: RunOptions, profile
     single = [r for r in runs if r.get("single_threaded")]
     if single:
         t = first.get("bench_threads") or {}
-        flags.append(f"single-threaded: {len(single)} of {len(runs)} runs kept < {SINGLE_THREAD_CORES} cores busy "
-                     f"with {t.get('intra_op')} threads asked for"
-                     + (" (a model this small may not use more: try --model bs_roformer_4stem)"
-                        if opts.model.startswith("tiny") else ""))
+        flags.append(
+            f"single-threaded: {len(single)} of {len(runs)} runs kept < {SINGLE_THREAD_CORES} cores busy "
+            f"with {t.get('intra_op')} threads asked for"
+            + (
+                " (a model this small may not use more: try --model bs_roformer_4stem)"
+                if opts.model.startswith("tiny")
+                else ""
+            )
+        )
     loaded = first.get("openmp_loaded") or []
     if len(loaded) > 1:
         flags.append(f"openmp: {len(loaded)} OpenMP runtimes loaded in one process")
     size = size_of(rt)
     return {
         "runtime": rt.describe(),
-        "settings": {"repeat": len(runs), "model": opts.model, "seconds": opts.seconds, "timeout": opts.timeout,
-                     "stall": opts.stall},
+        "settings": {
+            "repeat": len(runs),
+            "model": opts.model,
+            "seconds": opts.seconds,
+            "timeout": opts.timeout,
+            "stall": opts.stall,
+        },
         "summary": summary,
         "imports": median_imports(runs),
         "threads": first.get("threads"),
@@ -580,16 +687,22 @@ def render(result: Mapping[str, Any]) -> str:
     """The human-readable bench report."""
     rt = result["runtime"]
     s = result["settings"]
-    lines = [f"{rt['label']} ({rt['kind']}{', profile ' + rt['profile'] if rt['profile'] else ''}): "
-             f"{s['repeat']} runs, model {s['model']}, {s['seconds']:g} s of audio"]
+    lines = [
+        f"{rt['label']} ({rt['kind']}{', profile ' + rt['profile'] if rt['profile'] else ''}): "
+        f"{s['repeat']} runs, model {s['model']}, {s['seconds']:g} s of audio"
+    ]
     for key, st in result["summary"].items():
         label, unit = METRICS[key]
-        lines.append(f"  {label:<36} median {st['median']:>9.3f} {unit:<5} "
-                     f"(min {st['min']:.3f}, max {st['max']:.3f}, IQR {st['iqr']:.3f}, n={st['n']})")
+        lines.append(
+            f"  {label:<36} median {st['median']:>9.3f} {unit:<5} "
+            f"(min {st['min']:.3f}, max {st['max']:.3f}, IQR {st['iqr']:.3f}, n={st['n']})"
+        )
     t = result.get("threads") or {}
     if t:
-        lines.append(f"  threads: {t.get('torch')} intra-op (at import {t.get('at_import')}), {t.get('interop')} "
-                     f"inter-op; matmul precision {result.get('matmul_precision')}; config {result.get('config_source')}")
+        lines.append(
+            f"  threads: {t.get('torch')} intra-op (at import {t.get('at_import')}), {t.get('interop')} "
+            f"inter-op; matmul precision {result.get('matmul_precision')}; config {result.get('config_source')}"
+        )
     omp = result.get("openmp_loaded") or []
     lines.append("  OpenMP loaded: " + (", ".join(f"{o['family']} {o['path']}" for o in omp) or "none"))
     imp = result.get("imports")
@@ -598,14 +711,23 @@ def render(result: Mapping[str, Any]) -> str:
         for m in imp["slowest_modules"]:
             lines.append(f"    {m['self_ms']:>8.1f} ms  {m['module']}")
     for c in result["budget"]["checks"]:
-        lines.append(f"  budget {c['budget']}: {c['measured']} <= {c['limit']}: {'ok' if c['ok'] else 'OVER BUDGET'}")
+        lines.append(
+            f"  budget {c['budget']}: {c['measured']} <= {c['limit']}: {'ok' if c['ok'] else 'OVER BUDGET'}"
+        )
     for f in result["flags"]:
         lines.append(f"  FLAG {f}")
     return "\n".join(lines)
 
 
-def smoke_bench(program_or_python: Path, profile: Profile | None, *, project: Project | None = None,
-                seconds: float = 1.0, model: str = DEFAULT_MODEL, timeout: float = 300.0) -> dict[str, Any]:
+def smoke_bench(
+    program_or_python: Path,
+    profile: Profile | None,
+    *,
+    project: Project | None = None,
+    seconds: float = 1.0,
+    model: str = DEFAULT_MODEL,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
     """The build pipeline's short form: no warm-up, one run, the profile's budget. Never raises on budget.
 
     `program_or_python` is a dist's stems program or a venv's python. The result's
@@ -630,33 +752,66 @@ def enforce(result: Mapping[str, Any]) -> None:
     over = [c for c in result["budget"]["checks"] if not c["ok"]]
     if over:
         c = over[0]
-        raise BudgetError(f"{result['runtime']['label']}: over budget: {c['budget']} is {c['limit']}, "
-                          f"measured {c['measured']}" + (f" (and {len(over) - 1} more)" if len(over) > 1 else ""))
+        raise BudgetError(
+            f"{result['runtime']['label']}: over budget: {c['budget']} is {c['limit']}, "
+            f"measured {c['measured']}" + (f" (and {len(over) - 1} more)" if len(over) > 1 else "")
+        )
     hung = [r for r in result["runs"] if r.get("hung")]
     if hung:
-        raise CheckError(f"{result['runtime']['label']}: {len(hung)} of {len(result['runs'])} runs hung and were "
-                         f"killed: {hung[0]['hung']}")
+        raise CheckError(
+            f"{result['runtime']['label']}: {len(hung)} of {len(result['runs'])} runs hung and were "
+            f"killed: {hung[0]['hung']}"
+        )
     failed = [r for r in result["runs"] if r.get("failed")]
     if failed:
-        raise CheckError(f"{result['runtime']['label']}: {len(failed)} of {len(result['runs'])} runs failed: "
-                         f"{failed[0]['failed']}")
+        raise CheckError(
+            f"{result['runtime']['label']}: {len(failed)} of {len(result['runs'])} runs failed: "
+            f"{failed[0]['failed']}"
+        )
 
 
 # --- click ------------------------------------------------------------------------------
 
+
 def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed([
-        click.option("--repeat", type=click.IntRange(1, 1000), default=3, show_default=True,
-                     help="Measured runs (each in fresh processes), after one warm-up."),
-        click.option("--seconds", type=click.FloatRange(0.1), default=DEFAULT_SECONDS, show_default=True,
-                     help="Length of the generated audio each bench run separates."),
-        click.option("--model", default=DEFAULT_MODEL, show_default=True,
-                     help="Model preset or MSST .yaml (bs_roformer_4stem is the real 4-stem size)."),
-        click.option("--timeout", type=click.FloatRange(1), default=DEFAULT_TIMEOUT, show_default=True,
-                     help="Kill a runtime process running longer than this (seconds)."),
-        click.option("--stall", type=click.FloatRange(0.5), default=DEFAULT_STALL, show_default=True,
-                     help="Kill a runtime process with no output and no CPU time for this long (seconds)."),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--repeat",
+                type=click.IntRange(1, 1000),
+                default=3,
+                show_default=True,
+                help="Measured runs (each in fresh processes), after one warm-up.",
+            ),
+            click.option(
+                "--seconds",
+                type=click.FloatRange(0.1),
+                default=DEFAULT_SECONDS,
+                show_default=True,
+                help="Length of the generated audio each bench run separates.",
+            ),
+            click.option(
+                "--model",
+                default=DEFAULT_MODEL,
+                show_default=True,
+                help="Model preset or MSST .yaml (bs_roformer_4stem is the real 4-stem size).",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(1),
+                default=DEFAULT_TIMEOUT,
+                show_default=True,
+                help="Kill a runtime process running longer than this (seconds).",
+            ),
+            click.option(
+                "--stall",
+                type=click.FloatRange(0.5),
+                default=DEFAULT_STALL,
+                show_default=True,
+                help="Kill a runtime process with no output and no CPU time for this long (seconds).",
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -668,12 +823,26 @@ def emit_json(data: Any) -> None:
 @click.command("bench")
 @click.argument("path")
 @common_options
-@click.option("--profile", "profile_name", help="Profile whose [bench] budget applies (default: the runtime's).")
-@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when PATH is a profile to install.")
+@click.option(
+    "--profile", "profile_name", help="Profile whose [bench] budget applies (default: the runtime's)."
+)
+@click.option(
+    "--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when PATH is a profile to install."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
-def bench(project: Project | None, path: str, repeat: int, seconds: float, model: str, timeout: float, stall: float,
-          profile_name: str | None, wheelhouse: Path | None, as_json: bool) -> None:
+def bench(
+    project: Project | None,
+    path: str,
+    repeat: int,
+    seconds: float,
+    model: str,
+    timeout: float,
+    stall: float,
+    profile_name: str | None,
+    wheelhouse: Path | None,
+    as_json: bool,
+) -> None:
     """Benchmark a venv, a dist or a profile: time to ready, imports, separation, CPU, memory, threads.
 
     Exits 11 when a median is over the profile's [bench] budget, 8 when a run hung.
@@ -690,4 +859,3 @@ def bench(project: Project | None, path: str, repeat: int, seconds: float, model
     else:
         click.echo(render(result))
     enforce(result)
-

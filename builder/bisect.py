@@ -22,7 +22,7 @@ import click
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .bench import METRIC_ALIASES, METRICS, Runtime, RunOptions, common_options, emit_json, resolve_runtime
+from .bench import METRIC_ALIASES, METRICS, RunOptions, Runtime, common_options, emit_json, resolve_runtime
 from .compare import DEFAULT_MIN_EFFECT, paired_ratio, run_interleaved, verdict
 from .errors import InputError
 from .fsutil import atomic_write_text, staged_dir
@@ -51,7 +51,11 @@ def installed(venv: Path) -> dict[str, dict[str, Any]]:
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 requires.add(canonicalize_name(req.name))
         name = canonicalize_name(meta.get("Name", meta_path.parent.name.split("-")[0]))
-        out[name] = {"name": meta.get("Name", name), "version": meta.get("Version", "?"), "requires": sorted(requires)}
+        out[name] = {
+            "name": meta.get("Name", name),
+            "version": meta.get("Version", "?"),
+            "requires": sorted(requires),
+        }
     return out
 
 
@@ -80,8 +84,16 @@ def _base_python(venv: Path) -> Path:
     return py.resolve() if py.exists() else (venv / "Scripts" / "python.exe")
 
 
-def build_env(a_rt: Runtime, a_pkgs: Mapping[str, Any], b_pkgs: Mapping[str, Any], subset: Sequence[str], *,
-              work: Path, find_links: Sequence[Path], log: Log) -> tuple[Runtime, bool]:
+def build_env(
+    a_rt: Runtime,
+    a_pkgs: Mapping[str, Any],
+    b_pkgs: Mapping[str, Any],
+    subset: Sequence[str],
+    *,
+    work: Path,
+    find_links: Sequence[Path],
+    log: Log,
+) -> tuple[Runtime, bool]:
     """A's packages + `subset` at B's versions, in a venv reused by its package set. (runtime, built?)"""
     pins = {n: a_pkgs[n]["version"] for n in a_pkgs} | {n: b_pkgs[n]["version"] for n in subset}
     lines = sorted(f"{b_pkgs.get(n, a_pkgs.get(n))['name']}=={v}" for n, v in pins.items())
@@ -94,15 +106,28 @@ def build_env(a_rt: Runtime, a_pkgs: Mapping[str, Any], b_pkgs: Mapping[str, Any
             uv.run(["venv", "--quiet", "--relocatable", "--python", stamp["python"], str(tmp)])
             req = tmp / "requirements.txt"
             req.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            args = ["pip", "install", "--quiet", "--no-deps", "--python", str(tmp / "bin" / "python"), "-r", str(req),
-                    *[f"--find-links={p}" for p in find_links]]
+            args = [
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--python",
+                str(tmp / "bin" / "python"),
+                "-r",
+                str(req),
+                *[f"--find-links={p}" for p in find_links],
+            ]
             # Everything is in uv's cache when A and B were installed on this machine: try offline first.
             if uv.run([*args, "--offline"], check=False).returncode != 0:
                 uv.run(args)
             atomic_write_text(tmp / STAMP, json.dumps(stamp, indent=2) + "\n")
         built = True
-    rt = replace(a_rt, label="A+" + ",".join(b_pkgs[n]["name"] for n in subset), path=venv,
-                 argv=(str(venv / "bin" / "python"), *a_rt.argv[1:]))
+    rt = replace(
+        a_rt,
+        label="A+" + ",".join(b_pkgs[n]["name"] for n in subset),
+        path=venv,
+        argv=(str(venv / "bin" / "python"), *a_rt.argv[1:]),
+    )
     log.line(f"    {'built' if built else 'reused'} {venv.name}: A + {', '.join(subset)}")
     return rt, built
 
@@ -110,16 +135,29 @@ def build_env(a_rt: Runtime, a_pkgs: Mapping[str, Any], b_pkgs: Mapping[str, Any
 # --- the search ---------------------------------------------------------------------------
 
 
-def bisect_runtimes(a: Runtime, b: Runtime, project: Project, *, metric: str = "startup", threshold: float = 0.05,
-                    repeat: int = 3, opts: RunOptions | None = None, find_links: Sequence[Path] = (),
-                    log: Log | None = None) -> dict[str, Any]:
+def bisect_runtimes(
+    a: Runtime,
+    b: Runtime,
+    project: Project,
+    *,
+    metric: str = "startup",
+    threshold: float = 0.05,
+    repeat: int = 3,
+    opts: RunOptions | None = None,
+    find_links: Sequence[Path] = (),
+    log: Log | None = None,
+) -> dict[str, Any]:
     log = log or Log()
     if a.kind != "venv" or b.kind != "venv":
-        raise InputError("bisect needs venvs or profiles for A and B (a frozen dist cannot be re-installed)",
-                         hint="pass the profiles' venvs, e.g. build/P/venv, or the profile names")
+        raise InputError(
+            "bisect needs venvs or profiles for A and B (a frozen dist cannot be re-installed)",
+            hint="pass the profiles' venvs, e.g. build/P/venv, or the profile names",
+        )
     key = METRIC_ALIASES[metric]
     base = opts or RunOptions()
-    opts = replace(base, startup=key in ("startup_s", "import_s"), separation=key in ("separation_s", "total_s"))
+    opts = replace(
+        base, startup=key in ("startup_s", "import_s"), separation=key in ("separation_s", "total_s")
+    )
     a_pkgs, b_pkgs = installed(a.path), installed(b.path)
     extras = extras_of(a_pkgs, b_pkgs)
     removed = sorted(set(a_pkgs) - set(b_pkgs))
@@ -133,21 +171,39 @@ def bisect_runtimes(a: Runtime, b: Runtime, project: Project, *, metric: str = "
         counts["runs"] += 2 * rounds * (int(opts.startup) + int(opts.separation))
         stat = paired_ratio([r.get(key) for r in runs_a], [r.get(key) for r in runs_x])
         v = verdict(stat, min_effect=threshold, what=what)
-        step = {"test": counts["tests"], "packages": list(subset), "label": rt.label, **stat, "verdict": v["text"],
-                "slower": v["call"] == "slower"}
+        step = {
+            "test": counts["tests"],
+            "packages": list(subset),
+            "label": rt.label,
+            **stat,
+            "verdict": v["text"],
+            "slower": v["call"] == "slower",
+        }
         steps.append(step)
         log.line(f"==> test {counts['tests']}: {rt.label}: {v['text']}")
         return step
 
-    log.line(f"==> bisect on {METRICS[key][0]}: {len(extras)} packages in B beyond A: {', '.join(extras) or 'none'}")
+    log.line(
+        f"==> bisect on {METRICS[key][0]}: {len(extras)} packages in B beyond A: {', '.join(extras) or 'none'}"
+    )
     whole = measure(b, "B", extras)
     result: dict[str, Any] = {
-        "a": a.describe(), "b": b.describe(), "metric": key, "threshold": threshold, "repeat": repeat,
+        "a": a.describe(),
+        "b": b.describe(),
+        "metric": key,
+        "threshold": threshold,
+        "repeat": repeat,
         "extras": [{"name": b_pkgs[n]["name"], "version": b_pkgs[n]["version"]} for n in extras],
-        "removed_in_b": removed, "b_vs_a": whole, "culprits": [], "steps": steps, "counts": counts,
+        "removed_in_b": removed,
+        "b_vs_a": whole,
+        "culprits": [],
+        "steps": steps,
+        "counts": counts,
     }
     if not whole["slower"]:
-        result["conclusion"] = f"B is not slower than A on {METRICS[key][0]} ({whole['verdict']}): nothing to bisect"
+        result["conclusion"] = (
+            f"B is not slower than A on {METRICS[key][0]} ({whole['verdict']}): nothing to bisect"
+        )
         return result
 
     def search(subset: list[str]) -> list[dict[str, Any]]:
@@ -162,34 +218,56 @@ def bisect_runtimes(a: Runtime, b: Runtime, project: Project, *, metric: str = "
             step = measure(rt, "A+" + subset[0], env_pkgs, rounds=2 * repeat)
             if not step["slower"]:
                 return []
-            return [{"package": b_pkgs[subset[0]]["name"], "version": b_pkgs[subset[0]]["version"],
-                     "with": [p for p in env_pkgs if p != subset[0]], "ratio": step["ratio"],
-                     "ci_low": step["ci_low"], "ci_high": step["ci_high"], "effect": step["verdict"]}]
+            return [
+                {
+                    "package": b_pkgs[subset[0]]["name"],
+                    "version": b_pkgs[subset[0]]["version"],
+                    "with": [p for p in env_pkgs if p != subset[0]],
+                    "ratio": step["ratio"],
+                    "ci_low": step["ci_low"],
+                    "ci_high": step["ci_high"],
+                    "effect": step["verdict"],
+                }
+            ]
         half = len(subset) // 2
         return search(subset[:half]) + search(subset[half:])
 
     half = len(extras) // 2
     culprits = search(extras[:half]) + search(extras[half:]) if len(extras) > 1 else []
     if len(extras) == 1:
-        culprits = [{"package": b_pkgs[extras[0]]["name"], "version": b_pkgs[extras[0]]["version"], "with": [],
-                     "ratio": whole["ratio"], "ci_low": whole["ci_low"], "ci_high": whole["ci_high"],
-                     "effect": whole["verdict"]}]
+        culprits = [
+            {
+                "package": b_pkgs[extras[0]]["name"],
+                "version": b_pkgs[extras[0]]["version"],
+                "with": [],
+                "ratio": whole["ratio"],
+                "ci_low": whole["ci_low"],
+                "ci_high": whole["ci_high"],
+                "effect": whole["verdict"],
+            }
+        ]
     result["culprits"] = culprits
     if culprits:
         names = "; ".join(f"{c['package']} {c['version']}: {c['effect']}" for c in culprits)
         result["conclusion"] = f"responsible: {names}"
     else:
-        result["conclusion"] = ("no single package reproduces B's slowdown on its own: it needs a combination, "
-                                "or comes from settings (see `builder compare`)")
-    result["conclusion"] += (f"; {counts['builds']} builds ({counts['reused']} reused), {counts['tests']} tests, "
-                             f"{counts['runs']} runtime processes")
+        result["conclusion"] = (
+            "no single package reproduces B's slowdown on its own: it needs a combination, "
+            "or comes from settings (see `builder compare`)"
+        )
+    result["conclusion"] += (
+        f"; {counts['builds']} builds ({counts['reused']} reused), {counts['tests']} tests, "
+        f"{counts['runs']} runtime processes"
+    )
     return result
 
 
 def render(result: Mapping[str, Any]) -> str:
-    lines = [f"bisect {result['a']['label']} -> {result['b']['label']} on {METRICS[result['metric']][0]} "
-             f"(threshold {result['threshold'] * 100:.0f}%, {result['repeat']} rounds per test)",
-             f"B's extra packages: {', '.join(e['name'] + ' ' + e['version'] for e in result['extras']) or 'none'}"]
+    lines = [
+        f"bisect {result['a']['label']} -> {result['b']['label']} on {METRICS[result['metric']][0]} "
+        f"(threshold {result['threshold'] * 100:.0f}%, {result['repeat']} rounds per test)",
+        f"B's extra packages: {', '.join(e['name'] + ' ' + e['version'] for e in result['extras']) or 'none'}",
+    ]
     for s in result["steps"]:
         lines.append(f"  test {s['test']}: {s['label']}: {s['verdict']}")
     lines.append(result["conclusion"])
@@ -199,20 +277,47 @@ def render(result: Mapping[str, Any]) -> str:
 @click.command("bisect")
 @click.argument("a")
 @click.argument("b")
-@click.option("--metric", type=click.Choice(["wall", "import", "startup", "total"]), default="startup",
-              show_default=True, help="What 'slower' means: separation wall time, import time, time to ready, "
-              "or the bench process's wall time.")
-@click.option("--threshold", type=click.FloatRange(0.0, 10.0), default=DEFAULT_MIN_EFFECT, show_default=True,
-              help="Smallest relative slowdown that counts (and its 95% CI must exclude 1.0).")
-@click.option("--find-links", "find_links", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Extra wheel folders for building intermediate environments (repeatable).")
+@click.option(
+    "--metric",
+    type=click.Choice(["wall", "import", "startup", "total"]),
+    default="startup",
+    show_default=True,
+    help="What 'slower' means: separation wall time, import time, time to ready, "
+    "or the bench process's wall time.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 10.0),
+    default=DEFAULT_MIN_EFFECT,
+    show_default=True,
+    help="Smallest relative slowdown that counts (and its 95% CI must exclude 1.0).",
+)
+@click.option(
+    "--find-links",
+    "find_links",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Extra wheel folders for building intermediate environments (repeatable).",
+)
 @click.option("--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder (e.g. CPU torch).")
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
-def bisect(project: Project | None, a: str, b: str, metric: str, threshold: float, find_links: tuple[Path, ...],
-           wheelhouse: Path | None, repeat: int, seconds: float, model: str, timeout: float, stall: float,
-           as_json: bool) -> None:
+def bisect(
+    project: Project | None,
+    a: str,
+    b: str,
+    metric: str,
+    threshold: float,
+    find_links: tuple[Path, ...],
+    wheelhouse: Path | None,
+    repeat: int,
+    seconds: float,
+    model: str,
+    timeout: float,
+    stall: float,
+    as_json: bool,
+) -> None:
     """Find which of B's extra packages make B slower than A (A, B: venvs or profiles)."""
     from .wheelhouse import find_wheelhouse
 
@@ -226,10 +331,18 @@ def bisect(project: Project | None, a: str, b: str, metric: str, threshold: floa
         if not p.is_dir():
             raise InputError(f"--find-links {p}: not a directory")
     opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
-    result = bisect_runtimes(ra, rb, project, metric=metric, threshold=threshold, repeat=repeat, opts=opts,
-                             find_links=links, log=log)
+    result = bisect_runtimes(
+        ra,
+        rb,
+        project,
+        metric=metric,
+        threshold=threshold,
+        repeat=repeat,
+        opts=opts,
+        find_links=links,
+        log=log,
+    )
     if as_json:
         emit_json(result)
     else:
         click.echo(render(result))
-

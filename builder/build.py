@@ -26,7 +26,15 @@ from .inspect import human_size, inspect_path, tree_totals
 from .install import InstallResult, install, require_native
 from .lock import check_lock, read_lock
 from .log import Log
-from .manifest import MANIFEST, SUMS, package, packages_json, read_manifest, read_site_packages, site_packages_of
+from .manifest import (
+    MANIFEST,
+    SUMS,
+    package,
+    packages_json,
+    read_manifest,
+    read_site_packages,
+    site_packages_of,
+)
 from .openmp.stage import openmp_stage
 from .paths import Project
 from .profile import Profile, load_profile
@@ -71,7 +79,9 @@ def _openmp(inst: InstallResult, log: Log) -> dict[str, Any]:
     record_path = inst.venv / OPENMP_RECORD
     if inst.reused and record_path.is_file():
         record: dict[str, Any] = json.loads(record_path.read_text())
-        log.line(f"==> openmp: venv unchanged, fixed and verified earlier ({record.get('loaded_after')} runtime loaded)")
+        log.line(
+            f"==> openmp: venv unchanged, fixed and verified earlier ({record.get('loaded_after')} runtime loaded)"
+        )
         return record
     record = openmp_stage(inst.venv, log)
     atomic_write_text(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -82,7 +92,9 @@ def source_date_epoch(project: Project, lock_path: Path) -> int:
     """SOURCE_DATE_EPOCH, else the commit time of the lock (changes only when the lock does)."""
     if env := os.environ.get("SOURCE_DATE_EPOCH"):
         return int(env)
-    proc = process.run(["git", "log", "-1", "--format=%ct", "--", lock_path], tool="git", cwd=project.root, check=False)
+    proc = process.run(
+        ["git", "log", "-1", "--format=%ct", "--", lock_path], tool="git", cwd=project.root, check=False
+    )
     text = proc.stdout.strip()
     return int(text) if proc.returncode == 0 and text.isdigit() else DEFAULT_EPOCH
 
@@ -157,7 +169,12 @@ def build(
         epoch = source_date_epoch(project, lock_path)
         with log.step("freeze"):
             frozen = freeze(
-                profile, inst.python.absolute(), site_packages_of(inst.venv), project.root, work, work / "frozen",
+                profile,
+                inst.python.absolute(),
+                site_packages_of(inst.venv),
+                project.root,
+                work,
+                work / "frozen",
                 epoch=epoch,
             )
             size, files = tree_totals(frozen.folder)
@@ -176,9 +193,11 @@ def build(
         with log.step("bench (smoke)"):
             smoke = smoke_bench(program, profile, project=project)
             med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
-            log.line(f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
-                     f"(tiny model, 1 s of audio), peak {med.get('peak_rss_mb')} MB"
-                     + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else ""))
+            log.line(
+                f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+                f"(tiny model, 1 s of audio), peak {med.get('peak_rss_mb')} MB"
+                + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+            )
             enforce(smoke)
         stored_selftest = {k: v for k, v in selftest.items() if k not in VOLATILE_SELFTEST}
         with log.step("package"):
@@ -207,7 +226,10 @@ def build(
                 frozen.folder,
                 dist,
                 manifest_body,
-                {"selftest.json": json.dumps(stored_selftest, indent=2, sort_keys=True) + "\n", SBOM_NAME: sbom},
+                {
+                    "selftest.json": json.dumps(stored_selftest, indent=2, sort_keys=True) + "\n",
+                    SBOM_NAME: sbom,
+                },
                 archive_epoch=epoch,
                 reports={"bench.json": json.dumps(smoke, indent=2, sort_keys=True) + "\n"},
             )

@@ -26,14 +26,24 @@ def host_cpus() -> int:
 
 def run_selftest(program: Path, timeout: float = 300) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    proc = process.run([program, "selftest", "--json"], tool="stems selftest", timeout=timeout, check=False,
-                       env=env, inherit=False)
+    proc = process.run(
+        [program, "selftest", "--json"],
+        tool="stems selftest",
+        timeout=timeout,
+        check=False,
+        env=env,
+        inherit=False,
+    )
     if proc.returncode != 0 and not proc.stdout.strip():
-        raise CheckError(f"{program} selftest failed (exit {proc.returncode}): {process.last_lines(proc.stderr)}")
+        raise CheckError(
+            f"{program} selftest failed (exit {proc.returncode}): {process.last_lines(proc.stderr)}"
+        )
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        raise CheckError(f"{program} selftest printed no JSON: {process.last_lines(proc.stdout + proc.stderr)}") from None
+        raise CheckError(
+            f"{program} selftest printed no JSON: {process.last_lines(proc.stdout + proc.stderr)}"
+        ) from None
 
 
 def expected(profile: Profile, lock: Lock) -> dict[str, Any]:
@@ -61,7 +71,9 @@ def compare(report: dict[str, Any], want: dict[str, Any]) -> list[str]:
     if t.get("interop") != want["interop"]:
         problems.append(f"interop threads {t.get('interop')} != {want['interop']}")
     if report.get("matmul_precision") != want["matmul_precision"]:
-        problems.append(f"matmul precision {report.get('matmul_precision')!r} != {want['matmul_precision']!r}")
+        problems.append(
+            f"matmul precision {report.get('matmul_precision')!r} != {want['matmul_precision']!r}"
+        )
     env = report.get("env", {})
     for key, value in want["env"].items():
         if env.get(key) != value:

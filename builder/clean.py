@@ -128,11 +128,21 @@ def apply_clean(actions: list[Action]) -> None:
 
 
 @click.command("clean")
-@click.option("--all", "all_caches", is_flag=True,
-              help="Also remove the build caches (venvs, PyInstaller, frozen folders) under build/.")
+@click.option(
+    "--all",
+    "all_caches",
+    is_flag=True,
+    help="Also remove the build caches (venvs, PyInstaller, frozen folders) under build/.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; touch nothing.")
-@click.option("--out", "dist_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
-              show_default=True, help="The dist folder `builder build --out` wrote to.")
+@click.option(
+    "--out",
+    "dist_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="The dist folder `builder build --out` wrote to.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan on stdout.")
 @click.pass_obj
 def clean(project: Project, all_caches: bool, dry_run: bool, dist_dir: Path, as_json: bool) -> None:
@@ -142,8 +152,13 @@ def clean(project: Project, all_caches: bool, dry_run: bool, dist_dir: Path, as_
         apply_clean(actions)
     freed = sum(a.bytes for a in actions)
     if as_json:
-        click.echo(json.dumps({"dry_run": dry_run, "actions": [a.to_json() for a in actions], "bytes": freed},
-                              indent=2, sort_keys=True))
+        click.echo(
+            json.dumps(
+                {"dry_run": dry_run, "actions": [a.to_json() for a in actions], "bytes": freed},
+                indent=2,
+                sort_keys=True,
+            )
+        )
         return
     for action in actions:
         click.echo(("would " if dry_run else "") + action.describe())

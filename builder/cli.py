@@ -104,7 +104,9 @@ def profiles(project: Project, as_json: bool) -> None:
 @click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels (e.g. CPU torch).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def lock(project: Project, names: tuple[str, ...], all_: bool, check: bool, wheelhouse: Path | None, as_json: bool) -> None:
+def lock(
+    project: Project, names: tuple[str, ...], all_: bool, check: bool, wheelhouse: Path | None, as_json: bool
+) -> None:
     """Resolve profiles for their targets into locks/P.lock (any target, from any host)."""
     if all_ == bool(names):
         raise InputError("give --profile P or --all")
@@ -122,12 +124,16 @@ def lock(project: Project, names: tuple[str, ...], all_: bool, check: bool, whee
                 log.line(f"fresh  {path}")
             except StaleLockError as exc:
                 stale.append(exc.one_line())
-                results.append({"profile": profile.name, "lock": str(path), "status": "stale", "reason": exc.one_line()})
+                results.append(
+                    {"profile": profile.name, "lock": str(path), "status": "stale", "reason": exc.one_line()}
+                )
                 log.line(f"STALE  {exc.one_line()}")
             continue
         with log.step(f"lock {profile.name} for {profile.target.uv_platform}, Python {profile.python}"):
             locked = lock_mod.compile_lock(profile, path, wh)
-        results.append({"profile": profile.name, "lock": str(path), "status": "written", "packages": len(locked.pins)})
+        results.append(
+            {"profile": profile.name, "lock": str(path), "status": "written", "packages": len(locked.pins)}
+        )
         log.line(f"  {len(locked.pins)} packages pinned with hashes -> {path}")
     if as_json:
         _emit_json(results)
@@ -138,18 +144,27 @@ def lock(project: Project, names: tuple[str, ...], all_: bool, check: bool, whee
 @cli.command()
 @click.option("--profile", "profile_name", help="Profile to build (default: minimal-<this host's target>).")
 @click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels, e.g. CPU torch.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
-              show_default=True, help="Where dist/<profile>/ goes.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Where dist/<profile>/ goes.",
+)
 @click.option("--force", is_flag=True, help="Freeze and package even when the inputs are unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
-def build(project: Project, profile_name: str | None, wheelhouse: Path | None, out: Path, force: bool, as_json: bool) -> None:
+def build(
+    project: Project, profile_name: str | None, wheelhouse: Path | None, out: Path, force: bool, as_json: bool
+) -> None:
     """Install, freeze, check and package a profile (the host's minimal one by default)."""
     from .build import build as run_build
     from .inspect import human_size
 
     log = Log()
-    result = run_build(project, profile_name or _default_profile(), wheelhouse=wheelhouse, out=out, log=log, force=force)
+    result = run_build(
+        project, profile_name or _default_profile(), wheelhouse=wheelhouse, out=out, log=log, force=force
+    )
     if as_json:
         _emit_json(result)
     else:

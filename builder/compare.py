@@ -20,8 +20,8 @@ import click
 from .bench import (
     METRIC_ALIASES,
     METRICS,
-    Runtime,
     RunOptions,
+    Runtime,
     common_options,
     describe_run,
     emit_json,
@@ -44,8 +44,9 @@ MIN_PAIRS = 3  # fewer rounds give no interval worth the name
 # --- statistics (pure) ---------------------------------------------------------------
 
 
-def paired_ratio(a: Sequence[float], b: Sequence[float], *, resamples: int = BOOTSTRAP,
-                 seed: int = 0) -> dict[str, Any]:
+def paired_ratio(
+    a: Sequence[float], b: Sequence[float], *, resamples: int = BOOTSTRAP, seed: int = 0
+) -> dict[str, Any]:
     """Ratio median(B)/median(A) with a 95% percentile bootstrap CI over paired rounds.
 
     Pairs (a[i], b[i]) come from the same round, so they are resampled together: what
@@ -71,7 +72,9 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], *, resamples: int = BOO
     return {"n": n, "ratio": round(ratio, 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4)}
 
 
-def verdict(stat: Mapping[str, Any], *, min_effect: float = DEFAULT_MIN_EFFECT, what: str = "B") -> dict[str, Any]:
+def verdict(
+    stat: Mapping[str, Any], *, min_effect: float = DEFAULT_MIN_EFFECT, what: str = "B"
+) -> dict[str, Any]:
     """'slower' / 'faster' only when the CI excludes 1.0 and the effect is at least min_effect.
 
     >>> verdict({"n": 5, "ratio": 1.12, "ci_low": 1.08, "ci_high": 1.16})["text"]
@@ -81,13 +84,19 @@ def verdict(stat: Mapping[str, Any], *, min_effect: float = DEFAULT_MIN_EFFECT, 
     """
     r, lo, hi = stat.get("ratio"), stat.get("ci_low"), stat.get("ci_high")
     if r is None:
-        return {"call": "unknown", "text": f"not enough runs (n={stat.get('n', 0)}; need at least {MIN_PAIRS} rounds)"}
+        return {
+            "call": "unknown",
+            "text": f"not enough runs (n={stat.get('n', 0)}; need at least {MIN_PAIRS} rounds)",
+        }
     pct = lambda v: f"{abs(v - 1) * 100:.0f}%"  # noqa: E731
     if lo > 1 and r - 1 >= min_effect:
         return {"call": "slower", "text": f"{what} is {pct(r)} slower (95% CI {pct(lo)[:-1]}–{pct(hi)})"}
     if hi < 1 and 1 - r >= min_effect:
         speedup = f", {1 / r:.1f}x" if r < 0.5 else ""
-        return {"call": "faster", "text": f"{what} is {pct(r)} faster (95% CI {pct(hi)[:-1]}–{pct(lo)}{speedup})"}
+        return {
+            "call": "faster",
+            "text": f"{what} is {pct(r)} faster (95% CI {pct(hi)[:-1]}–{pct(lo)}{speedup})",
+        }
     note = ""
     if lo > 1 or hi < 1:
         note = f"; below the {min_effect * 100:.0f}% minimum effect"
@@ -107,8 +116,11 @@ def static_facts(rt: Runtime) -> dict[str, Any]:
         "platform": info.get("platform"),
         "total_bytes": info["total_bytes"],
         "files": info["files"],
-        "packages": {p["name"].lower(): {"name": p["name"], "version": p["version"], "size": p["size"]}
-                     for p in info["packages"] if p.get("version")},
+        "packages": {
+            p["name"].lower(): {"name": p["name"], "version": p["version"], "size": p["size"]}
+            for p in info["packages"]
+            if p.get("version")
+        },
         "install": install_method(rt),
         "openmp_files": openmp_files(rt),
     }
@@ -121,7 +133,9 @@ def install_method(rt: Runtime) -> dict[str, Any]:
     if rt.kind == "venv":
         cfg = rt.path / "pyvenv.cfg"
         values = dict(
-            (k.strip(), v.strip()) for k, _, v in (ln.partition("=") for ln in cfg.read_text().splitlines()) if v
+            (k.strip(), v.strip())
+            for k, _, v in (ln.partition("=") for ln in cfg.read_text().splitlines())
+            if v
         )
         creator = next((f"{k} {values[k]}" for k in ("uv", "virtualenv") if k in values), "python -m venv")
         out["venv_created_by"] = creator
@@ -159,8 +173,10 @@ def openmp_files(rt: Runtime) -> dict[str, Any]:
     except InputError as exc:
         return {"error": exc.one_line(), "runtimes": []}
     return {
-        "runtimes": [{"path": r.path, "family": r.family_name, "size": r.size, "links": list(r.names)}
-                     for r in rep.runtimes],
+        "runtimes": [
+            {"path": r.path, "family": r.family_name, "size": r.size, "links": list(r.names)}
+            for r in rep.runtimes
+        ],
         "primary": rep.primary,
     }
 
@@ -173,23 +189,42 @@ def package_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[d
     for key in sorted(set(a) | set(b)):
         pa, pb = a.get(key), b.get(key)
         if pa and pb:
-            row = {"name": pa["name"], "a": pa["version"], "b": pb["version"], "size_a": pa["size"], "size_b": pb["size"]}
+            row = {
+                "name": pa["name"],
+                "a": pa["version"],
+                "b": pb["version"],
+                "size_a": pa["size"],
+                "size_b": pb["size"],
+            }
             (same if pa["version"] == pb["version"] else changed).append(row)
         elif pa:
             only_a.append({"name": pa["name"], "a": pa["version"], "size_a": pa["size"]})
         else:
             only_b.append({"name": pb["name"], "b": pb["version"], "size_b": pb["size"]})  # type: ignore[index]
-    by_size = lambda key: (lambda r: -r.get(key, 0))  # noqa: E731
-    return {"same": sorted(same, key=by_size("size_a")), "different_version": changed,
-            "only_in_a": sorted(only_a, key=by_size("size_a")), "only_in_b": sorted(only_b, key=by_size("size_b"))}
+    by_size = lambda key: lambda r: -r.get(key, 0)  # noqa: E731
+    return {
+        "same": sorted(same, key=by_size("size_a")),
+        "different_version": changed,
+        "only_in_a": sorted(only_a, key=by_size("size_a")),
+        "only_in_b": sorted(only_b, key=by_size("size_b")),
+    }
 
 
-def import_diff(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, top: int = 15) -> list[dict[str, Any]]:
+def import_diff(
+    a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, top: int = 15
+) -> list[dict[str, Any]]:
     if not a or not b:
         return []
     pa, pb = a["by_package_ms"], b["by_package_ms"]
-    rows = [{"package": p, "a_ms": pa.get(p, 0.0), "b_ms": pb.get(p, 0.0),
-             "diff_ms": round(pb.get(p, 0.0) - pa.get(p, 0.0), 2)} for p in set(pa) | set(pb)]
+    rows = [
+        {
+            "package": p,
+            "a_ms": pa.get(p, 0.0),
+            "b_ms": pb.get(p, 0.0),
+            "diff_ms": round(pb.get(p, 0.0) - pa.get(p, 0.0), 2),
+        }
+        for p in set(pa) | set(pb)
+    ]
     return sorted(rows, key=lambda r: -abs(r["diff_ms"]))[:top]
 
 
@@ -200,8 +235,11 @@ def threading_rows(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str,
         ("threads right after import torch", ta.get("at_import"), tb.get("at_import")),
         ("inter-op threads", ta.get("interop"), tb.get("interop")),
         ("matmul precision", a.get("matmul_precision"), b.get("matmul_precision")),
-        ("runtime settings from", (a.get("runtime") or {}).get("settings") or a.get("config_source"),
-         (b.get("runtime") or {}).get("settings") or b.get("config_source")),
+        (
+            "runtime settings from",
+            (a.get("runtime") or {}).get("settings") or a.get("config_source"),
+            (b.get("runtime") or {}).get("settings") or b.get("config_source"),
+        ),
     ]
     ea, eb = a.get("env") or {}, b.get("env") or {}
     rows += [(f"env {k}", ea.get(k), eb.get(k)) for k in sorted(set(ea) | set(eb))]
@@ -211,8 +249,9 @@ def threading_rows(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str,
 # --- the comparison ----------------------------------------------------------------------
 
 
-def run_interleaved(a: Runtime, b: Runtime, *, repeat: int, opts: RunOptions, log: Log,
-                    warmup: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def run_interleaved(
+    a: Runtime, b: Runtime, *, repeat: int, opts: RunOptions, log: Log, warmup: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rounds A B, B A, A B ...: each round gives one pair; the order alternates against drift."""
     if warmup:
         log.line("    warm-up: one run of each (not counted)")
@@ -232,23 +271,44 @@ def run_interleaved(a: Runtime, b: Runtime, *, repeat: int, opts: RunOptions, lo
     return runs_a, runs_b
 
 
-def performance(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]], *,
-                min_effect: float = DEFAULT_MIN_EFFECT, metrics: Sequence[str] = TIME_METRICS) -> dict[str, Any]:
+def performance(
+    runs_a: list[dict[str, Any]],
+    runs_b: list[dict[str, Any]],
+    *,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+    metrics: Sequence[str] = TIME_METRICS,
+) -> dict[str, Any]:
     out = {}
     for m in metrics:
-        pairs = [(ra.get(m), rb.get(m)) for ra, rb in zip(runs_a, runs_b)
-                 if usable(ra) and usable(rb) and ra.get(m) is not None and rb.get(m) is not None]
+        pairs = [
+            (ra.get(m), rb.get(m))
+            for ra, rb in zip(runs_a, runs_b)
+            if usable(ra) and usable(rb) and ra.get(m) is not None and rb.get(m) is not None
+        ]
         if not pairs:
             continue
         stat = paired_ratio([p[0] for p in pairs], [p[1] for p in pairs])
-        out[m] = {"label": METRICS[m][0], "a": [p[0] for p in pairs], "b": [p[1] for p in pairs], **stat,
-                  "verdict": verdict(stat, min_effect=min_effect)}
+        out[m] = {
+            "label": METRICS[m][0],
+            "a": [p[0] for p in pairs],
+            "b": [p[1] for p in pairs],
+            **stat,
+            "verdict": verdict(stat, min_effect=min_effect),
+        }
     return out
 
 
-def compare_runtimes(a: Runtime, b: Runtime, *, repeat: int = 5, opts: RunOptions | None = None,
-                     min_effect: float = DEFAULT_MIN_EFFECT, metric: str = "total", log: Log | None = None,
-                     warmup: bool = True) -> dict[str, Any]:
+def compare_runtimes(
+    a: Runtime,
+    b: Runtime,
+    *,
+    repeat: int = 5,
+    opts: RunOptions | None = None,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+    metric: str = "total",
+    log: Log | None = None,
+    warmup: bool = True,
+) -> dict[str, Any]:
     opts = opts or RunOptions()
     log = log or Log()
     primary = METRIC_ALIASES.get(metric, metric)
@@ -262,15 +322,25 @@ def compare_runtimes(a: Runtime, b: Runtime, *, repeat: int = 5, opts: RunOption
     return {
         "a": {"runtime": a.describe(), **{k: v for k, v in fa.items() if k != "packages"}},
         "b": {"runtime": b.describe(), **{k: v for k, v in fb.items() if k != "packages"}},
-        "settings": {"repeat": repeat, "model": opts.model, "seconds": opts.seconds, "min_effect": min_effect,
-                     "primary_metric": primary, "order": "interleaved, alternating A B / B A",
-                     "ci": f"95% percentile bootstrap over paired rounds ({BOOTSTRAP} resamples, seed 0)"},
+        "settings": {
+            "repeat": repeat,
+            "model": opts.model,
+            "seconds": opts.seconds,
+            "min_effect": min_effect,
+            "primary_metric": primary,
+            "order": "interleaved, alternating A B / B A",
+            "ci": f"95% percentile bootstrap over paired rounds ({BOOTSTRAP} resamples, seed 0)",
+        },
         "verdict": head["verdict"]["text"] if head else "no runs completed",
         "verdict_metric": primary if head else None,
         "packages": package_diff(fa["packages"], fb["packages"]),
         "openmp_loaded": {"a": ra["openmp_loaded"], "b": rb["openmp_loaded"]},
         "threading": threading_rows(ra, rb),
-        "imports": {"a": ra["imports"], "b": rb["imports"], "top_differences": import_diff(ra["imports"], rb["imports"])},
+        "imports": {
+            "a": ra["imports"],
+            "b": rb["imports"],
+            "top_differences": import_diff(ra["imports"], rb["imports"]),
+        },
         "summary": {"a": ra["summary"], "b": rb["summary"]},
         "performance": perf,
         "flags": {"a": ra["flags"], "b": rb["flags"]},
@@ -293,18 +363,45 @@ def write_reports(result: Mapping[str, Any], out: Path) -> dict[str, Path]:
 @click.argument("a")
 @click.argument("b")
 @common_options
-@click.option("--metric", type=click.Choice(sorted(METRIC_ALIASES)), default="total", show_default=True,
-              help="Metric of the headline verdict (all time metrics are reported).")
-@click.option("--min-effect", type=click.FloatRange(0, 1), default=DEFAULT_MIN_EFFECT, show_default=True,
-              help="Smallest relative difference called a difference, even when the CI excludes 1.0.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Write report.md, report.json and report.html here.")
-@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when A or B is a profile to install.")
+@click.option(
+    "--metric",
+    type=click.Choice(sorted(METRIC_ALIASES)),
+    default="total",
+    show_default=True,
+    help="Metric of the headline verdict (all time metrics are reported).",
+)
+@click.option(
+    "--min-effect",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_MIN_EFFECT,
+    show_default=True,
+    help="Smallest relative difference called a difference, even when the CI excludes 1.0.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write report.md, report.json and report.html here.",
+)
+@click.option(
+    "--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when A or B is a profile to install."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout (default: Markdown).")
 @click.pass_obj
-def compare(project: Project | None, a: str, b: str, repeat: int, seconds: float, model: str, timeout: float,
-            stall: float, metric: str, min_effect: float, out: Path | None, wheelhouse: Path | None,
-            as_json: bool) -> None:
+def compare(
+    project: Project | None,
+    a: str,
+    b: str,
+    repeat: int,
+    seconds: float,
+    model: str,
+    timeout: float,
+    stall: float,
+    metric: str,
+    min_effect: float,
+    out: Path | None,
+    wheelhouse: Path | None,
+    as_json: bool,
+) -> None:
     """Compare runtimes A and B (profiles, venvs or dists): packages, install, OpenMP, threads, imports, speed."""
     from .report import markdown
 
@@ -313,8 +410,10 @@ def compare(project: Project | None, a: str, b: str, repeat: int, seconds: float
     ra = resolve_runtime(a, project, label=None, log=log, wheelhouse=wheelhouse)
     rb = resolve_runtime(b, project, label=None, log=log, wheelhouse=wheelhouse)
     if ra.label == rb.label:
-        ra, rb = ra.__class__(**{**ra.__dict__, "label": f"A: {ra.label}"}), rb.__class__(**{**rb.__dict__,
-                                                                                          "label": f"B: {rb.label}"})
+        ra, rb = (
+            ra.__class__(**{**ra.__dict__, "label": f"A: {ra.label}"}),
+            rb.__class__(**{**rb.__dict__, "label": f"B: {rb.label}"}),
+        )
     opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
     result = compare_runtimes(ra, rb, repeat=repeat, opts=opts, min_effect=min_effect, metric=metric, log=log)
     if out is not None:
@@ -324,5 +423,7 @@ def compare(project: Project | None, a: str, b: str, repeat: int, seconds: float
         emit_json(result)
     else:
         click.echo(markdown.compare_report(result))
-    log.line(f"verdict ({METRICS[result['verdict_metric']][0] if result['verdict_metric'] else '-'}): "
-             f"{result['verdict']}")
+    log.line(
+        f"verdict ({METRICS[result['verdict_metric']][0] if result['verdict_metric'] else '-'}): "
+        f"{result['verdict']}"
+    )

@@ -58,7 +58,9 @@ def inspect_path(path: Path) -> dict[str, Any]:
         "kind": kind,
         "python": _python_of_venv(path, site),
         "platform": _wheel_platform(site),
-        "packages": [{"name": p.name, "version": p.version, "size": p.size, "files": p.files} for p in packages],
+        "packages": [
+            {"name": p.name, "version": p.version, "size": p.size, "files": p.files} for p in packages
+        ],
         "total_bytes": size,
         "files": count,
     }

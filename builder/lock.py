@@ -93,7 +93,7 @@ def parse_lock(text: str, path: Path) -> Lock:
 
     for line in text.splitlines():
         if line.startswith(HASH_LINE):
-            profile_hash = line[len(HASH_LINE):].strip()
+            profile_hash = line[len(HASH_LINE) :].strip()
         elif m := _PIN.match(line):
             flush()
             current, hashes = (m.group(1), m.group(2)), []
@@ -119,7 +119,9 @@ def header(profile: Profile, src: Sources) -> str:
         f"# resolver: uv {uv.version()}, only-binary {','.join(profile.only_binary)}, with hashes",
     ]
     for pkg in profile.from_wheelhouse:
-        lines.append(f"# {pkg}: from a wheelhouse or {profile.indexes.torch_index or 'a local find-links'}, never PyPI")
+        lines.append(
+            f"# {pkg}: from a wheelhouse or {profile.indexes.torch_index or 'a local find-links'}, never PyPI"
+        )
     for pkg, why in sorted(profile.excluded.items()):
         lines.append(f"# excluded {pkg}: {why}")
     return "\n".join(lines) + "\n"
@@ -190,7 +192,9 @@ def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
             hint = "it comes from a wheelhouse: check --wheelhouse / BUILDER_WHEELHOUSE / PIP_FIND_LINKS holds it"
         return ResolutionError(f"{profile.path}: no version of {m.group(1)} exists for {where}", hint=hint)
     # uv's own summary sentence is the clearest condensed reason.
-    concl = re.findall(r"(?:^|\. |And )(?:b|B)ecause (.*?), we can conclude that your requirements are unsatisfiable", reason)
+    concl = re.findall(
+        r"(?:^|\. |And )(?:b|B)ecause (.*?), we can conclude that your requirements are unsatisfiable", reason
+    )
     short = ("because " + concl[-1]) if concl else reason[:300]
     return ResolutionError(f"{profile.path}: requirements are unsatisfiable for {where}: {short}")
 
@@ -199,7 +203,9 @@ def check_lock(profile: Profile, path: Path) -> str:
     """Return 'fresh', or raise StaleLockError saying why."""
     lock = read_lock(path)
     if lock.profile_hash is None:
-        raise StaleLockError(f"{path}: no '{HASH_LINE.strip()}' header", hint=f"run `builder lock --profile {profile.name}`")
+        raise StaleLockError(
+            f"{path}: no '{HASH_LINE.strip()}' header", hint=f"run `builder lock --profile {profile.name}`"
+        )
     if lock.profile_hash != profile.lock_hash():
         raise StaleLockError(
             f"{path}: stale: made from a different {profile.path.name} (or a profile it extends)",

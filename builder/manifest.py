@@ -60,8 +60,11 @@ def read_site_packages(site_packages: Path) -> list[InstalledPackage]:
                 tops.add(first.removesuffix(".py"))
         out.append(
             InstalledPackage(
-                name=meta.get("Name", info.name), version=meta.get("Version", "?"),
-                size=size, files=files, top_level=tuple(sorted(tops)),
+                name=meta.get("Name", info.name),
+                version=meta.get("Version", "?"),
+                size=size,
+                files=files,
+                top_level=tuple(sorted(tops)),
             )  # fmt: skip
         )
     return out
@@ -144,7 +147,9 @@ def package(
         if archive_epoch is not None:
             archive = tmp / f"{dist.name}.tar.xz"
             archive_sha = write_archive(tmp, archive, archive_epoch, arcname=dist.name)
-            atomic_write_text(tmp / f"{archive.name}.sha256", f"{archive_sha.removeprefix('sha256:')}  {archive.name}\n")
+            atomic_write_text(
+                tmp / f"{archive.name}.sha256", f"{archive_sha.removeprefix('sha256:')}  {archive.name}\n"
+            )
         for name, text in reports.items():
             atomic_write_text(tmp / name, text)
     return PackageResult(

@@ -31,8 +31,12 @@ def release_matrix(profiles: Iterable[Profile]) -> list[dict[str, str]]:
 
 
 @click.command("matrix")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the entries as a JSON list (for a workflow's `matrix.include`).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the entries as a JSON list (for a workflow's `matrix.include`).",
+)
 @click.pass_obj
 def matrix(project: Project, as_json: bool) -> None:
     """Print the release matrix: every profile with its target, runner and Python."""
@@ -44,4 +48,3 @@ def matrix(project: Project, as_json: bool) -> None:
     click.echo("  ".join(f"{k:<{w}}" for k, w in widths.items()).rstrip())
     for r in rows:
         click.echo("  ".join(f"{r[k]:<{w}}" for k, w in widths.items()).rstrip())
-

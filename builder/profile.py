@@ -236,8 +236,7 @@ def validate(raw: dict[str, Any], path: Path) -> None:
                 if sub not in SCHEMA[key]:
                     raise ProfileError(
                         f"{path}: unknown key '{key}.{sub}'",
-                        hint=_suggest(sub, list(SCHEMA[key]))
-                        or f"allowed: {', '.join(SCHEMA[key])}",
+                        hint=_suggest(sub, list(SCHEMA[key])) or f"allowed: {', '.join(SCHEMA[key])}",
                     )
                 _check(SCHEMA[key][sub], subvalue, f"{key}.{sub}", path)
         else:
@@ -284,7 +283,11 @@ def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
         for key, value in values.items():
             if (section, key) == ("packages", "requirements"):
                 merged[key] = _merge_requirements(merged.get(key, []), value)
-            elif (section, key) in {("freeze", "excludes"), ("freeze", "drop"), ("packages", "from-wheelhouse")}:
+            elif (section, key) in {
+                ("freeze", "excludes"),
+                ("freeze", "drop"),
+                ("packages", "from-wheelhouse"),
+            }:
                 merged[key] = list(dict.fromkeys([*merged.get(key, []), *value]))
             elif isinstance(value, dict):
                 merged[key] = {**merged.get(key, {}), **value}
@@ -306,13 +309,17 @@ def profile_names(profiles_dir: Path) -> list[str]:
     return sorted(p.stem for p in profiles_dir.glob("*.toml"))
 
 
-def _read_raw(name: str, profiles_dir: Path, referrer: tuple[Path, str] | None) -> tuple[Path, dict[str, Any]]:
+def _read_raw(
+    name: str, profiles_dir: Path, referrer: tuple[Path, str] | None
+) -> tuple[Path, dict[str, Any]]:
     path = profiles_dir / f"{name}.toml"
     if not path.is_file():
         known = profile_names(profiles_dir)
         hint = _suggest(name, known) or (f"known: {', '.join(known)}" if known else None)
         if referrer:
-            raise ProfileError(f"{referrer[0]}: key '{referrer[1]}': no profile '{name}' in {profiles_dir}", hint=hint)
+            raise ProfileError(
+                f"{referrer[0]}: key '{referrer[1]}': no profile '{name}' in {profiles_dir}", hint=hint
+            )
         raise ProfileError(f"no profile '{name}' in {profiles_dir}", hint=hint)
     try:
         text = path.read_text(encoding="utf-8")
@@ -347,7 +354,9 @@ def load_profile(name: str, profiles_dir: Path) -> Profile:
     return _resolve(name, path, raw, tuple(chain), settings)
 
 
-def _resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...], s: dict[str, Any]) -> Profile:
+def _resolve(
+    name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...], s: dict[str, Any]
+) -> Profile:
     pk, ix, rt = s.get("packages", {}), s.get("indexes", {}), s.get("runtime", {})
     requirements = tuple(pk.get("requirements", []))
     names = {canonicalize_name(Requirement(r).name) for r in requirements}

@@ -36,7 +36,9 @@ def diff_dists(a: Path, b: Path) -> list[Difference]:
         elif "link" in ea or "link" in eb:
             out.append(Difference(path=path, why=f"symlink {ea.get('link')} vs {eb.get('link')}"))
         else:
-            out.append(Difference(path=path, why=explain((a / path).read_bytes(), (b / path).read_bytes(), path)))
+            out.append(
+                Difference(path=path, why=explain((a / path).read_bytes(), (b / path).read_bytes(), path))
+            )
     return out
 
 

@@ -62,7 +62,11 @@ def serial_number(manifest: dict[str, Any]) -> uuid.UUID:
 
 
 def _props(pairs: dict[str, Any]) -> list[Property]:
-    return [Property(name=PROPERTY_PREFIX + k, value=str(v)) for k, v in sorted(pairs.items()) if v not in (None, "")]
+    return [
+        Property(name=PROPERTY_PREFIX + k, value=str(v))
+        for k, v in sorted(pairs.items())
+        if v not in (None, "")
+    ]
 
 
 def _require(manifest: dict[str, Any]) -> None:
@@ -162,8 +166,11 @@ def validate_sbom(text: str) -> None:
 
 @click.command("sbom")
 @click.argument("dist", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the SBOM here (atomically) instead of stdout; keep it outside DIST.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the SBOM here (atomically) instead of stdout; keep it outside DIST.",
+)
 def sbom(dist: Path, out: Path | None) -> None:
     """CycloneDX JSON SBOM of the runtime in DIST, from its manifest.json."""
     path = dist / MANIFEST

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from .bench import CONFIG_NAME, Runtime, RunOptions, common_options, emit_json, measure_once, resolve_runtime
+from .bench import CONFIG_NAME, RunOptions, Runtime, common_options, emit_json, measure_once, resolve_runtime
 from .compare import paired_ratio, run_interleaved, verdict
 from .errors import ToolError
 from .fsutil import atomic_write_text
@@ -36,9 +36,13 @@ def config_file(rt: Runtime) -> Path:
 
 def with_settings(rt: Runtime, s: Mapping[str, Any]) -> Runtime:
     """STEMS_* variables outrank the config file, so a candidate is tried without touching files."""
-    return replace(rt, label=f"threads={s['threads']} interop={s['interop_threads']} {s['matmul_precision']}").with_env(
-        STEMS_THREADS=str(s["threads"]), STEMS_INTEROP_THREADS=str(s["interop_threads"]),
-        STEMS_MATMUL_PRECISION=s["matmul_precision"])
+    return replace(
+        rt, label=f"threads={s['threads']} interop={s['interop_threads']} {s['matmul_precision']}"
+    ).with_env(
+        STEMS_THREADS=str(s["threads"]),
+        STEMS_INTEROP_THREADS=str(s["interop_threads"]),
+        STEMS_MATMUL_PRECISION=s["matmul_precision"],
+    )
 
 
 def current_settings(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
@@ -46,11 +50,16 @@ def current_settings(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
     t = run.get("threads") or {}
     if run.get("hung") or not t:
         raise ToolError(f"{rt.label}: selftest did not report its threads ({run.get('hung')})")
-    return {"threads": t["torch"], "interop_threads": t["interop"], "matmul_precision": run["matmul_precision"]}
+    return {
+        "threads": t["torch"],
+        "interop_threads": t["interop"],
+        "matmul_precision": run["matmul_precision"],
+    }
 
 
-def stage(rt: Runtime, name: str, candidates: list[dict[str, Any]], *, repeat: int, opts: RunOptions,
-          log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def stage(
+    rt: Runtime, name: str, candidates: list[dict[str, Any]], *, repeat: int, opts: RunOptions, log: Log
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Measure each candidate `repeat` times, round-robin; the lowest median separation time wins."""
     times: list[list[float]] = [[] for _ in candidates]
     for i in range(repeat):
@@ -65,15 +74,25 @@ def stage(rt: Runtime, name: str, candidates: list[dict[str, Any]], *, repeat: i
     for c, ts in zip(candidates, times):
         med = statistics.median(ts) if ts else None
         rows.append({**c, "median_s": round(med, 4) if med is not None else None, "runs": ts})
-        log.line(f"    {name}: {with_settings(rt, c).label}: median {med if med is None else round(med, 3)} s")
+        log.line(
+            f"    {name}: {with_settings(rt, c).label}: median {med if med is None else round(med, 3)} s"
+        )
     best = min((r for r in rows if r["median_s"] is not None), key=lambda r: r["median_s"], default=None)
     if best is None:
         raise ToolError(f"{rt.label}: every {name} candidate failed or hung")
     return {k: best[k] for k in ("threads", "interop_threads", "matmul_precision")}, rows
 
 
-def tune_runtime(rt: Runtime, *, repeat: int = 3, opts: RunOptions | None = None, threads: list[int] | None = None,
-                 log: Log | None = None, write: bool = True, out: Path | None = None) -> dict[str, Any]:
+def tune_runtime(
+    rt: Runtime,
+    *,
+    repeat: int = 3,
+    opts: RunOptions | None = None,
+    threads: list[int] | None = None,
+    log: Log | None = None,
+    write: bool = True,
+    out: Path | None = None,
+) -> dict[str, Any]:
     log = log or Log()
     opts = replace(opts or RunOptions(), startup=False, separation=True)
     base = current_settings(rt, opts)
@@ -82,36 +101,64 @@ def tune_runtime(rt: Runtime, *, repeat: int = 3, opts: RunOptions | None = None
     best = dict(base)
     stages = {}
     with log.step(f"threads: {thread_options}"):
-        best, stages["threads"] = stage(rt, "threads", [{**best, "threads": t} for t in thread_options],
-                                        repeat=repeat, opts=opts, log=log)
+        best, stages["threads"] = stage(
+            rt, "threads", [{**best, "threads": t} for t in thread_options], repeat=repeat, opts=opts, log=log
+        )
     with log.step("inter-op threads: 1, 2"):
-        best, stages["interop_threads"] = stage(rt, "interop", [{**best, "interop_threads": n} for n in (1, 2)],
-                                                repeat=repeat, opts=opts, log=log)
+        best, stages["interop_threads"] = stage(
+            rt, "interop", [{**best, "interop_threads": n} for n in (1, 2)], repeat=repeat, opts=opts, log=log
+        )
     with log.step(f"matmul precision: {', '.join(PRECISIONS)}"):
-        best, stages["matmul_precision"] = stage(rt, "precision", [{**best, "matmul_precision": p} for p in PRECISIONS],
-                                                 repeat=repeat, opts=opts, log=log)
+        best, stages["matmul_precision"] = stage(
+            rt,
+            "precision",
+            [{**best, "matmul_precision": p} for p in PRECISIONS],
+            repeat=repeat,
+            opts=opts,
+            log=log,
+        )
     with log.step(f"gain: best vs current settings, {max(repeat, 3)} paired rounds"):
         cur, new = with_settings(rt, base), with_settings(rt, best)
-        runs_cur, runs_new = run_interleaved(cur, new, repeat=max(repeat, 3), opts=opts, log=log, warmup=False)
+        runs_cur, runs_new = run_interleaved(
+            cur, new, repeat=max(repeat, 3), opts=opts, log=log, warmup=False
+        )
     stat = paired_ratio([r.get("separation_s") for r in runs_cur], [r.get("separation_s") for r in runs_new])
     gain = verdict(stat, what="the tuned run")
     path = out or config_file(rt)
     result = {
-        "runtime": rt.describe(), "current": base, "best": best, "stages": stages,
-        "gain": {**stat, "verdict": gain["text"], "call": gain["call"],
-                 "percent": round((1 - stat["ratio"]) * 100, 1) if stat.get("ratio") else None},
+        "runtime": rt.describe(),
+        "current": base,
+        "best": best,
+        "stages": stages,
+        "gain": {
+            **stat,
+            "verdict": gain["text"],
+            "call": gain["call"],
+            "percent": round((1 - stat["ratio"]) * 100, 1) if stat.get("ratio") else None,
+        },
         "machine": {"cpus": cpus, "host": platform.node(), "machine": platform.machine()},
-        "config_file": str(path), "written": False,
+        "config_file": str(path),
+        "written": False,
     }
     if write:
         existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        data = {**existing, **best, "tuned": {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                              "cpus": cpus, "gain": gain["text"], "model": opts.model}}
+        data = {
+            **existing,
+            **best,
+            "tuned": {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "cpus": cpus,
+                "gain": gain["text"],
+                "model": opts.model,
+            },
+        }
         atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
         result["written"] = True
         if rt.kind == "dist":
-            result["note"] = ("the dist's SHA256SUMS/manifest list the old runtime.json: ship this file as a "
-                              "per-machine override (STEMS_RUNTIME_CONFIG) or rebuild to repackage")
+            result["note"] = (
+                "the dist's SHA256SUMS/manifest list the old runtime.json: ship this file as a "
+                "per-machine override (STEMS_RUNTIME_CONFIG) or rebuild to repackage"
+            )
     return result
 
 
@@ -120,32 +167,59 @@ def render(r: Mapping[str, Any]) -> str:
     for name, rows in r["stages"].items():
         lines.append(f"  {name}: " + ", ".join(f"{row[name]} -> {row['median_s']} s" for row in rows))
     c, b = r["current"], r["best"]
-    lines.append(f"  current: threads {c['threads']}, interop {c['interop_threads']}, {c['matmul_precision']}")
-    lines.append(f"  best:    threads {b['threads']}, interop {b['interop_threads']}, {b['matmul_precision']}")
+    lines.append(
+        f"  current: threads {c['threads']}, interop {c['interop_threads']}, {c['matmul_precision']}"
+    )
+    lines.append(
+        f"  best:    threads {b['threads']}, interop {b['interop_threads']}, {b['matmul_precision']}"
+    )
     lines.append(f"  gain: {r['gain']['verdict']}")
-    lines.append(f"  {'wrote' if r['written'] else 'would write'} {r['config_file']}" + (f" ({r['note']})" if r.get("note") else ""))
+    lines.append(
+        f"  {'wrote' if r['written'] else 'would write'} {r['config_file']}"
+        + (f" ({r['note']})" if r.get("note") else "")
+    )
     return "\n".join(lines)
 
 
 @click.command("tune")
 @click.argument("path")
 @common_options
-@click.option("--threads", "threads", multiple=True, type=click.IntRange(1), help="Thread counts to try (repeatable; "
-              "default: 1, half and all of this machine's CPUs).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Config file to write (default: the "
-              "runtime's runtime.json).")
+@click.option(
+    "--threads",
+    "threads",
+    multiple=True,
+    type=click.IntRange(1),
+    help="Thread counts to try (repeatable; default: 1, half and all of this machine's CPUs).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file to write (default: the runtime's runtime.json).",
+)
 @click.option("--dry-run", is_flag=True, help="Measure and report; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
-def tune(project: Project | None, path: str, repeat: int, seconds: float, model: str, timeout: float, stall: float,
-         threads: tuple[int, ...], out: Path | None, dry_run: bool, as_json: bool) -> None:
+def tune(
+    project: Project | None,
+    path: str,
+    repeat: int,
+    seconds: float,
+    model: str,
+    timeout: float,
+    stall: float,
+    threads: tuple[int, ...],
+    out: Path | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Try threads, inter-op threads and matmul precision here; write the fastest to runtime.json."""
     project = project or find_project()
     log = Log()
     rt = resolve_runtime(path, project, log=log)
     opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
-    result = tune_runtime(rt, repeat=repeat, opts=opts, threads=list(threads) or None, log=log, write=not dry_run,
-                          out=out)
+    result = tune_runtime(
+        rt, repeat=repeat, opts=opts, threads=list(threads) or None, log=log, write=not dry_run, out=out
+    )
     if as_json:
         emit_json(result)
     else:

@@ -99,7 +99,9 @@ def _read_manifest(dist: Path) -> dict[str, Any]:
             if not isinstance(e["path"], str) or not ("link" in e or ("sha256" in e and "size" in e)):
                 raise KeyError("path, sha256/size or link")
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a builder manifest ({exc})", hint="expected a list under 'files'") from exc
+        raise InputError(
+            f"{path}: not a builder manifest ({exc})", hint="expected a list under 'files'"
+        ) from exc
     return manifest
 
 
@@ -188,12 +190,16 @@ def verify_dist(dist: Path) -> VerifyReport:
             if found != _describe(entry):
                 links.append(Difference(path=rel, expected=_describe(entry), found=found))
         elif path.is_symlink():
-            modified.append(Difference(path=rel, expected=_describe(entry), found=f"symlink to {os.readlink(path)}"))
+            modified.append(
+                Difference(path=rel, expected=_describe(entry), found=f"symlink to {os.readlink(path)}")
+            )
         else:
             size = path.stat().st_size
             digest = sha256_file(path) if size == entry["size"] else "(not hashed)"
             if size != entry["size"] or digest != entry["sha256"]:
-                modified.append(Difference(path=rel, expected=_describe(entry), found=f"{size} bytes {digest}"))
+                modified.append(
+                    Difference(path=rel, expected=_describe(entry), found=f"{size} bytes {digest}")
+                )
 
     archive_diffs, archive_names, archive_removed = _check_archive(dist, manifest, on_disk)
     modified += archive_diffs
@@ -216,7 +222,9 @@ def verify_dist(dist: Path) -> VerifyReport:
         for rel, entry in sorted(entries.items()):
             want = entry.get("sha256")
             if listed.get(rel) != want:
-                sums.append(Difference(path=rel, expected=want or "not listed (symlink)", found=listed.get(rel)))
+                sums.append(
+                    Difference(path=rel, expected=want or "not listed (symlink)", found=listed.get(rel))
+                )
         for rel in sorted(set(listed) - set(entries) - {MANIFEST}):
             sums.append(Difference(path=rel, expected="not in the manifest", found=listed[rel]))
 

@@ -54,7 +54,13 @@ def probe(path: str | Path) -> AudioInfo:
         raise InputError(f"{path}: not a readable audio file ({_first_line(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
         raise InputError(f"{path}: empty or invalid audio (frames={info.frames}, rate={info.samplerate})")
-    return AudioInfo(path=str(path), frames=int(info.frames), samplerate=int(info.samplerate), channels=int(info.channels), format=str(info.format))
+    return AudioInfo(
+        path=str(path),
+        frames=int(info.frames),
+        samplerate=int(info.samplerate),
+        channels=int(info.channels),
+        format=str(info.format),
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -100,7 +106,9 @@ class Resampler:
     both ends. Feeding blocks through `process` then `flush` gives the same
     samples as one call on the whole signal; output length ceil(n * up / down)."""
 
-    def __init__(self, sr_in: int, sr_out: int, rows: int, *, half_width: int = 10, beta: float = 5.0) -> None:
+    def __init__(
+        self, sr_in: int, sr_out: int, rows: int, *, half_width: int = 10, beta: float = 5.0
+    ) -> None:
         g = math.gcd(sr_in, sr_out)
         self.up, self.down = sr_out // g, sr_in // g
         self.rows = rows
@@ -137,7 +145,11 @@ class Resampler:
             q, r = np.divmod(n * self.down, self.up)
             src = q[:, None] - self.j[None, :] - self.buf_start  # (N, taps) buffer indices
             ok = (src >= 0) & (src < self.buf.shape[1])
-            gathered = np.where(ok[None], self.buf[:, np.clip(src, 0, max(self.buf.shape[1] - 1, 0))] if self.buf.shape[1] else 0.0, 0.0)
+            gathered = np.where(
+                ok[None],
+                self.buf[:, np.clip(src, 0, max(self.buf.shape[1] - 1, 0))] if self.buf.shape[1] else 0.0,
+                0.0,
+            )
             outs.append(np.einsum("cnt,nt->cn", gathered, self.table[r], dtype=np.float32))
             self.next_out = n1
         # keep only what the next output still needs
@@ -187,7 +199,14 @@ class StemWriter:
             raise OutputError(f"{path.parent}: cannot create output folder ({exc.strerror or exc})") from None
         self.tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.{fmt}")
         try:
-            self.fh = sf.SoundFile(str(self.tmp), "w", samplerate=samplerate, channels=channels, format=container, subtype=subtype)
+            self.fh = sf.SoundFile(
+                str(self.tmp),
+                "w",
+                samplerate=samplerate,
+                channels=channels,
+                format=container,
+                subtype=subtype,
+            )
         except Exception as exc:
             raise OutputError(f"{path}: cannot write ({_first_line(exc)})") from None
         self.frames = 0

@@ -15,9 +15,13 @@ from . import __version__, config
 def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
     from .separate import add_model_flags
 
-    p = sub.add_parser("bench", help="separate generated audio; report real-time factor, s/chunk, CPU, memory")
+    p = sub.add_parser(
+        "bench", help="separate generated audio; report real-time factor, s/chunk, CPU, memory"
+    )
     add_model_flags(p)
-    p.add_argument("--seconds", type=float, default=None, help="length of the generated audio (default: 2 chunks)")
+    p.add_argument(
+        "--seconds", type=float, default=None, help="length of the generated audio (default: 2 chunks)"
+    )
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up forward pass")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_runtime_flags(p)
@@ -75,7 +79,9 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
         src = os.path.join(tmp, "bench.wav")
         frames = write_generated(src, seconds, spec.sample_rate)
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = separate_file(loaded, src, os.path.join(tmp, "out"), batch_size=args.batch_size, overlap=args.overlap)
+        result = separate_file(
+            loaded, src, os.path.join(tmp, "out"), batch_size=args.batch_size, overlap=args.overlap
+        )
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     chunks = int(result["chunks"])  # type: ignore[arg-type]
     threads = torch.get_num_threads()
@@ -100,7 +106,11 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
         "matmul_precision": torch.get_float32_matmul_precision(),
         "batch_size": args.batch_size or spec.batch_size,
         "num_overlap": args.overlap or spec.num_overlap,
-        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME") if k in os.environ},
+        "env": {
+            k: os.environ[k]
+            for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME")
+            if k in os.environ
+        },
         "versions": torch_versions(),
     }
 

@@ -52,7 +52,9 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
             f"{path}: refused: loading it would execute pickled code (weights-only load failed: {first[:200]})"
         ) from None
     except Exception as exc:  # zip/pickle readers raise many types on junk input
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0][:200]}") from None
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0][:200]}"
+        ) from None
     wrapper = None
     if isinstance(obj, Mapping):
         for key in WRAPPERS:
@@ -66,7 +68,7 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
         raise CheckpointError(f"{path}: entry {bad[0]!r} is not a tensor; is this a model checkpoint?")
     state = dict(obj)
     if all(k.startswith("module.") for k in state):  # saved from DataParallel
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state, wrapper
 
 

@@ -80,7 +80,11 @@ def resolve(
             raise ValueError(f"{path}: unreadable runtime config: {exc}") from None
         source = str(path)
     t = threads if threads is not None else env.get("STEMS_THREADS", file_cfg.get("threads", "auto"))
-    i = interop_threads if interop_threads is not None else env.get("STEMS_INTEROP_THREADS", file_cfg.get("interop_threads", 1))
+    i = (
+        interop_threads
+        if interop_threads is not None
+        else env.get("STEMS_INTEROP_THREADS", file_cfg.get("interop_threads", 1))
+    )
     p = precision or env.get("STEMS_MATMUL_PRECISION") or file_cfg.get("matmul_precision", "highest")
     if p not in PRECISIONS:
         raise ValueError(f"matmul precision: expected one of {', '.join(PRECISIONS)}, got {p!r}")

@@ -188,11 +188,20 @@ def demix_stream(
     return total
 
 
-def demix_array(model: nn.Module, mix: np.ndarray, *, chunk_size: int, num_overlap: int, batch_size: int, num_stems: int) -> np.ndarray:
+def demix_array(
+    model: nn.Module, mix: np.ndarray, *, chunk_size: int, num_overlap: int, batch_size: int, num_stems: int
+) -> np.ndarray:
     """Whole-array convenience wrapper: (channels, n) -> (stems, channels, n)."""
     outs: list[np.ndarray] = []
     demix_stream(
-        model, iter([mix.astype(np.float32)]), mix.shape[1], chunk_size=chunk_size, num_overlap=num_overlap,
-        batch_size=batch_size, num_stems=num_stems, channels=mix.shape[0], sink=outs.append,
+        model,
+        iter([mix.astype(np.float32)]),
+        mix.shape[1],
+        chunk_size=chunk_size,
+        num_overlap=num_overlap,
+        batch_size=batch_size,
+        num_stems=num_stems,
+        channels=mix.shape[0],
+        sink=outs.append,
     )
     return np.concatenate(outs, axis=-1)

@@ -76,7 +76,13 @@ class Engine:
         sha = None
         if checkpoint:
             sha = load_checkpoint(net, checkpoint).sha256
-        loaded = LoadedModel(spec=spec, model=net, checkpoint=ck, checkpoint_sha256=sha, load_seconds=time.perf_counter() - started)
+        loaded = LoadedModel(
+            spec=spec,
+            model=net,
+            checkpoint=ck,
+            checkpoint_sha256=sha,
+            load_seconds=time.perf_counter() - started,
+        )
         self._models[key] = loaded
         while len(self._models) > self.cache_size:
             self._models.pop(next(iter(self._models)))
@@ -149,7 +155,13 @@ def separate_file(
     try:
         for i in chosen:
             writers.append(
-                StemWriter(target / f"{spec.instruments[i]}.{fmt}", info.samplerate, out_channels, fmt, protect=[Path(input_path)])
+                StemWriter(
+                    target / f"{spec.instruments[i]}.{fmt}",
+                    info.samplerate,
+                    out_channels,
+                    fmt,
+                    protect=[Path(input_path)],
+                )
             )
         if loaded.untrained:
             for w in writers:
@@ -173,9 +185,17 @@ def separate_file(
                 write(out.reshape(len(chosen), channels, -1))
 
         chunks = demix_stream(
-            loaded.model, model_blocks(), model_len, chunk_size=spec.chunk_size, num_overlap=spec.num_overlap,
-            batch_size=spec.batch_size, num_stems=len(spec.instruments), channels=channels, sink=sink,
-            progress=progress, should_stop=should_stop,
+            loaded.model,
+            model_blocks(),
+            model_len,
+            chunk_size=spec.chunk_size,
+            num_overlap=spec.num_overlap,
+            batch_size=spec.batch_size,
+            num_stems=len(spec.instruments),
+            channels=channels,
+            sink=sink,
+            progress=progress,
+            should_stop=should_stop,
         )
         tail = back.flush()
         if tail.shape[1]:
@@ -215,7 +235,11 @@ def torch_versions() -> dict[str, object]:
 
     import numpy
 
-    out: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    out: dict[str, object] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
     try:
         import soundfile
 

@@ -12,19 +12,29 @@ Command = "Callable[[argparse.Namespace, config.RuntimeConfig], int]"
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="preset name or MSST .yaml config (default: bs_roformer_4stem)")
+    p.add_argument(
+        "--model", default=None, help="preset name or MSST .yaml config (default: bs_roformer_4stem)"
+    )
     p.add_argument("--checkpoint", default=None, help="weights (.ckpt/.pt/.pth; loaded weights-only)")
     p.add_argument("--batch-size", type=int, default=None, help="chunks per forward pass (default: config)")
-    p.add_argument("--overlap", type=int, default=None, help="num_overlap: chunks covering each sample (default: config)")
+    p.add_argument(
+        "--overlap", type=int, default=None, help="num_overlap: chunks covering each sample (default: config)"
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
     p = sub.add_parser("separate", help="separate audio files into stems")
-    p.add_argument("inputs", nargs="+", metavar="IN", help="audio files (wav, flac, ogg; mp3 where libsndfile can)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (OUT/<input name>/<stem>.<fmt>)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="IN", help="audio files (wav, flac, ogg; mp3 where libsndfile can)"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="output folder (OUT/<input name>/<stem>.<fmt>)"
+    )
     add_model_flags(p)
     p.add_argument("--stems", nargs="+", default=None, help="only these stems (default: all)")
-    p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (wav: float32, flac: 24-bit)")
+    p.add_argument(
+        "--format", choices=("wav", "flac"), default="wav", help="output format (wav: float32, flac: 24-bit)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON result per input on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_runtime_flags(p)
@@ -47,7 +57,9 @@ class ProgressBar:
         if self.tty:
             width = 30
             fill = int(width * done / max(total, 1))
-            sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} chunks {pct:3d}% eta {eta:5.0f}s")
+            sys.stderr.write(
+                f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} chunks {pct:3d}% eta {eta:5.0f}s"
+            )
             if done == total:
                 sys.stderr.write("\n")
         elif pct // 10 != self.last_pct // 10 or done == total:
@@ -70,12 +82,21 @@ def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
     for path in args.inputs:
         bar = ProgressBar(Path(path).name, enabled=not args.quiet)
         result = separate_file(
-            loaded, path, args.output, stems=args.stems, fmt=args.format, batch_size=args.batch_size,
-            overlap=args.overlap, progress=bar,
+            loaded,
+            path,
+            args.output,
+            stems=args.stems,
+            fmt=args.format,
+            batch_size=args.batch_size,
+            overlap=args.overlap,
+            progress=bar,
         )
         if args.json:
             print_json(result)
         elif not args.quiet:
             outs = ", ".join(Path(p).name for p in result["outputs"].values())  # type: ignore[union-attr]
-            print(f"{path}: {outs} in {Path(args.output) / Path(path).stem} ({result['seconds']}s, RTF {result['realtime_factor']})", file=sys.stderr)
+            print(
+                f"{path}: {outs} in {Path(args.output) / Path(path).stem} ({result['seconds']}s, RTF {result['realtime_factor']})",
+                file=sys.stderr,
+            )
     return 0

@@ -22,7 +22,16 @@ from .errors import Cancelled, StemsError, UsageError
 
 PROTOCOL = 1
 JOB_KEYS = {
-    "type", "id", "input", "output", "model", "checkpoint", "stems", "format", "batch_size", "overlap",
+    "type",
+    "id",
+    "input",
+    "output",
+    "model",
+    "checkpoint",
+    "stems",
+    "format",
+    "batch_size",
+    "overlap",
 }
 LOAD_KEYS = {"type", "id", "model", "checkpoint"}
 PROGRESS_INTERVAL = 0.25
@@ -65,16 +74,22 @@ class Worker:
 
         from .engine import torch_versions
 
-        self.send({
-            "type": "ready",
-            "protocol": PROTOCOL,
-            "version": __version__,
-            "pid": os.getpid(),
-            "versions": torch_versions(),
-            "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads(), "requested": self.cfg.threads},
-            "matmul_precision": torch.get_float32_matmul_precision(),
-            "models": self.engine.cached(),
-        })
+        self.send(
+            {
+                "type": "ready",
+                "protocol": PROTOCOL,
+                "version": __version__,
+                "pid": os.getpid(),
+                "versions": torch_versions(),
+                "threads": {
+                    "intra_op": torch.get_num_threads(),
+                    "inter_op": torch.get_num_interop_threads(),
+                    "requested": self.cfg.threads,
+                },
+                "matmul_precision": torch.get_float32_matmul_precision(),
+                "models": self.engine.cached(),
+            }
+        )
 
     # -- input (reader thread) ----------------------------------------------
     def read_loop(self) -> None:
@@ -92,14 +107,18 @@ class Worker:
                 continue
             kind, job_id = msg.get("type"), msg.get("id")
             if kind == "ping":
-                self.send({"type": "pong", "id": job_id, "running": self.running, "queued": self.jobs.qsize()})
+                self.send(
+                    {"type": "pong", "id": job_id, "running": self.running, "queued": self.jobs.qsize()}
+                )
             elif kind == "cancel":
                 target = msg.get("job")
                 if not isinstance(target, str):
                     self.error(job_id, "bad_request", "cancel needs 'job': the id of the job to cancel")
                     continue
                 self.cancelled.add(target)
-                self.send({"type": "cancelling", "id": job_id, "job": target, "running": self.running == target})
+                self.send(
+                    {"type": "cancelling", "id": job_id, "job": target, "running": self.running == target}
+                )
             elif kind == "shutdown":
                 # in order: jobs already queued run first, unless "now": true
                 if msg.get("now"):
@@ -114,7 +133,11 @@ class Worker:
                     continue
                 self.jobs.put(msg)
             else:
-                self.error(job_id, "bad_request", f"unknown request type {kind!r} (separate, load, cancel, ping, shutdown)")
+                self.error(
+                    job_id,
+                    "bad_request",
+                    f"unknown request type {kind!r} (separate, load, cancel, ping, shutdown)",
+                )
         self.jobs.put(None)  # end of input
 
     # -- jobs (main thread) ---------------------------------------------------
@@ -122,7 +145,9 @@ class Worker:
         for key in msg:
             if key not in allowed:
                 hint = difflib.get_close_matches(key, sorted(allowed), n=1)
-                raise UsageError(f"unknown key {key!r}" + (f"; perhaps you meant {hint[0]!r}?" if hint else ""))
+                raise UsageError(
+                    f"unknown key {key!r}" + (f"; perhaps you meant {hint[0]!r}?" if hint else "")
+                )
 
     def run_job(self, msg: dict[str, Any]) -> None:
         from .engine import separate_file
@@ -153,8 +178,14 @@ class Worker:
                 self.send({"type": "progress", "id": job_id, "done": done, "total": total, "unit": "chunks"})
 
         result = separate_file(
-            loaded, msg["input"], msg["output"], stems=stems, fmt=msg.get("format", "wav"),
-            batch_size=msg.get("batch_size"), overlap=msg.get("overlap"), progress=progress,
+            loaded,
+            msg["input"],
+            msg["output"],
+            stems=stems,
+            fmt=msg.get("format", "wav"),
+            batch_size=msg.get("batch_size"),
+            overlap=msg.get("overlap"),
+            progress=progress,
             should_stop=lambda: job_id in self.cancelled,
         )
         self.send({"type": "done", "id": job_id, "result": result})

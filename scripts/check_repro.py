@@ -29,8 +29,21 @@ def clean_build(profile: str, work: Path, keep_as: Path) -> dict:
     shutil.rmtree(work / "build", ignore_errors=True)
     shutil.rmtree(work / "dist", ignore_errors=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "builder", "build", "--profile", profile, "--out", str(work / "dist"), "--json"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "BUILDER_WORK_DIR": str(work / "build")},
+        [
+            sys.executable,
+            "-m",
+            "builder",
+            "build",
+            "--profile",
+            profile,
+            "--out",
+            str(work / "dist"),
+            "--json",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BUILDER_WORK_DIR": str(work / "build")},
     )
     if proc.returncode != 0:
         raise SystemExit(f"check-repro: build of {profile} failed (exit {proc.returncode})")
@@ -53,8 +66,11 @@ def main() -> int:
     same_archive = a["archive_sha256"] == b["archive_sha256"]
     for d in rep["files"]:
         print(f"DIFFERS  {d['path']}: {d['why']}")
-    print(f"{rep['differing']} differing files of {a['files']}; archive "
-          + ("identical" if same_archive else "differs") + f" ({a['archive_sha256']} vs {b['archive_sha256']})")
+    print(
+        f"{rep['differing']} differing files of {a['files']}; archive "
+        + ("identical" if same_archive else "differs")
+        + f" ({a['archive_sha256']} vs {b['archive_sha256']})"
+    )
     if rep["differing"] == 0 and same_archive:
         shutil.rmtree(work, ignore_errors=True)
     else:

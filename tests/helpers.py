@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 
 
-def run_builder(*args: str | Path, root: Path | None = None, env: dict[str, str] | None = None,
-                timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def run_builder(
+    *args: str | Path, root: Path | None = None, env: dict[str, str] | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "builder"]
     if root is not None:
         argv += ["--root", str(root)]
     argv += [str(a) for a in args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:

@@ -25,7 +25,9 @@ def apply_plan(plan: Plan) -> tuple[Change, ...]:
         if _already(path, root / action.primary):
             continue
         if path.is_symlink() or not path.is_file():
-            raise CheckError(f"{path}: changed since the plan was made (no longer a file)", hint="audit again")
+            raise CheckError(
+                f"{path}: changed since the plan was made (no longer a file)", hint="audit again"
+            )
         if sha256_file(path) != action.sha256_before:
             raise CheckError(f"{path}: content changed since the plan was made", hint="audit again")
     changes = []
@@ -38,8 +40,13 @@ def apply_plan(plan: Plan) -> tuple[Change, ...]:
         os.symlink(action.link, tmp)
         os.replace(tmp, path)  # atomic: the old name points at the primary or at the old copy, never nothing
         changes.append(
-            Change(kind=action.kind, path=action.path, link=action.link,
-                   sha256_before=action.sha256_before, size_before=action.size_before)
+            Change(
+                kind=action.kind,
+                path=action.path,
+                link=action.link,
+                sha256_before=action.sha256_before,
+                size_before=action.size_before,
+            )
         )
     return tuple(changes)
 

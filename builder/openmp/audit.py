@@ -28,7 +28,9 @@ class Layout:
 def layout(path: Path) -> Layout:
     root = path.resolve()
     if not root.is_dir():
-        raise InputError(f"{path}: not a folder", hint="give a venv, site-packages, a frozen folder or a --target folder")
+        raise InputError(
+            f"{path}: not a folder", hint="give a venv, site-packages, a frozen folder or a --target folder"
+        )
     if (root / "pyvenv.cfg").is_file():
         scan = sorted(root.glob("lib/python*/site-packages")) + sorted(root.glob("Lib/site-packages"))
         if not scan:
@@ -98,7 +100,10 @@ def audit(path: Path) -> AuditReport:
         family = family_of(real.name) or family_of(ps[0].name)
         assert family is not None
         runtimes[real] = Runtime(
-            path=_rel(real, root), family=family, size=real.stat().st_size, sha256=sha256_file(real),
+            path=_rel(real, root),
+            family=family,
+            size=real.stat().st_size,
+            sha256=sha256_file(real),
             names=tuple(sorted(_rel(p, root) for p in ps)),
         )
 
@@ -111,7 +116,10 @@ def audit(path: Path) -> AuditReport:
         for key in keys:
             by_name[key].append(next((p for p in ps if p.name.lower() == key), real))
     ctx = SearchContext(
-        root=root, exists=os.path.exists, executable_dir=lay.executable_dir, dll_dirs=_dll_dirs(lay.scan),
+        root=root,
+        exists=os.path.exists,
+        executable_dir=lay.executable_dir,
+        dll_dirs=_dll_dirs(lay.scan),
         by_name={k: tuple(v) for k, v in by_name.items()},
     )
 
@@ -133,8 +141,12 @@ def audit(path: Path) -> AuditReport:
                     continue
                 loads.add(
                     Load(
-                        binary=_rel(binary, root), arch=deps.arch, request=request,
-                        runtime=runtimes[real].path, via=_rel(Path(os.path.normpath(hit.path)), root), how=hit.how,
+                        binary=_rel(binary, root),
+                        arch=deps.arch,
+                        request=request,
+                        runtime=runtimes[real].path,
+                        via=_rel(Path(os.path.normpath(hit.path)), root),
+                        how=hit.how,
                     )
                 )
 
@@ -149,10 +161,14 @@ def audit(path: Path) -> AuditReport:
         else:
             reason = f"{core} loads several OpenMP runtimes: {', '.join(core_loads)}"
     return AuditReport(
-        root=root.as_posix(), kind=lay.kind,
+        root=root.as_posix(),
+        kind=lay.kind,
         formats=tuple(sorted({fmt for fmt, _ in binaries.values()})),
-        binaries=len(binaries), runtimes=tuple(runtimes.values()),
+        binaries=len(binaries),
+        runtimes=tuple(runtimes.values()),
         loads=tuple(sorted(loads, key=lambda ld: (ld.binary, ld.request, ld.arch))),
-        torch_core=_rel(torch_core, root) if torch_core else None, primary=primary, primary_reason=reason,
+        torch_core=_rel(torch_core, root) if torch_core else None,
+        primary=primary,
+        primary_reason=reason,
         unresolved=tuple(sorted(unresolved)),
     )

@@ -20,7 +20,9 @@ _HOST_FORMAT = {"linux": "elf", "darwin": "macho", "win32": "pe"}
 
 
 def audit_lines(report: AuditReport) -> list[str]:
-    lines = [f"{report.root} ({report.kind}, {report.binaries} binaries: {', '.join(report.formats) or 'none'})"]
+    lines = [
+        f"{report.root} ({report.kind}, {report.binaries} binaries: {', '.join(report.formats) or 'none'})"
+    ]
     for rt in report.runtimes:
         mark = "*" if rt.path == report.primary else " "
         lines.append(f"{mark} {rt.path}  [{rt.family_name}, {rt.size} bytes, {rt.sha256}]")
@@ -80,7 +82,9 @@ def openmp(path: Path, as_json: bool, fix: bool, dry_run: bool, do_verify: bool)
             out["changes"] = [c.to_json() for c in changes]
             after = audit(path)
             out["after"] = after.to_json()
-            lines.append(f"changed {len(changes)} file(s); {len(after.runtimes)} OpenMP runtime file(s) remain")
+            lines.append(
+                f"changed {len(changes)} file(s); {len(after.runtimes)} OpenMP runtime file(s) remain"
+            )
     result = None
     if do_verify:
         python = venv_python(Path(report.root))

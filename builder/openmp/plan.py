@@ -72,11 +72,15 @@ def plan_fix(report: AuditReport, *, read: SymbolReader = read_symbols) -> Plan:
     notes: list[str] = []
     dups = report.duplicates
     if not dups:
-        return Plan(root=report.root, primary=report.primary, actions=(), refusals=(), notes=("one OpenMP runtime",))
+        return Plan(
+            root=report.root, primary=report.primary, actions=(), refusals=(), notes=("one OpenMP runtime",)
+        )
     if report.primary is None:
         reason = f"no primary: {report.primary_reason}"
         return Plan(
-            root=report.root, primary=None, actions=(),
+            root=report.root,
+            primary=None,
+            actions=(),
             refusals=tuple(Refusal(path=r.path, reason=reason) for r in dups),
         )
     primary_path = root / report.primary
@@ -117,13 +121,22 @@ def plan_fix(report: AuditReport, *, read: SymbolReader = read_symbols) -> Plan:
             continue
         actions.append(
             Action(
-                kind="symlink", path=dup.path, link=os.path.relpath(primary_path, dup_path.parent),
-                primary=report.primary, users=users, symbols_checked=checked,
-                sha256_before=dup.sha256, size_before=dup.size,
+                kind="symlink",
+                path=dup.path,
+                link=os.path.relpath(primary_path, dup_path.parent),
+                primary=report.primary,
+                users=users,
+                symbols_checked=checked,
+                sha256_before=dup.sha256,
+                size_before=dup.size,
             )
         )
     return Plan(
-        root=report.root, primary=report.primary, actions=tuple(actions), refusals=tuple(refusals), notes=tuple(notes)
+        root=report.root,
+        primary=report.primary,
+        actions=tuple(actions),
+        refusals=tuple(refusals),
+        notes=tuple(notes),
     )
 
 
@@ -132,7 +145,9 @@ def describe(plan: Plan) -> list[str]:
     lines = [f"primary: {plan.primary or '(none)'}"]
     for a in plan.actions:
         lines.append(f"replace {a.path}")
-        lines.append(f"   by symlink -> {a.link}  ({len(a.users)} users, {a.symbols_checked} imports checked)")
+        lines.append(
+            f"   by symlink -> {a.link}  ({len(a.users)} users, {a.symbols_checked} imports checked)"
+        )
     for r in plan.refusals:
         lines.append(f"refuse  {r.path}: {r.reason}")
     if not plan.actions and not plan.refusals:

@@ -26,7 +26,9 @@ def openmp_stage(venv: Path, log: Log, *, measure_before: bool = True) -> dict[s
         report = audit(venv)
         packages = openmp_packages(report)
         record["audit"] = report.to_json()
-        log.line(f"    {len(report.runtimes)} runtime file(s); primary {report.primary} ({report.primary_reason})")
+        log.line(
+            f"    {len(report.runtimes)} runtime file(s); primary {report.primary} ({report.primary_reason})"
+        )
     plan = plan_fix(report)
     record["plan"] = plan.to_json()
     if measure_before and plan.actions:
@@ -44,7 +46,10 @@ def openmp_stage(venv: Path, log: Log, *, measure_before: bool = True) -> dict[s
         record["verify"] = result.to_json()
         record["loaded_after"] = result.max_runtimes
         for o in result.orders:
-            log.line(f"    import {' -> '.join(o.order)}: {len(o.runtimes)} runtime(s)" + (f"; {o.problems[0]}" if o.problems else ""))
+            log.line(
+                f"    import {' -> '.join(o.order)}: {len(o.runtimes)} runtime(s)"
+                + (f"; {o.problems[0]}" if o.problems else "")
+            )
     if result.max_runtimes > 1:
         raise CheckError(
             f"{venv}: {result.max_runtimes} OpenMP runtimes still load after the fix",

@@ -19,7 +19,7 @@ from .model import AuditReport, JsonRecord
 OMP_ERROR = "OMP: Error #15"
 
 # Runs inside the audited environment's Python. Never imported by builder.
-PROBE = r'''
+PROBE = r"""
 import importlib, json, os, sys
 order = sys.argv[1:]
 out = {"order": order}
@@ -58,7 +58,7 @@ if torch is not None:
     torch.set_num_threads(3)
     out["after_torch_set_3"] = [r["num_threads"] for r in openmp()]
 print(json.dumps(out))
-'''
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,17 +141,25 @@ def check_order(order: tuple[str, ...], exit_code: int, stdout: str, stderr: str
     if data and len(runtimes) != 1:
         problems.append(f"{len(runtimes)} OpenMP runtimes loaded: {', '.join(runtimes) or '(none)'}")
     limit = data.get("under_limit_1", {})
-    not_seen = [k for k, v in limit.items() if (v != 1 if not isinstance(v, list) else any(x != 1 for x in v))]
+    not_seen = [
+        k for k, v in limit.items() if (v != 1 if not isinstance(v, list) else any(x != 1 for x in v))
+    ]
     if not_seen:
         problems.append(f"threadpool_limits(1) not seen by: {', '.join(not_seen)}")
     torch_seen = None
     if "after_torch_set_3" in data:
         torch_seen = all(n == 3 for n in data["after_torch_set_3"])
         if not torch_seen:
-            problems.append(f"torch.set_num_threads(3) not seen by every runtime: {data['after_torch_set_3']}")
+            problems.append(
+                f"torch.set_num_threads(3) not seen by every runtime: {data['after_torch_set_3']}"
+            )
     return OrderResult(
-        order=order, exit_code=exit_code, runtimes=runtimes, limit_1_seen=limit,
-        torch_limit_seen=torch_seen, problems=tuple(problems),
+        order=order,
+        exit_code=exit_code,
+        runtimes=runtimes,
+        limit_1_seen=limit,
+        torch_limit_seen=torch_seen,
+        problems=tuple(problems),
     )
 
 
@@ -163,7 +171,11 @@ def verify(python: Path, packages: tuple[str, ...], *, timeout: float = 300) -> 
     results = []
     for order in import_orders(packages):
         proc = run(
-            [python, "-c", PROBE, *order], tool=f"openmp probe ({python})", env=env, check=False, timeout=timeout
+            [python, "-c", PROBE, *order],
+            tool=f"openmp probe ({python})",
+            env=env,
+            check=False,
+            timeout=timeout,
         )
         results.append(check_order(order, proc.returncode, proc.stdout, proc.stderr))
     return VerifyReport(python=str(python), packages=packages, orders=tuple(results))

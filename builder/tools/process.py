@@ -33,9 +33,7 @@ def run(
         print("+ " + shlex.join(argv), file=sys.stderr)
     full_env = {**(os.environ if inherit else {}), **(env or {})}
     try:
-        proc = subprocess.run(
-            argv, env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout
-        )
+        proc = subprocess.run(argv, env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
         raise ToolError(f"{tool}: program not found: {argv[0]}") from None
     except subprocess.TimeoutExpired:

@@ -22,7 +22,11 @@ VERSION = "6.22.3"
 def ensure(python: Path, tools_dir: Path) -> Path:
     """Install PyInstaller for `python` into tools_dir (once) and return the folder."""
     tag = process.run(
-        [python, "-c", "import sys, platform; print(f'cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}')"],
+        [
+            python,
+            "-c",
+            "import sys, platform; print(f'cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}')",
+        ],
         tool="python",
     ).stdout.strip()
     folder = tools_dir / f"pyinstaller-{VERSION}-{tag}"
@@ -38,7 +42,9 @@ def ensure(python: Path, tools_dir: Path) -> Path:
     return folder
 
 
-def run(python: Path, tool_folder: Path, args: Sequence[str | Path], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run(
+    python: Path, tool_folder: Path, args: Sequence[str | Path], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return process.run(
         [python, "-m", "PyInstaller", *args],
         tool="PyInstaller",

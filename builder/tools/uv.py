@@ -24,7 +24,9 @@ def uv_bin() -> str:
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")
         if not found:
-            raise ToolError("uv not found: install runtime-builder with its dependencies (`make dev`)") from None
+            raise ToolError(
+                "uv not found: install runtime-builder with its dependencies (`make dev`)"
+            ) from None
         return found
 
 
@@ -34,7 +36,9 @@ def version() -> str:
     return out[1] if len(out) > 1 else out[0]
 
 
-def run(args: Sequence[str | Path], *, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str | Path], *, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return process.run([uv_bin(), *args], tool="uv", env={**BASE_ENV, **(env or {})}, check=check)
 
 
@@ -52,4 +56,3 @@ def find_python(version_request: str) -> Path:
 
 def cache_dir() -> Path:
     return Path(run(["cache", "dir"]).stdout.strip())
-

@@ -51,7 +51,9 @@ class Workspace:
     def __init__(self) -> None:
         self._buffers: dict[str, torch.Tensor] = {}
 
-    def take(self, role: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def take(
+        self, role: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
         numel = math.prod(shape)
         buf = self._buffers.get(role)
         if buf is None or buf.numel() < numel or buf.dtype != dtype or buf.device != device:
@@ -65,7 +67,9 @@ def unit_rows(x: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None = No
     return torch.mul(x, inv, out=torch.empty(x.shape, dtype=dtype, device=x.device) if out is None else out)
 
 
-def add_linear_(rows: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, ws: Workspace) -> None:
+def add_linear_(
+    rows: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, ws: Workspace
+) -> None:
     """rows += inp @ weight.T (+ bias), in place. When the dtypes agree the matmul accumulates
     into `rows` itself (a GEMM with beta = 1: no temporary, no separate add); bf16 operands
     with a float32 residual stream go through a scratch tensor."""
@@ -162,7 +166,9 @@ class RotaryEmbedding(nn.Module):
 _SLICE_BYTES = 16 << 20
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, flash: bool, scale: float | None = None) -> torch.Tensor:
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, flash: bool, scale: float | None = None
+) -> torch.Tensor:
     """Softmax attention. `flash` selects torch's fused kernel (scaled_dot_product_attention),
     which is what flash_attn means on every device here; otherwise the explicit einsum path."""
     if flash:
@@ -181,7 +187,12 @@ class FeedForward(nn.Module):
         inner = int(dim * mult)
         # indices 0..5 are the checkpoint keys net.0.gamma, net.1.*, net.4.*
         self.net = nn.Sequential(
-            RMSNorm(dim), nn.Linear(dim, inner), nn.GELU(), nn.Dropout(dropout), nn.Linear(inner, dim), nn.Dropout(dropout)
+            RMSNorm(dim),
+            nn.Linear(dim, inner),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(inner, dim),
+            nn.Dropout(dropout),
         )
 
     def add_to_(self, x: torch.Tensor, ws: Workspace) -> None:
@@ -197,7 +208,9 @@ class FeedForward(nn.Module):
         for start in range(0, rows.shape[0], _FF_ROWS):
             block = rows[start : start + _FF_ROWS]
             normed = unit_rows(block, cd, out=ws.take("ff_norm", tuple(block.shape), cd, x.device))
-            hidden = torch.addmm(b1, normed, w1, out=ws.take("ff_hidden", (block.shape[0], w1.shape[1]), cd, x.device))
+            hidden = torch.addmm(
+                b1, normed, w1, out=ws.take("ff_hidden", (block.shape[0], w1.shape[1]), cd, x.device)
+            )
             torch.ops.aten.gelu_(hidden)
             add_linear_(block, hidden, w2, b2, ws)
 
@@ -239,7 +252,9 @@ class Attention(nn.Module):
         normed = unit_rows(rows, cd, out=ws.take("norm", tuple(rows.shape), cd, x.device))
         proj = torch.mm(normed, w.t(), out=ws.take("wide", (rows.shape[0], w.shape[0]), cd, x.device))
         proj = proj.view(b * g, n, -1)
-        gates = torch.sigmoid(proj[..., 3 * hd : 3 * hd + h] + self.to_gates.bias.to(cd)).unsqueeze(-1)  # (b g) n h 1
+        gates = torch.sigmoid(proj[..., 3 * hd : 3 * hd + h] + self.to_gates.bias.to(cd)).unsqueeze(
+            -1
+        )  # (b g) n h 1
         qkv = proj[..., : 3 * hd].unflatten(-1, (3, h, d))  # (b g) n 3 h d
         qk = qkv[:, :, :2]
         if self.rotary_embed is not None:
@@ -263,7 +278,16 @@ class LinearAttention(nn.Module):
     used when linear_transformer_depth > 0. Keys: norm.gamma, to_qkv.0.weight,
     temperature, to_out.1.weight."""
 
-    def __init__(self, *, dim: int, dim_head: int = 32, heads: int = 8, scale: float = 8, flash: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        dim: int,
+        dim_head: int = 32,
+        heads: int = 8,
+        scale: float = 8,
+        flash: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.heads = heads
         self.dim_head = dim_head
@@ -307,9 +331,18 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList()
         for _ in range(depth):
             if linear_attn:
-                attn: nn.Module = LinearAttention(dim=dim, dim_head=dim_head, heads=heads, dropout=attn_dropout, flash=flash_attn)
+                attn: nn.Module = LinearAttention(
+                    dim=dim, dim_head=dim_head, heads=heads, dropout=attn_dropout, flash=flash_attn
+                )
             else:
-                attn = Attention(dim=dim, heads=heads, dim_head=dim_head, dropout=attn_dropout, rotary_embed=rotary_embed, flash=flash_attn)
+                attn = Attention(
+                    dim=dim,
+                    heads=heads,
+                    dim_head=dim_head,
+                    dropout=attn_dropout,
+                    rotary_embed=rotary_embed,
+                    flash=flash_attn,
+                )
             self.layers.append(nn.ModuleList([attn, FeedForward(dim=dim, mult=ff_mult, dropout=ff_dropout)]))
         self.norm = RMSNorm(dim) if norm_output else nn.Identity()
 
@@ -346,7 +379,11 @@ class BandSplit(nn.Module):
         lead, total = x.shape[:-1], x.shape[-1]
         cd = compute_dtype(x.device)
         rows = x.reshape(-1, total)
-        out = torch.empty((len(self.dim_inputs), rows.shape[0], self.to_features[0][1].out_features), dtype=cd, device=x.device)
+        out = torch.empty(
+            (len(self.dim_inputs), rows.shape[0], self.to_features[0][1].out_features),
+            dtype=cd,
+            device=x.device,
+        )
         offset = 0
         for start, stop in self._groups:
             width = self.dim_inputs[start]
@@ -418,7 +455,9 @@ class MaskEstimator(nn.Module):
     `n_hidden` is depth - 1 in BS-RoFormer and depth in Mel-Band RoFormer, as in the
     community code."""
 
-    def __init__(self, dim: int, dim_inputs: tuple[int, ...], n_hidden: int, mlp_expansion_factor: int = 4) -> None:
+    def __init__(
+        self, dim: int, dim_inputs: tuple[int, ...], n_hidden: int, mlp_expansion_factor: int = 4
+    ) -> None:
         super().__init__()
         self.dim_inputs = dim_inputs
         hidden = dim * mlp_expansion_factor
@@ -504,7 +543,15 @@ def build_layers(
     norm_output: bool,
 ) -> nn.ModuleList:
     """layers.{i} = [linear?, time, freq] transformers; one rotary table shared per axis."""
-    kwargs = dict(dim=dim, heads=heads, dim_head=dim_head, attn_dropout=attn_dropout, ff_dropout=ff_dropout, flash_attn=flash_attn, norm_output=norm_output)
+    kwargs = dict(
+        dim=dim,
+        heads=heads,
+        dim_head=dim_head,
+        attn_dropout=attn_dropout,
+        ff_dropout=ff_dropout,
+        flash_attn=flash_attn,
+        norm_output=norm_output,
+    )
     time_rotary = RotaryEmbedding(dim_head)
     freq_rotary = RotaryEmbedding(dim_head)
     layers = nn.ModuleList()

@@ -21,13 +21,29 @@ class _RoformerBase(nn.Module):
     num_stems: int
     audio_channels: int
 
-    def _init_common(self, *, stereo: bool, num_stems: int, stft_n_fft: int, stft_hop_length: int, stft_win_length: int, stft_normalized: bool, zero_dc: bool, skip_connection: bool) -> None:
+    def _init_common(
+        self,
+        *,
+        stereo: bool,
+        num_stems: int,
+        stft_n_fft: int,
+        stft_hop_length: int,
+        stft_win_length: int,
+        stft_normalized: bool,
+        zero_dc: bool,
+        skip_connection: bool,
+    ) -> None:
         self.stereo = stereo
         self.audio_channels = 2 if stereo else 1
         self.num_stems = num_stems
         self.zero_dc = zero_dc
         self.skip_connection = skip_connection
-        self.stft_kwargs = dict(n_fft=stft_n_fft, hop_length=stft_hop_length, win_length=stft_win_length, normalized=stft_normalized)
+        self.stft_kwargs = dict(
+            n_fft=stft_n_fft,
+            hop_length=stft_hop_length,
+            win_length=stft_win_length,
+            normalized=stft_normalized,
+        )
         self.register_buffer("stft_window", torch.hann_window(stft_win_length), persistent=False)
         self.n_freqs = stft_n_fft // 2 + 1
 
@@ -36,7 +52,9 @@ class _RoformerBase(nn.Module):
         b, s, t = raw.shape
         if s != self.audio_channels:
             raise ValueError(f"model expects {self.audio_channels} audio channel(s), got {s}")
-        spec = torch.stft(raw.reshape(b * s, t), **self.stft_kwargs, window=self.stft_window, return_complex=True)
+        spec = torch.stft(
+            raw.reshape(b * s, t), **self.stft_kwargs, window=self.stft_window, return_complex=True
+        )
         spec = torch.view_as_real(spec)  # (b*s, f, frames, 2)
         f, frames = spec.shape[1], spec.shape[2]
         return spec.view(b, s, f, frames, 2).transpose(1, 2).reshape(b, f * s, frames, 2)
@@ -49,7 +67,9 @@ class _RoformerBase(nn.Module):
         if self.zero_dc:
             spec = spec.clone()
             spec[:, 0] = 0
-        audio = torch.istft(spec, **self.stft_kwargs, window=self.stft_window, return_complex=False, length=length)
+        audio = torch.istft(
+            spec, **self.stft_kwargs, window=self.stft_window, return_complex=False, length=length
+        )
         return audio.view(b, n, s, audio.shape[-1])
 
     def separate(self, raw: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -93,19 +113,38 @@ class BSRoformer(_RoformerBase):
         **_training_only: object,
     ) -> None:
         super().__init__()
-        self._init_common(stereo=stereo, num_stems=num_stems, stft_n_fft=stft_n_fft, stft_hop_length=stft_hop_length, stft_win_length=stft_win_length, stft_normalized=stft_normalized, zero_dc=zero_dc, skip_connection=skip_connection)
+        self._init_common(
+            stereo=stereo,
+            num_stems=num_stems,
+            stft_n_fft=stft_n_fft,
+            stft_hop_length=stft_hop_length,
+            stft_win_length=stft_win_length,
+            stft_normalized=stft_normalized,
+            zero_dc=zero_dc,
+            skip_connection=skip_connection,
+        )
         if len(freqs_per_bands) < 2 or sum(freqs_per_bands) != self.n_freqs:
             raise ValueError(f"freqs_per_bands must sum to {self.n_freqs}, got {sum(freqs_per_bands)}")
         self.layers = build_layers(
-            dim=dim, depth=depth, time_transformer_depth=time_transformer_depth, freq_transformer_depth=freq_transformer_depth,
-            linear_transformer_depth=linear_transformer_depth, dim_head=dim_head, heads=heads, attn_dropout=attn_dropout,
-            ff_dropout=ff_dropout, flash_attn=flash_attn or sage_attention, norm_output=False,
+            dim=dim,
+            depth=depth,
+            time_transformer_depth=time_transformer_depth,
+            freq_transformer_depth=freq_transformer_depth,
+            linear_transformer_depth=linear_transformer_depth,
+            dim_head=dim_head,
+            heads=heads,
+            attn_dropout=attn_dropout,
+            ff_dropout=ff_dropout,
+            flash_attn=flash_attn or sage_attention,
+            norm_output=False,
         )
         self.final_norm = RMSNorm(dim)
         dims = tuple(2 * f * self.audio_channels for f in freqs_per_bands)
         self.band_split = BandSplit(dim, dims)
         self.mask_estimators = nn.ModuleList(
-            MaskEstimator(dim, dims, n_hidden=mask_estimator_depth - 1, mlp_expansion_factor=mlp_expansion_factor)
+            MaskEstimator(
+                dim, dims, n_hidden=mask_estimator_depth - 1, mlp_expansion_factor=mlp_expansion_factor
+            )
             for _ in range(num_stems)
         )
 
@@ -119,7 +158,9 @@ class BSRoformer(_RoformerBase):
         x = self.final_norm(x)
         mask = run_mask_estimators(self.mask_estimators, x)  # (b, n, T, F*2)
         mask = mask.view(b, self.num_stems, frames, fs, 2).transpose(2, 3)
-        masked = torch.view_as_complex(spec.unsqueeze(1).contiguous()) * torch.view_as_complex(mask.contiguous())
+        masked = torch.view_as_complex(spec.unsqueeze(1).contiguous()) * torch.view_as_complex(
+            mask.contiguous()
+        )
         return self._istft(masked, length)
 
 
@@ -191,12 +232,29 @@ class MelBandRoformer(_RoformerBase):
         **_training_only: object,
     ) -> None:
         super().__init__()
-        self._init_common(stereo=stereo, num_stems=num_stems, stft_n_fft=stft_n_fft, stft_hop_length=stft_hop_length, stft_win_length=stft_win_length, stft_normalized=stft_normalized, zero_dc=zero_dc, skip_connection=skip_connection)
+        self._init_common(
+            stereo=stereo,
+            num_stems=num_stems,
+            stft_n_fft=stft_n_fft,
+            stft_hop_length=stft_hop_length,
+            stft_win_length=stft_win_length,
+            stft_normalized=stft_normalized,
+            zero_dc=zero_dc,
+            skip_connection=skip_connection,
+        )
         self.match_input_audio_length = match_input_audio_length
         self.layers = build_layers(
-            dim=dim, depth=depth, time_transformer_depth=time_transformer_depth, freq_transformer_depth=freq_transformer_depth,
-            linear_transformer_depth=linear_transformer_depth, dim_head=dim_head, heads=heads, attn_dropout=attn_dropout,
-            ff_dropout=ff_dropout, flash_attn=flash_attn or sage_attention, norm_output=True,
+            dim=dim,
+            depth=depth,
+            time_transformer_depth=time_transformer_depth,
+            freq_transformer_depth=freq_transformer_depth,
+            linear_transformer_depth=linear_transformer_depth,
+            dim_head=dim_head,
+            heads=heads,
+            attn_dropout=attn_dropout,
+            ff_dropout=ff_dropout,
+            flash_attn=flash_attn or sage_attention,
+            norm_output=True,
         )
         member = torch.from_numpy(mel_band_membership(sample_rate, stft_n_fft, num_bands))
         if not member.any(dim=0).all():
@@ -224,9 +282,13 @@ class MelBandRoformer(_RoformerBase):
         x = run_layers(self.layers, x, self.skip_connection)
         masks = run_mask_estimators(self.mask_estimators, x)  # (b, n, T, idx*2)
         n = self.num_stems
-        masks = torch.view_as_complex(masks.view(b, n, frames, -1, 2).transpose(2, 3).contiguous())  # (b, n, idx, T)
+        masks = torch.view_as_complex(
+            masks.view(b, n, frames, -1, 2).transpose(2, 3).contiguous()
+        )  # (b, n, idx, T)
         index = self.freq_indices.view(1, 1, -1, 1).expand(b, n, -1, frames)
-        summed = torch.zeros(b, n, fs, frames, dtype=masks.dtype, device=masks.device).scatter_add_(2, index, masks)
+        summed = torch.zeros(b, n, fs, frames, dtype=masks.dtype, device=masks.device).scatter_add_(
+            2, index, masks
+        )
         denom = self.num_bands_per_freq.repeat_interleave(channels).view(-1, 1).clamp(min=1e-8)
         masked = torch.view_as_complex(spec.unsqueeze(1).contiguous()) * (summed / denom)
         return self._istft(masked, length if self.match_input_audio_length else None)

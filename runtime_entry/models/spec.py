@@ -24,9 +24,7 @@ MEL_BAND_ROFORMER = "mel_band_roformer"
 KINDS = (BS_ROFORMER, MEL_BAND_ROFORMER)
 
 # The 62 bands of the BS-RoFormer paper (sum 1025 = n_fft 2048 // 2 + 1).
-DEFAULT_FREQS_PER_BANDS = (
-    (2,) * 24 + (4,) * 12 + (12,) * 8 + (24,) * 8 + (48,) * 8 + (128, 129)
-)
+DEFAULT_FREQS_PER_BANDS = (2,) * 24 + (4,) * 12 + (12,) * 8 + (24,) * 8 + (48,) * 8 + (128, 129)
 
 # Constructor arguments and their defaults, as in the community code. Keys that
 # only matter for training (losses, checkpointing) are accepted and have no
@@ -129,7 +127,9 @@ def resolve_model_params(kind: str, model: dict[str, Any], where: str) -> dict[s
     params = {**defaults, **{k: _tupled(v) for k, v in model.items()}}
     for key in ("dim", "depth", "heads", "dim_head", "num_stems", "stft_n_fft", "stft_hop_length"):
         if not isinstance(params[key], int) or params[key] < 1:
-            raise ModelConfigError(f"{where}: model key {key!r} must be a positive integer, got {params[key]!r}")
+            raise ModelConfigError(
+                f"{where}: model key {key!r} must be a positive integer, got {params[key]!r}"
+            )
     if kind == BS_ROFORMER:
         bands = params["freqs_per_bands"]
         n_freqs = params["stft_n_fft"] // 2 + 1
@@ -160,7 +160,7 @@ def _yaml_loader() -> Any:
 def load_yaml(path: Path) -> ModelSpec:
     yaml, loader = _yaml_loader()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except OSError as exc:
         raise ModelConfigError(f"{path}: cannot read model config: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
@@ -193,7 +193,9 @@ def spec_from_config(data: dict[str, Any], *, name: str, source: str) -> ModelSp
     sample_rate = int(audio.get("sample_rate", params.get("sample_rate", 44100)))
     chunk_size = audio.get("chunk_size")
     if not isinstance(chunk_size, int) or chunk_size < params["stft_n_fft"]:
-        raise ModelConfigError(f"{where}: audio.chunk_size must be an integer >= stft_n_fft, got {chunk_size!r}")
+        raise ModelConfigError(
+            f"{where}: audio.chunk_size must be an integer >= stft_n_fft, got {chunk_size!r}"
+        )
     num_overlap = inference.get("num_overlap", 2)
     batch_size = inference.get("batch_size", 1)
     for key, value in (("inference.num_overlap", num_overlap), ("inference.batch_size", batch_size)):

@@ -37,13 +37,24 @@ def run_builder(*args: str | Path, timeout: float = 900) -> subprocess.Completed
         "    if c.name not in cli.commands: cli.add_command(c)\n"
         "main(sys.argv[1:])\n"
     )
-    return subprocess.run([sys.executable, "-c", code, "--root", str(ROOT), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return subprocess.run(
+        [sys.executable, "-c", code, "--root", str(ROOT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 def _uv(*args: str | Path) -> None:
-    subprocess.run([uv_bin(), *map(str, args)], check=True, capture_output=True, text=True,
-                   env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    subprocess.run(
+        [uv_bin(), *map(str, args)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
 
 
 def make_venv(dest: Path, extra_wheels: list[Path] = (), runtime: dict | None = None) -> Path:

@@ -31,7 +31,16 @@ def test_bench_reports_every_field(venv_factory) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = _json(proc)
     s = r["summary"]
-    for key in ("startup_s", "import_s", "separation_s", "total_s", "rtf", "cores_busy", "peak_rss_mb", "os_threads"):
+    for key in (
+        "startup_s",
+        "import_s",
+        "separation_s",
+        "total_s",
+        "rtf",
+        "cores_busy",
+        "peak_rss_mb",
+        "os_threads",
+    ):
         assert s[key]["n"] == 2 and s[key]["median"] > 0, key
     assert r["threads"]["torch"] >= 1 and r["threads"]["at_import"] == r["threads"]["torch"]
     assert [o["family"] for o in r["openmp_loaded"]] == ["GNU libgomp"]
@@ -45,7 +54,9 @@ def test_bench_kills_a_hung_runtime_and_goes_on(venv_factory) -> None:
     proc = run_builder("bench", venv, "--repeat", "2", *FAST, "--stall", "3", "--json")
     assert proc.returncode == 8, proc.stderr[-2000:]  # CheckError, after the report
     r = _json(proc)
-    assert len(r["runs"]) == 2 and all("no output and no CPU time for 3 s" in run["hung"] for run in r["runs"])
+    assert len(r["runs"]) == 2 and all(
+        "no output and no CPU time for 3 s" in run["hung"] for run in r["runs"]
+    )
     assert any(f.startswith("hung: 2 of 2") for f in r["flags"])
     assert proc.stderr.count("error:") == 1 and "Traceback" not in proc.stderr
 
@@ -75,7 +86,9 @@ def test_compare_identical_builds_is_no_difference(venv_factory) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = _json(proc)
     assert r["verdict"].startswith("no difference detected"), r["performance"]["startup_s"]
-    assert r["packages"]["only_in_a"] == r["packages"]["only_in_b"] == r["packages"]["different_version"] == []
+    assert (
+        r["packages"]["only_in_a"] == r["packages"]["only_in_b"] == r["packages"]["different_version"] == []
+    )
     assert all(t["same"] for t in r["threading"])
 
 
@@ -95,11 +108,29 @@ def test_compare_surfaces_a_runtime_forced_to_one_thread(venv_factory) -> None:
 def test_bisect_names_exactly_the_planted_package(venv_factory, wheelhouse: Path) -> None:
     a = venv_factory("base")
     b = venv_factory("extended", ("innocent-alpha", "innocent-beta", "innocent-gamma", "slowpoke"))
-    proc = run_builder("bisect", a, b, "--metric", "startup", "--threshold", "0.1", "--repeat", "3", *FAST,
-                       "--find-links", wheelhouse, "--json")
+    proc = run_builder(
+        "bisect",
+        a,
+        b,
+        "--metric",
+        "startup",
+        "--threshold",
+        "0.1",
+        "--repeat",
+        "3",
+        *FAST,
+        "--find-links",
+        wheelhouse,
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = _json(proc)
-    assert [e["name"] for e in r["extras"]] == ["innocent-alpha", "innocent-beta", "innocent-gamma", "slowpoke"]
+    assert [e["name"] for e in r["extras"]] == [
+        "innocent-alpha",
+        "innocent-beta",
+        "innocent-gamma",
+        "slowpoke",
+    ]
     assert [c["package"] for c in r["culprits"]] == ["slowpoke"], r["steps"]
     assert r["culprits"][0]["ci_low"] > 1.0
     c = r["counts"]
@@ -117,9 +148,17 @@ def test_tune_writes_a_config_that_stems_reads(venv_factory, tmp_path: Path) -> 
     assert r["written"] and cfg["threads"] == r["best"]["threads"] and cfg["threads"] in (1, 2)
     assert cfg["matmul_precision"] in ("highest", "high", "medium") and "tuned" in cfg
     assert r["gain"]["verdict"]
-    st = subprocess.run([venv / "bin" / "python", "-m", "runtime_entry", "selftest", "--json"], capture_output=True,
-                        text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "STEMS_RUNTIME_CONFIG": str(venv / "runtime.json"),
-                                                  "PATH": "/usr/bin:/bin"})
+    st = subprocess.run(
+        [venv / "bin" / "python", "-m", "runtime_entry", "selftest", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={
+            "PYTHONPATH": str(ROOT),
+            "STEMS_RUNTIME_CONFIG": str(venv / "runtime.json"),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
     # (exit status not checked: selftest's matmul check fails under "medium", which tune may pick)
     data = json.loads(st.stdout)
     assert data["threads"]["torch"] == cfg["threads"] and data["config_source"].endswith("runtime.json")

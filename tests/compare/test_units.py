@@ -26,8 +26,15 @@ import time:     28000 |     558000 | torch
 
 def test_parse_importtime_depth_and_totals() -> None:
     rows = parse_importtime(IMPORTTIME + "stems: something else on stderr\n")
-    assert [r["module"] for r in rows] == ["encodings.aliases", "encodings", "slowpoke_hook", "site", "yaml.error",
-                                           "torch._C", "torch"]
+    assert [r["module"] for r in rows] == [
+        "encodings.aliases",
+        "encodings",
+        "slowpoke_hook",
+        "site",
+        "yaml.error",
+        "torch._C",
+        "torch",
+    ]
     assert [r["depth"] for r in rows] == [1, 0, 2, 0, 1, 1, 0]
     s = import_summary(rows)
     assert s["total_s"] == 1.3605  # only depth-0 cumulative times add up
@@ -66,11 +73,16 @@ def test_spread() -> None:
 
 
 def test_package_diff_and_bisect_sets() -> None:
-    a = {"numpy": {"name": "numpy", "version": "2.0", "size": 10, "requires": []},
-         "torch": {"name": "torch", "version": "2.13", "size": 100, "requires": []}}
-    b = {**a, "numpy": {"name": "numpy", "version": "2.1", "size": 11, "requires": []},
-         "onnx": {"name": "onnx", "version": "1.2", "size": 5, "requires": ["numpy", "protobuf"]},
-         "protobuf": {"name": "protobuf", "version": "5", "size": 3, "requires": []}}
+    a = {
+        "numpy": {"name": "numpy", "version": "2.0", "size": 10, "requires": []},
+        "torch": {"name": "torch", "version": "2.13", "size": 100, "requires": []},
+    }
+    b = {
+        **a,
+        "numpy": {"name": "numpy", "version": "2.1", "size": 11, "requires": []},
+        "onnx": {"name": "onnx", "version": "1.2", "size": 5, "requires": ["numpy", "protobuf"]},
+        "protobuf": {"name": "protobuf", "version": "5", "size": 3, "requires": []},
+    }
     d = package_diff(a, b)
     assert [p["name"] for p in d["same"]] == ["torch"]
     assert [p["name"] for p in d["different_version"]] == ["numpy"]
@@ -84,25 +96,55 @@ def test_package_diff_and_bisect_sets() -> None:
 def _fake_result() -> dict:
     runs_a = [{"startup_s": 1.0 + i / 100, "total_s": 3.0, "import_s": 0.9} for i in range(5)]
     runs_b = [{"startup_s": 1.8 + i / 100, "total_s": 3.8, "import_s": 1.7} for i in range(5)]
-    side = lambda label: {"runtime": {"label": label, "kind": "venv", "path": f"/x/{label}", "profile": None,  # noqa: E731
-                                      "command": "python"},
-                          "python": "3.11.7", "platform": "x86_64", "total_bytes": 10, "files": 2,
-                          "install": {"venv_created_by": "uv 0.13.9", "installers": {"uv": 3}},
-                          "openmp_files": {"runtimes": [{"family": "GNU libgomp", "path": "torch/lib/libgomp.so.1"}]}}
-    imports = lambda extra: {"total_s": 1.0, "by_package_ms": {"torch": 500.0, **extra}, "slowest_modules": []}  # noqa: E731
+    side = lambda label: {
+        "runtime": {
+            "label": label,
+            "kind": "venv",
+            "path": f"/x/{label}",
+            "profile": None,
+            "command": "python",
+        },
+        "python": "3.11.7",
+        "platform": "x86_64",
+        "total_bytes": 10,
+        "files": 2,
+        "install": {"venv_created_by": "uv 0.13.9", "installers": {"uv": 3}},
+        "openmp_files": {"runtimes": [{"family": "GNU libgomp", "path": "torch/lib/libgomp.so.1"}]},
+    }
+    imports = lambda extra: {
+        "total_s": 1.0,
+        "by_package_ms": {"torch": 500.0, **extra},
+        "slowest_modules": [],
+    }
     summary = lambda runs: {m: spread([r[m] for r in runs]) for m in ("startup_s", "total_s", "import_s")}  # noqa: E731
     return {
-        "a": side("small"), "b": side("big<&>"),
-        "settings": {"repeat": 5, "model": "tiny", "seconds": 0.5, "min_effect": 0.05, "primary_metric": "startup_s",
-                     "order": "interleaved", "ci": "bootstrap"},
-        "verdict": "B is 80% slower (95% CI 78–82%)", "verdict_metric": "startup_s",
-        "packages": package_diff({"torch": {"name": "torch", "version": "1", "size": 5}},
-                                 {"torch": {"name": "torch", "version": "1", "size": 5},
-                                  "slowpoke": {"name": "slowpoke", "version": "1.0", "size": 1}}),
+        "a": side("small"),
+        "b": side("big<&>"),
+        "settings": {
+            "repeat": 5,
+            "model": "tiny",
+            "seconds": 0.5,
+            "min_effect": 0.05,
+            "primary_metric": "startup_s",
+            "order": "interleaved",
+            "ci": "bootstrap",
+        },
+        "verdict": "B is 80% slower (95% CI 78–82%)",
+        "verdict_metric": "startup_s",
+        "packages": package_diff(
+            {"torch": {"name": "torch", "version": "1", "size": 5}},
+            {
+                "torch": {"name": "torch", "version": "1", "size": 5},
+                "slowpoke": {"name": "slowpoke", "version": "1.0", "size": 1},
+            },
+        ),
         "openmp_loaded": {"a": [], "b": [{"family": "GNU libgomp", "path": "/t/libgomp.so.1"}]},
         "threading": [{"setting": "inter-op threads", "a": 1, "b": 2, "same": False}],
-        "imports": {"a": imports({}), "b": imports({"slowpoke_hook": 800.0}),
-                    "top_differences": [{"package": "slowpoke_hook", "a_ms": 0.0, "b_ms": 800.0, "diff_ms": 800.0}]},
+        "imports": {
+            "a": imports({}),
+            "b": imports({"slowpoke_hook": 800.0}),
+            "top_differences": [{"package": "slowpoke_hook", "a_ms": 0.0, "b_ms": 800.0, "diff_ms": 800.0}],
+        },
         "summary": {"a": summary(runs_a), "b": summary(runs_b)},
         "performance": performance(runs_a, runs_b),
         "flags": {"a": [], "b": ["single-threaded: x"]},
@@ -143,8 +185,14 @@ def test_html_report_structure() -> None:
 
 def test_markdown_report_sections() -> None:
     md = markdown.compare_report(_fake_result())
-    for heading in ("## Performance", "## Packages", "## Install method and tools", "## OpenMP", "## Threading",
-                    "## Import time"):
+    for heading in (
+        "## Performance",
+        "## Packages",
+        "## Install method and tools",
+        "## OpenMP",
+        "## Threading",
+        "## Import time",
+    ):
         assert heading in md
     assert "| slowpoke | only in B |" in md
     assert "**differs**" in md

@@ -19,11 +19,14 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def make_wheel(folder: Path, name: str, version: str, files: dict[str, str], requires: list[str] | None = None) -> Path:
+def make_wheel(
+    folder: Path, name: str, version: str, files: dict[str, str], requires: list[str] | None = None
+) -> Path:
     stem = name.replace("-", "_")
     dist = f"{stem}-{version}.dist-info"
     meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
-        f"Requires-Dist: {r}\n" for r in requires or [])
+        f"Requires-Dist: {r}\n" for r in requires or []
+    )
     entries = {
         **files,
         f"{dist}/METADATA": meta,
@@ -42,31 +45,50 @@ def make_wheel(folder: Path, name: str, version: str, files: dict[str, str], req
 
 
 def slowpoke(folder: Path, seconds: float = SLEEP_SECONDS) -> Path:
-    return make_wheel(folder, "slowpoke", "1.0", {
-        "slowpoke.pth": "import slowpoke_hook\n",
-        "slowpoke_hook.py": f"import time\ntime.sleep({seconds})\n",
-    })
+    return make_wheel(
+        folder,
+        "slowpoke",
+        "1.0",
+        {
+            "slowpoke.pth": "import slowpoke_hook\n",
+            "slowpoke_hook.py": f"import time\ntime.sleep({seconds})\n",
+        },
+    )
 
 
 def spinner(folder: Path) -> Path:
     """A thread that spins forever from interpreter start (holds the GIL half the time)."""
-    return make_wheel(folder, "spinner", "1.0", {
-        "spinner.pth": "import spinner_hook\n",
-        "spinner_hook.py": "import threading\n\ndef _spin():\n    while True:\n        pass\n\n"
-                           "threading.Thread(target=_spin, daemon=True).start()\n",
-    })
+    return make_wheel(
+        folder,
+        "spinner",
+        "1.0",
+        {
+            "spinner.pth": "import spinner_hook\n",
+            "spinner_hook.py": "import threading\n\ndef _spin():\n    while True:\n        pass\n\n"
+            "threading.Thread(target=_spin, daemon=True).start()\n",
+        },
+    )
 
 
 def hang(folder: Path) -> Path:
     """Blocks every process at start: no output, no CPU time (like an OpenMP deadlock)."""
-    return make_wheel(folder, "hangs", "1.0", {"hangs.pth": "import hangs_hook\n",
-                                               "hangs_hook.py": "import time\ntime.sleep(3600)\n"})
+    return make_wheel(
+        folder,
+        "hangs",
+        "1.0",
+        {"hangs.pth": "import hangs_hook\n", "hangs_hook.py": "import time\ntime.sleep(3600)\n"},
+    )
 
 
 def innocents(folder: Path) -> list[Path]:
     return [
         make_wheel(folder, "innocent-alpha", "1.0", {"innocent_alpha.py": "X = 1\n"}),
-        make_wheel(folder, "innocent-beta", "2.0", {"innocent_beta.py": "import innocent_gamma\n"},
-                   requires=["innocent-gamma"]),
+        make_wheel(
+            folder,
+            "innocent-beta",
+            "2.0",
+            {"innocent_beta.py": "import innocent_gamma\n"},
+            requires=["innocent-gamma"],
+        ),
         make_wheel(folder, "innocent-gamma", "0.3", {"innocent_gamma.py": "Y = 2\n"}),
     ]

@@ -18,7 +18,10 @@ def tone(seconds: float, rate: int, channels: int = 2, seed: int = 0) -> np.ndar
     """(frames, channels) float32: harmonics plus a little noise, distinct per channel."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
-    cols = [sum(0.2 / k * np.sin(2 * np.pi * (220 + 30 * c) * k * t) for k in range(1, 4)) for c in range(channels)]
+    cols = [
+        sum(0.2 / k * np.sin(2 * np.pi * (220 + 30 * c) * k * t) for k in range(1, 4))
+        for c in range(channels)
+    ]
     return (np.stack(cols, axis=1) + 0.01 * rng.standard_normal((t.size, channels))).astype(np.float32)
 
 
@@ -43,7 +46,12 @@ def stems_env() -> dict[str, str]:
 
 def run_stems(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime_entry", *args], cwd=ROOT, env=stems_env(), capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "runtime_entry", *args],
+        cwd=ROOT,
+        env=stems_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -66,8 +74,14 @@ def tiny():
 class WorkerProc:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runtime_entry", "worker", *args], cwd=ROOT, env=stems_env(),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            [sys.executable, "-m", "runtime_entry", "worker", *args],
+            cwd=ROOT,
+            env=stems_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
 
     def send(self, msg: dict | str) -> None:

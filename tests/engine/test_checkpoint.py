@@ -42,7 +42,10 @@ def test_checkpoint_with_missing_and_unexpected_keys_names_the_first_ones(tmp_pa
     state["band_split.extra.weight"] = torch.zeros(1)
     path = tmp_path / "bad.ckpt"
     torch.save(state, path)
-    with pytest.raises(CheckpointError, match=r"1 missing \(first: final_norm.gamma\); 1 unexpected \(first: band_split.extra.weight\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"1 missing \(first: final_norm.gamma\); 1 unexpected \(first: band_split.extra.weight\)",
+    ):
         load_checkpoint(build_model(resolve_spec("tiny")), path)
 
 
@@ -50,7 +53,9 @@ def test_checkpoint_of_another_architecture_reports_the_shape(tmp_path):
     state = trained_like_state()
     state["final_norm.gamma"] = torch.ones(64)
     torch.save(state, tmp_path / "shape.ckpt")
-    with pytest.raises(CheckpointError, match=r"final_norm.gamma has shape \(64,\), the model expects \(32,\)"):
+    with pytest.raises(
+        CheckpointError, match=r"final_norm.gamma has shape \(64,\), the model expects \(32,\)"
+    ):
         load_checkpoint(build_model(resolve_spec("tiny")), tmp_path / "shape.ckpt")
 
 

@@ -34,12 +34,36 @@ def test_separate_writes_every_stem_with_the_inputs_length_and_rate(stems, write
 
 def test_separate_chosen_stems_as_flac_with_engine_flags(stems, write_audio, tmp_path):
     wav = write_audio("a.wav", seconds=0.6)
-    r = stems("separate", str(wav), "-o", str(tmp_path / "o"), "--model", "tiny", "--stems", "vocals", "bass",
-              "--format", "flac", "--threads", "1", "--interop-threads", "1", "--precision", "high",
-              "--batch-size", "3", "--overlap", "4", "-q")
+    r = stems(
+        "separate",
+        str(wav),
+        "-o",
+        str(tmp_path / "o"),
+        "--model",
+        "tiny",
+        "--stems",
+        "vocals",
+        "bass",
+        "--format",
+        "flac",
+        "--threads",
+        "1",
+        "--interop-threads",
+        "1",
+        "--precision",
+        "high",
+        "--batch-size",
+        "3",
+        "--overlap",
+        "4",
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "o" / "a").iterdir()) == ["bass.flac", "vocals.flac"]
-    assert r.stderr.strip() == "stems: warning: UNTRAINED: model tiny has seeded random weights (seed 20240); the output is not a real separation"
+    assert (
+        r.stderr.strip()
+        == "stems: warning: UNTRAINED: model tiny has seeded random weights (seed 20240); the output is not a real separation"
+    )
 
 
 def test_errors_are_one_line_with_a_distinct_exit_code(stems, write_audio, tmp_path):
@@ -52,7 +76,16 @@ def test_errors_are_one_line_with_a_distinct_exit_code(stems, write_audio, tmp_p
     cases = {
         3: ("separate", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x"), "--model", "tiny"),
         4: ("separate", str(good), "-o", str(tmp_path / "x"), "--model", "tiny_mell"),
-        5: ("separate", str(good), "-o", str(tmp_path / "x"), "--model", "tiny", "--checkpoint", str(corrupt)),
+        5: (
+            "separate",
+            str(good),
+            "-o",
+            str(tmp_path / "x"),
+            "--model",
+            "tiny",
+            "--checkpoint",
+            str(corrupt),
+        ),
         6: ("separate", str(victim), "-o", str(tmp_path / "out"), "--model", "tiny", "--stems", "vocals"),
         2: ("separate", str(good), "-o", str(tmp_path / "x"), "--model", "tiny", "--stems", "piano"),
     }
@@ -69,7 +102,9 @@ def test_errors_are_one_line_with_a_distinct_exit_code(stems, write_audio, tmp_p
 
 def test_command_line_parsing_does_not_import_torch():
     code = "import sys; from runtime_entry.main import build_parser; build_parser(); print('torch' in sys.modules)"
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=stems_env(), capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=stems_env(), capture_output=True, text=True
+    )
     assert r.stdout.strip() == "False", r.stderr
 
 
@@ -99,7 +134,9 @@ def test_peak_memory_of_a_10_minute_file_is_within_10_percent_of_a_1_minute_file
     config.write_text(LIGHT_YAML)
     peaks = {}
     for seconds in (60, 600):
-        r = stems("bench", "--model", str(config), "--seconds", str(seconds), "--json", "--no-warmup", timeout=1500)
+        r = stems(
+            "bench", "--model", str(config), "--seconds", str(seconds), "--json", "--no-warmup", timeout=1500
+        )
         assert r.returncode == 0, r.stderr
         peaks[seconds] = json.loads(r.stdout)["peak_rss_mb"]
     assert peaks[600] <= peaks[60] * 1.10, peaks

@@ -85,8 +85,17 @@ def test_demix_reads_and_writes_as_it_goes_so_memory_does_not_grow_with_length(t
         emitted[0] += out.shape[-1]
         lag.append(consumed[0] - emitted[0])
 
-    demix_stream(model, blocks(), frames, chunk_size=spec.chunk_size, num_overlap=2, batch_size=2,
-                 num_stems=4, channels=2, sink=sink)
+    demix_stream(
+        model,
+        blocks(),
+        frames,
+        chunk_size=spec.chunk_size,
+        num_overlap=2,
+        batch_size=2,
+        num_stems=4,
+        channels=2,
+        sink=sink,
+    )
     assert emitted[0] == frames
     assert len(lag) > 20  # written progressively, not at the end
     assert max(lag) <= 4 * spec.chunk_size + block  # a few chunks in flight, whatever the length

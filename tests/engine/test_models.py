@@ -13,7 +13,9 @@ from runtime_entry.models import build_model, resolve_spec
 from runtime_entry.models.spec import DEFAULT_FREQS_PER_BANDS, PRESETS, load_yaml, spec_from_config
 
 
-def community_bs_roformer_keys(*, depth, time_depth, freq_depth, n_bands, n_stems, mask_depth, linear_depth=0) -> set[str]:
+def community_bs_roformer_keys(
+    *, depth, time_depth, freq_depth, n_bands, n_stems, mask_depth, linear_depth=0
+) -> set[str]:
     """The state-dict keys of an MSST BS-RoFormer checkpoint, written out from the layout."""
     keys = set()
 
@@ -21,11 +23,27 @@ def community_bs_roformer_keys(*, depth, time_depth, freq_depth, n_bands, n_stem
         for j in range(n):
             a, f = f"{prefix}.layers.{j}.0", f"{prefix}.layers.{j}.1"
             if rotary:
-                keys.update({f"{a}.rotary_embed.freqs", f"{a}.to_qkv.weight", f"{a}.to_gates.weight", f"{a}.to_gates.bias", f"{a}.to_out.0.weight"})
+                keys.update(
+                    {
+                        f"{a}.rotary_embed.freqs",
+                        f"{a}.to_qkv.weight",
+                        f"{a}.to_gates.weight",
+                        f"{a}.to_gates.bias",
+                        f"{a}.to_out.0.weight",
+                    }
+                )
             else:
                 keys.update({f"{a}.to_qkv.0.weight", f"{a}.temperature", f"{a}.to_out.1.weight"})
             keys.add(f"{a}.norm.gamma")
-            keys.update({f"{f}.net.0.gamma", f"{f}.net.1.weight", f"{f}.net.1.bias", f"{f}.net.4.weight", f"{f}.net.4.bias"})
+            keys.update(
+                {
+                    f"{f}.net.0.gamma",
+                    f"{f}.net.1.weight",
+                    f"{f}.net.1.bias",
+                    f"{f}.net.4.weight",
+                    f"{f}.net.4.bias",
+                }
+            )
 
     for i in range(depth):
         k = 0
@@ -36,10 +54,21 @@ def community_bs_roformer_keys(*, depth, time_depth, freq_depth, n_bands, n_stem
         transformer(f"layers.{i}.{k + 1}", freq_depth, rotary=True)
     keys.add("final_norm.gamma")
     for b in range(n_bands):
-        keys.update({f"band_split.to_features.{b}.0.gamma", f"band_split.to_features.{b}.1.weight", f"band_split.to_features.{b}.1.bias"})
+        keys.update(
+            {
+                f"band_split.to_features.{b}.0.gamma",
+                f"band_split.to_features.{b}.1.weight",
+                f"band_split.to_features.{b}.1.bias",
+            }
+        )
         for s in range(n_stems):
             for m in range(mask_depth):
-                keys.update({f"mask_estimators.{s}.to_freqs.{b}.0.{2 * m}.weight", f"mask_estimators.{s}.to_freqs.{b}.0.{2 * m}.bias"})
+                keys.update(
+                    {
+                        f"mask_estimators.{s}.to_freqs.{b}.0.{2 * m}.weight",
+                        f"mask_estimators.{s}.to_freqs.{b}.0.{2 * m}.bias",
+                    }
+                )
     return keys
 
 
@@ -48,13 +77,22 @@ def test_reference_4stem_preset_has_the_musdb_architecture_and_community_keys():
     assert spec.instruments == ("drums", "bass", "other", "vocals")
     assert (spec.chunk_size, spec.sample_rate, spec.num_overlap) == (485100, 44100, 2)
     p = spec.params
-    assert (p["dim"], p["depth"], p["heads"], p["dim_head"], p["mlp_expansion_factor"], p["mask_estimator_depth"]) == (384, 8, 8, 64, 2, 2)
+    assert (
+        p["dim"],
+        p["depth"],
+        p["heads"],
+        p["dim_head"],
+        p["mlp_expansion_factor"],
+        p["mask_estimator_depth"],
+    ) == (384, 8, 8, 64, 2, 2)
     assert (p["stft_n_fft"], p["stft_hop_length"]) == (2048, 441)
     assert len(DEFAULT_FREQS_PER_BANDS) == 62 and sum(DEFAULT_FREQS_PER_BANDS) == 1025
     with torch.device("meta"):  # the full model's structure, without allocating its weights
         model = build_model(spec)
     keys = set(model.state_dict())
-    assert keys == community_bs_roformer_keys(depth=8, time_depth=1, freq_depth=1, n_bands=62, n_stems=4, mask_depth=2)
+    assert keys == community_bs_roformer_keys(
+        depth=8, time_depth=1, freq_depth=1, n_bands=62, n_stems=4, mask_depth=2
+    )
     hidden = model.state_dict()["mask_estimators.0.to_freqs.0.0.0.weight"].shape
     assert tuple(hidden) == (384 * 2, 384)
 
@@ -75,13 +113,22 @@ def test_random_weights_are_seeded_and_reproducible():
 
 def test_linear_transformer_and_skip_connection_change_layout_and_output():
     base = PRESETS["tiny"]
-    cfg = {**base, "model": {**base["model"], "linear_transformer_depth": 1, "depth": 2, "skip_connection": True}}
+    cfg = {
+        **base,
+        "model": {**base["model"], "linear_transformer_depth": 1, "depth": 2, "skip_connection": True},
+    }
     spec = spec_from_config(cfg, name="t", source="test")
     model = build_model(spec)
     keys = set(model.state_dict())
-    assert keys == community_bs_roformer_keys(depth=2, time_depth=1, freq_depth=1, n_bands=17, n_stems=4, mask_depth=2, linear_depth=1)
+    assert keys == community_bs_roformer_keys(
+        depth=2, time_depth=1, freq_depth=1, n_bands=17, n_stems=4, mask_depth=2, linear_depth=1
+    )
     x = torch.randn(1, 2, spec.chunk_size)
-    no_skip = build_model(spec_from_config({**cfg, "model": {**cfg["model"], "skip_connection": False}}, name="t", source="test"))
+    no_skip = build_model(
+        spec_from_config(
+            {**cfg, "model": {**cfg["model"], "skip_connection": False}}, name="t", source="test"
+        )
+    )
     with torch.inference_mode():
         assert not torch.allclose(model(x), no_skip(x))
 
@@ -115,7 +162,9 @@ def test_axial_layers_equal_the_plain_community_formulation(precision):
     from runtime_entry.models.layers import run_layers
 
     base = PRESETS["tiny"]
-    spec = spec_from_config({**base, "model": {**base["model"], "depth": 2, "skip_connection": True}}, name="t", source="test")
+    spec = spec_from_config(
+        {**base, "model": {**base["model"], "depth": 2, "skip_connection": True}}, name="t", source="test"
+    )
     model = build_model(spec)
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -128,7 +177,11 @@ def test_axial_layers_equal_the_plain_community_formulation(precision):
         for prev in store:
             expected = expected + prev
         b, t, f, d = expected.shape
-        expected = _plain_transformer(time_t, expected.transpose(1, 2).reshape(b * f, t, d)).view(b, f, t, d).transpose(1, 2)
+        expected = (
+            _plain_transformer(time_t, expected.transpose(1, 2).reshape(b * f, t, d))
+            .view(b, f, t, d)
+            .transpose(1, 2)
+        )
         expected = _plain_transformer(freq_t, expected.reshape(b * t, f, d)).view(b, t, f, d)
         store.append(expected)
     torch.set_float32_matmul_precision(precision)
@@ -147,7 +200,9 @@ def test_flash_attn_false_uses_explicit_attention_with_the_same_result():
     x = torch.randn(1, 2, base["audio"]["chunk_size"])
     outs = []
     for flash in (True, False):
-        spec = spec_from_config({**base, "model": {**base["model"], "flash_attn": flash}}, name="t", source="test")
+        spec = spec_from_config(
+            {**base, "model": {**base["model"], "flash_attn": flash}}, name="t", source="test"
+        )
         with torch.inference_mode():
             outs.append(build_model(spec)(x))
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
@@ -159,7 +214,11 @@ def test_zero_dc_drops_the_dc_bin_before_the_inverse_stft():
     only_dc[:, :, :2] = 1.0  # bin 0 of both channels (frequency-major, channel-minor)
     peaks = {}
     for zero_dc in (False, True):
-        model = build_model(spec_from_config({**base, "model": {**base["model"], "zero_dc": zero_dc}}, name="t", source="test"))
+        model = build_model(
+            spec_from_config(
+                {**base, "model": {**base["model"], "zero_dc": zero_dc}}, name="t", source="test"
+            )
+        )
         peaks[zero_dc] = model._istft(only_dc, None).abs().max().item()
     assert peaks[True] == 0.0 < peaks[False]
 
@@ -238,7 +297,10 @@ def test_msst_yaml_with_python_tuples_loads_as_data(tmp_path):
 def test_unknown_model_key_is_an_error_naming_the_key(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text(MSST_YAML.replace("mask_estimator_depth: 2", "mask_estimater_depth: 2"))
-    with pytest.raises(ModelConfigError, match=re.escape("'mask_estimater_depth'") + ".*Perhaps you meant 'mask_estimator_depth'"):
+    with pytest.raises(
+        ModelConfigError,
+        match=re.escape("'mask_estimater_depth'") + ".*Perhaps you meant 'mask_estimator_depth'",
+    ):
         load_yaml(path)
 
 

@@ -16,7 +16,9 @@ def test_worker_says_ready_answers_ping_and_runs_a_job(worker, write_audio, tmp_
     assert [m["name"] for m in ready["models"]] == ["tiny"] and ready["models"][0]["untrained"] is True
     w.send({"type": "ping", "id": "p1"})
     assert w.recv() == {"type": "pong", "id": "p1", "running": None, "queued": 0}
-    w.send({"type": "separate", "id": "j1", "input": str(wav), "output": str(tmp_path / "o"), "model": "tiny"})
+    w.send(
+        {"type": "separate", "id": "j1", "input": str(wav), "output": str(tmp_path / "o"), "model": "tiny"}
+    )
     done, events = w.until("j1")
     assert done["type"] == "done", done
     assert events and events[-1]["type"] == "progress" and events[-1]["done"] == events[-1]["total"]
@@ -61,7 +63,16 @@ def test_cancel_stops_a_running_job_and_the_next_job_runs(worker, write_audio, t
     short = write_audio("short.wav", seconds=0.3)
     w = worker("--model", "tiny")
     assert w.recv()["type"] == "ready"
-    w.send({"type": "separate", "id": "long", "input": str(long), "output": str(tmp_path / "o"), "model": "tiny", "batch_size": 1})
+    w.send(
+        {
+            "type": "separate",
+            "id": "long",
+            "input": str(long),
+            "output": str(tmp_path / "o"),
+            "model": "tiny",
+            "batch_size": 1,
+        }
+    )
     while w.recv()["type"] != "progress":
         pass
     w.send({"type": "cancel", "id": "c", "job": "long"})
@@ -69,7 +80,15 @@ def test_cancel_stops_a_running_job_and_the_next_job_runs(worker, write_audio, t
     assert answer["type"] == "error" and answer["error"]["code"] == "cancelled"
     assert {"type": "cancelling", "id": "c", "job": "long", "running": True} in events
     assert not (tmp_path / "o" / "long").exists() or not any((tmp_path / "o" / "long").iterdir())
-    w.send({"type": "separate", "id": "next", "input": str(short), "output": str(tmp_path / "o"), "model": "tiny"})
+    w.send(
+        {
+            "type": "separate",
+            "id": "next",
+            "input": str(short),
+            "output": str(tmp_path / "o"),
+            "model": "tiny",
+        }
+    )
     assert w.until("next")[0]["type"] == "done"
 
 
@@ -82,9 +101,22 @@ def _soak(worker, write_audio, tmp_path, jobs: int) -> list[int]:
     pid = w.recv()["pid"]
     rss = []
     for n in range(jobs):
-        job = {"type": "separate", "id": f"j{n}", "input": str(wav), "output": str(tmp_path / f"o{n % 3}"), "model": "tiny"}
+        job = {
+            "type": "separate",
+            "id": f"j{n}",
+            "input": str(wav),
+            "output": str(tmp_path / f"o{n % 3}"),
+            "model": "tiny",
+        }
         if n % 5 == 4:  # 20% bad ones, of several kinds
-            job.update([({"input": str(tmp_path / "missing.wav")}), ({"overlap": -1}), ({"format": "mp4"}), ({"stems": "vocals"})][n // 5 % 4])
+            job.update(
+                [
+                    ({"input": str(tmp_path / "missing.wav")}),
+                    ({"overlap": -1}),
+                    ({"format": "mp4"}),
+                    ({"stems": "vocals"}),
+                ][n // 5 % 4]
+            )
         w.send(job)
         answer, _ = w.until(f"j{n}")
         if n % 5 == 4:

@@ -31,15 +31,22 @@ print(len(files))
 
 def mapped_runtimes(tree: Path, order: list[str]) -> int:
     libs = {"torch": tree / "torch/lib/libtorch_cpu.so", "sklearn": tree / "sklearn/_ext.so"}
-    out = subprocess.run([sys.executable, "-c", MAPPED, *(str(libs[o]) for o in order)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MAPPED, *(str(libs[o]) for o in order)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout)
 
 
 def test_audit_finds_both_copies_and_the_primary(elf_tree: Path) -> None:
     report = audit(elf_tree)
     assert report.kind == "folder" and report.formats == ("elf",)
-    assert [r.path for r in report.runtimes] == ["scikit_learn.libs/libgomp-abc12345.so.1.0.0", "torch/lib/libgomp.so.1"]
+    assert [r.path for r in report.runtimes] == [
+        "scikit_learn.libs/libgomp-abc12345.so.1.0.0",
+        "torch/lib/libgomp.so.1",
+    ]
     assert {r.family for r in report.runtimes} == {"gnu"}
     assert all(r.sha256.startswith("sha256:") and r.size > 0 for r in report.runtimes)
     assert report.torch_core == "torch/lib/libtorch_cpu.so"

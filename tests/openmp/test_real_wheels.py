@@ -32,17 +32,42 @@ def linux_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert wheelhouse is not None, "a wheelhouse with the CPU torch wheel is needed (BUILDER_WHEELHOUSE)"
     venv = tmp_path_factory.mktemp("openmp") / "venv"
     uv.run(["venv", "--python", "python3.11", str(venv)])
-    uv.run(["pip", "install", "--python", str(venv / "bin" / "python"), "--find-links", str(wheelhouse.path),
-            LINUX_TORCH, "scikit-learn", "threadpoolctl"])
+    uv.run(
+        [
+            "pip",
+            "install",
+            "--python",
+            str(venv / "bin" / "python"),
+            "--find-links",
+            str(wheelhouse.path),
+            LINUX_TORCH,
+            "scikit-learn",
+            "threadpoolctl",
+        ]
+    )
     return venv
 
 
 @pytest.fixture(scope="module")
 def mac_intel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("openmp") / "mac-intel"
-    uv.run(["pip", "install", "--python-platform", "x86_64-apple-darwin", "--python-version", "3.10",
-            "--only-binary", ":all:", "--target", str(target), "torch==2.2.2", "scikit-learn"],
-           env={"MACOSX_DEPLOYMENT_TARGET": "11.0"})
+    uv.run(
+        [
+            "pip",
+            "install",
+            "--python-platform",
+            "x86_64-apple-darwin",
+            "--python-version",
+            "3.10",
+            "--only-binary",
+            ":all:",
+            "--target",
+            str(target),
+            "torch==2.2.2",
+            "scikit-learn",
+        ],
+        env={"MACOSX_DEPLOYMENT_TARGET": "11.0"},
+    )
     return target
 
 
@@ -108,7 +133,7 @@ def _fat(thin: bytes, count: int) -> bytes:
     """A universal (fat) Mach-O holding `count` copies of a thin slice, as lipo lays it out."""
     align = 12
     header = (0xCAFEBABE).to_bytes(4, "big") + count.to_bytes(4, "big")
-    cputype, subtype = (int.from_bytes(thin[i:i + 4], "little") for i in (4, 8))
+    cputype, subtype = (int.from_bytes(thin[i : i + 4], "little") for i in (4, 8))
     offset, slices, body = 1 << align, b"", b""
     for _ in range(count):
         slices += b"".join(v.to_bytes(4, "big") for v in (cputype, subtype, offset, len(thin), align))

@@ -53,8 +53,12 @@ def _exists(*paths: str):
 
 
 def test_elf_runpath_hides_rpath() -> None:
-    deps = Dependencies(format="elf", arch="x86_64", needed=("libgomp.so.1",), rpath=("/r",), runpath=("$ORIGIN",))
-    assert [(d.as_posix(), how) for d, how in elf.search_dirs(deps, Path("/t/lib/a.so"))] == [("/t/lib", "runpath")]
+    deps = Dependencies(
+        format="elf", arch="x86_64", needed=("libgomp.so.1",), rpath=("/r",), runpath=("$ORIGIN",)
+    )
+    assert [(d.as_posix(), how) for d, how in elf.search_dirs(deps, Path("/t/lib/a.so"))] == [
+        ("/t/lib", "runpath")
+    ]
     ctx = SearchContext(root=Path("/t"), exists=_exists("/r/libgomp.so.1", "/t/lib/libgomp.so.1"), by_name={})
     hit = elf.resolve(Path("/t/lib/a.so"), deps, "libgomp.so.1", ctx)
     assert hit and hit.path == Path("/t/lib/libgomp.so.1") and hit.how == "runpath"
@@ -62,7 +66,9 @@ def test_elf_runpath_hides_rpath() -> None:
 
 def test_elf_soname_fallback_only_when_unique() -> None:
     deps = Dependencies(format="elf", arch="x86_64", needed=("libgomp.so.1",))
-    one = SearchContext(root=Path("/t"), exists=_exists(), by_name={"libgomp.so.1": (Path("/t/torch/lib/libgomp.so.1"),)})
+    one = SearchContext(
+        root=Path("/t"), exists=_exists(), by_name={"libgomp.so.1": (Path("/t/torch/lib/libgomp.so.1"),)}
+    )
     hit = elf.resolve(Path("/t/x/a.so"), deps, "libgomp.so.1", one)
     assert hit and hit.how == "soname"
     two = SearchContext(root=Path("/t"), exists=_exists(), by_name={"libgomp.so.1": (Path("/a"), Path("/b"))})
@@ -70,9 +76,12 @@ def test_elf_soname_fallback_only_when_unique() -> None:
 
 
 def test_macho_rpath_loader_and_executable_path() -> None:
-    deps = Dependencies(format="macho", arch="x86_64", needed=(), rpath=("/Users/ci/lib", "@loader_path/../.dylibs"))
+    deps = Dependencies(
+        format="macho", arch="x86_64", needed=(), rpath=("/Users/ci/lib", "@loader_path/../.dylibs")
+    )
     ctx = SearchContext(
-        root=Path("/t"), exists=_exists("/t/pkg/.dylibs/libomp.dylib", "/t/app/libiomp5.dylib"),
+        root=Path("/t"),
+        exists=_exists("/t/pkg/.dylibs/libomp.dylib", "/t/app/libiomp5.dylib"),
         executable_dir=Path("/t/app"),
     )
     hit = macho.resolve(Path("/t/pkg/sub/a.so"), deps, "@rpath/libomp.dylib", ctx)
@@ -88,7 +97,9 @@ def test_macho_rpath_loader_and_executable_path() -> None:
 def test_pe_same_dir_then_dll_dirs_then_name() -> None:
     deps = Dependencies(format="pe", arch="amd64", needed=("libiomp5md.dll",))
     ctx = SearchContext(
-        root=Path("/t"), exists=_exists("/t/torch/lib/libiomp5md.dll"), dll_dirs=(Path("/t/torch/lib"),),
+        root=Path("/t"),
+        exists=_exists("/t/torch/lib/libiomp5md.dll"),
+        dll_dirs=(Path("/t/torch/lib"),),
         by_name={"libiomp5md.dll": (Path("/t/torch/lib/libiomp5md.dll"),)},
     )
     hit = pe.resolve(Path("/t/sklearn/a.pyd"), deps, "LIBIOMP5MD.DLL", ctx)
@@ -128,7 +139,8 @@ def test_import_orders() -> None:
 def _probe(runtimes: list[str], limit: dict, after: list[int]) -> str:
     data = {
         "runtimes": [{"filepath": r, "num_threads": 2} for r in runtimes],
-        "under_limit_1": limit, "after_torch_set_3": after,
+        "under_limit_1": limit,
+        "after_torch_set_3": after,
     }
     return "noise\n" + json.dumps(data) + "\n"
 
@@ -140,7 +152,9 @@ def test_check_order_accepts_one_shared_runtime() -> None:
 
 
 def test_check_order_reports_every_failure() -> None:
-    out = _probe(["/a/libgomp.so.1", "/b/libgomp-x.so.1"], {"runtimes": [1, 2], "torch": 1, "sklearn": 2}, [3, 2])
+    out = _probe(
+        ["/a/libgomp.so.1", "/b/libgomp-x.so.1"], {"runtimes": [1, 2], "torch": 1, "sklearn": 2}, [3, 2]
+    )
     problems = check_order(("sklearn", "torch"), 0, out, "").problems
     assert any("2 OpenMP runtimes loaded" in p for p in problems)
     assert any("not seen by: runtimes, sklearn" in p for p in problems)

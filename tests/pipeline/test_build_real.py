@@ -53,11 +53,18 @@ def test_dist_has_manifest_sums_and_a_program_that_runs(built: dict) -> None:
     assert manifest["tools"]["pyinstaller"] == pyinstaller.VERSION
     assert manifest["lock"]["path"] == f"locks/{PROFILE}.lock"
     assert any(e["path"] == "stems/stems" for e in manifest["files"])
-    sums = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=dist, capture_output=True, text=True)
+    sums = subprocess.run(
+        ["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=dist, capture_output=True, text=True
+    )
     assert sums.returncode == 0, sums.stdout[-2000:]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
-    proc = subprocess.run([built["program"], "selftest", "--json", "--threads", "1"], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [built["program"], "selftest", "--json", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["frozen"] is True
@@ -96,7 +103,10 @@ def _build_killed_at(marker: str, delay: float, out: Path, env: dict[str, str] |
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "builder", "build", "--profile", PROFILE, "--out", str(out), "--force"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         env={**os.environ, **(env or {})},
     )
     assert proc.stderr is not None
@@ -152,7 +162,11 @@ def test_lean_folder_meets_the_size_goal_and_keeps_excluded_packages_out(built: 
     assert built["size_bytes"] <= 500e6 and built["files"] <= 1200
     assert built["archive_bytes"] <= 180e6
     internal = Path(built["artifact"]) / "stems" / "_internal"
-    assert not [p for p in ("scipy", "sklearn", "numba", "llvmlite", "torch/test", "torch/include") if (internal / p).exists()]
+    assert not [
+        p
+        for p in ("scipy", "sklearn", "numba", "llvmlite", "torch/test", "torch/include")
+        if (internal / p).exists()
+    ]
     assert (internal / "torch/bin/torch_shm_manager").is_file()
 
 
@@ -163,9 +177,17 @@ def test_frozen_program_separates_a_real_file_into_four_stems(built: dict, tmp_p
     rate = 44100
     t = np.arange(int(rate * 2.5)) / rate
     song = tmp_path / "song.flac"
-    sf.write(song, (0.2 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 440 * t)], 1)).astype("float32"), rate)
-    proc = subprocess.run([built["program"], "separate", str(song), "-o", str(tmp_path / "out"), "--model", "tiny", "-q"],
-                          capture_output=True, text=True, timeout=600)
+    sf.write(
+        song,
+        (0.2 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 440 * t)], 1)).astype("float32"),
+        rate,
+    )
+    proc = subprocess.run(
+        [built["program"], "separate", str(song), "-o", str(tmp_path / "out"), "--model", "tiny", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     stems = sorted(p.stem for p in (tmp_path / "out/song").iterdir())
     assert stems == ["bass", "drums", "other", "vocals"]

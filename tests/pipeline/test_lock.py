@@ -12,15 +12,23 @@ from builder.errors import NoWheelError, ResolutionError, StaleLockError
 from builder.lock import condense_uv_error, parse_lock
 from builder.profile import load_profile
 
-LOCK = """\
+LOCK = (
+    """\
 # profile-hash: sha256:abc
 numpy==1.26.4 \\
-    --hash=sha256:""" + "a" * 64 + """ \\
-    --hash=sha256:""" + "b" * 64 + """
+    --hash=sha256:"""
+    + "a" * 64
+    + """ \\
+    --hash=sha256:"""
+    + "b" * 64
+    + """
     # via -r x.in
 torch==2.13.0+cpu \\
-    --hash=sha256:""" + "c" * 64 + """
+    --hash=sha256:"""
+    + "c" * 64
+    + """
 """
+)
 
 
 def test_parse_lock_reads_pins_hashes_and_profile_hash() -> None:
@@ -127,7 +135,9 @@ def test_lock_all_eight_profiles_for_real(root: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_unsatisfiable_pins_give_uvs_reason_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles/x.toml").write_text(BAD.format(target="linux-x86_64", python="3.11", reqs='["numpy<1", "numpy>2"]'))
+    (tmp_path / "profiles/x.toml").write_text(
+        BAD.format(target="linux-x86_64", python="3.11", reqs='["numpy<1", "numpy>2"]')
+    )
     proc = run_builder("lock", "--profile", "x", root=tmp_path)
     assert_one_line_error(proc, ResolutionError.exit_code, "x.toml", "unsatisfiable", "numpy")
     assert not (tmp_path / "locks/x.lock").exists()
@@ -136,6 +146,8 @@ def test_unsatisfiable_pins_give_uvs_reason_in_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_no_wheel_under_only_binary_names_package_version_and_platform(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles/x.toml").write_text(BAD.format(target="mac-arm", python="3.11", reqs='["diffq==0.2.4"]'))
+    (tmp_path / "profiles/x.toml").write_text(
+        BAD.format(target="mac-arm", python="3.11", reqs='["diffq==0.2.4"]')
+    )
     proc = run_builder("lock", "--profile", "x", root=tmp_path)
     assert_one_line_error(proc, NoWheelError.exit_code, "diffq 0.2.4", "aarch64-apple-darwin", "3.11")

@@ -38,7 +38,11 @@ def write(root: Path, name: str, text: str) -> Path:
 
 def test_the_eight_shipped_profiles_load(root: Path) -> None:
     profiles = {p.name: p for p in load_all(root / "profiles")}
-    expected = {f"{kind}-{t}" for kind in ("minimal", "extended") for t in ("mac-intel", "mac-arm", "windows-x86_64", "linux-x86_64")}
+    expected = {
+        f"{kind}-{t}"
+        for kind in ("minimal", "extended")
+        for t in ("mac-intel", "mac-arm", "windows-x86_64", "linux-x86_64")
+    }
     assert set(profiles) == expected
     mi = profiles["minimal-mac-intel"]
     assert mi.python == "3.10" and mi.target.uv_platform == "x86_64-apple-darwin"
@@ -66,15 +70,17 @@ def test_packages_without_a_wheel_are_excluded_visibly(root: Path) -> None:
 
 
 def test_child_requirement_replaces_the_parents_pin() -> None:
-    merged = merge({"packages": {"requirements": ["torch==2.2.2", "numpy<2"]}},
-                   {"packages": {"requirements": ["torch==2.3.0", "onnx"]}})
+    merged = merge(
+        {"packages": {"requirements": ["torch==2.2.2", "numpy<2"]}},
+        {"packages": {"requirements": ["torch==2.3.0", "onnx"]}},
+    )
     assert merged["packages"]["requirements"] == ["numpy<2", "torch==2.3.0", "onnx"]
 
 
 def test_lock_hash_ignores_runtime_settings_but_not_requirements(tmp_root: Path) -> None:
     write(tmp_root, "a", PROFILE)
     base = load_profile("a", tmp_root / "profiles").lock_hash()
-    write(tmp_root, "a", PROFILE + '[runtime]\nthreads = 3\n')
+    write(tmp_root, "a", PROFILE + "[runtime]\nthreads = 3\n")
     assert load_profile("a", tmp_root / "profiles").lock_hash() == base
     write(tmp_root, "a", PROFILE.replace('"numpy"', '"numpy<2"'))
     assert load_profile("a", tmp_root / "profiles").lock_hash() != base
@@ -86,15 +92,30 @@ def test_lock_hash_ignores_runtime_settings_but_not_requirements(tmp_root: Path)
         ('description = "x"\n[target\nname = 1', ["invalid TOML", "line 2"]),
         (PROFILE + "[runtime]\nthread = 2\n", ["unknown key 'runtime.thread'", "did you mean 'threads'"]),
         (PROFILE + "[runtim]\nthreads = 2\n", ["unknown key 'runtim'", "did you mean 'runtime'"]),
-        (PROFILE + '[runtime]\nthreads = "four"\n', ["'runtime.threads' must be a positive integer", "'four'"]),
+        (
+            PROFILE + '[runtime]\nthreads = "four"\n',
+            ["'runtime.threads' must be a positive integer", "'four'"],
+        ),
         (PROFILE.replace('["numpy"]', '"numpy"'), ["'packages.requirements' must be a list of strings"]),
-        (PROFILE.replace("linux-x86_64", "linux-x86"), ["unknown target 'linux-x86'", "did you mean 'linux-x86_64'"]),
+        (
+            PROFILE.replace("linux-x86_64", "linux-x86"),
+            ["unknown target 'linux-x86'", "did you mean 'linux-x86_64'"],
+        ),
         (PROFILE.replace('"numpy"', '"numpy>=>2"'), ["invalid requirement 'numpy>=>2'"]),
         (PROFILE + 'extends = "nope"\n', ["key 'extends'", "no profile 'nope'"]),
         (PROFILE.replace('description = "test"\n', ""), ["missing required key 'description'"]),
     ],
-    ids=["toml", "unknown-key", "unknown-section", "type", "list-type", "target", "requirement",
-         "missing-extends", "missing-key"],
+    ids=[
+        "toml",
+        "unknown-key",
+        "unknown-section",
+        "type",
+        "list-type",
+        "target",
+        "requirement",
+        "missing-extends",
+        "missing-key",
+    ],
 )
 def test_bad_profile_is_one_line_with_exit_2(tmp_root: Path, text: str, needles: list[str]) -> None:
     # extends must be top-level: put it before any table for the missing-extends case
@@ -115,4 +136,6 @@ def test_circular_extends_names_the_cycle(tmp_root: Path) -> None:
 
 def test_unknown_profile_suggests_a_close_name(root: Path) -> None:
     proc = run_builder("lock", "--profile", "minimal-linux-x86", "--check")
-    assert_one_line_error(proc, ProfileError.exit_code, "no profile 'minimal-linux-x86'", "minimal-linux-x86_64")
+    assert_one_line_error(
+        proc, ProfileError.exit_code, "no profile 'minimal-linux-x86'", "minimal-linux-x86_64"
+    )

@@ -26,19 +26,31 @@ def test_package_writes_manifest_and_sums_that_sha256sum_accepts(tmp_path: Path)
     (frozen / "stems").write_bytes(b"\x7fELF program")
     (frozen / "_internal/torch/lib/libgomp.so.1").write_bytes(b"gomp" * 100)
     os.symlink("libgomp.so.1", frozen / "_internal/torch/lib/libgomp-abc.so.1")
-    result = package(frozen, tmp_path / "dist/p", {"profile": "p", "packages": []}, {"selftest.json": "{}\n"},
-                     archive_epoch=315532800)
+    result = package(
+        frozen,
+        tmp_path / "dist/p",
+        {"profile": "p", "packages": []},
+        {"selftest.json": "{}\n"},
+        archive_epoch=315532800,
+    )
     dist = tmp_path / "dist/p"
     manifest = json.loads((dist / MANIFEST).read_text())
     paths = {e["path"]: e for e in manifest["files"]}
     assert paths["stems/stems"]["size"] == len(b"\x7fELF program")
     assert paths["stems/_internal/torch/lib/libgomp-abc.so.1"] == {
-        "path": "stems/_internal/torch/lib/libgomp-abc.so.1", "link": "libgomp.so.1"}
+        "path": "stems/_internal/torch/lib/libgomp-abc.so.1",
+        "link": "libgomp.so.1",
+    }
     assert result.files == 4 and not frozen.exists()
-    check = subprocess.run(["sha256sum", "--check", "--quiet", SUMS], cwd=dist, capture_output=True, text=True)
+    check = subprocess.run(
+        ["sha256sum", "--check", "--quiet", SUMS], cwd=dist, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     (dist / "stems/stems").write_bytes(b"tampered")
-    assert subprocess.run(["sha256sum", "--check", "--quiet", SUMS], cwd=dist, capture_output=True).returncode != 0
+    assert (
+        subprocess.run(["sha256sum", "--check", "--quiet", SUMS], cwd=dist, capture_output=True).returncode
+        != 0
+    )
 
 
 def test_a_failed_stage_leaves_the_previous_folder_untouched(tmp_path: Path) -> None:
@@ -72,8 +84,13 @@ SELFTEST = {
     "openmp": [{"path": "/x/torch/lib/libgomp.so.1", "family": "GNU libgomp"}],
     "matmul_ok": True,
 }
-WANT = {"threads": 4, "interop": 2, "matmul_precision": "high",
-        "env": {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}, "torch": "2.13.0+cpu"}
+WANT = {
+    "threads": 4,
+    "interop": 2,
+    "matmul_precision": "high",
+    "env": {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"},
+    "torch": "2.13.0+cpu",
+}
 
 
 def test_selftest_matching_the_profile_passes() -> None:
@@ -87,7 +104,10 @@ def test_selftest_matching_the_profile_passes() -> None:
         ({"matmul_precision": "highest"}, "matmul precision"),
         ({"env": {"OMP_NUM_THREADS": "4"}}, "MKL_NUM_THREADS"),
         ({"env": {**SELFTEST["env"], "KMP_DUPLICATE_LIB_OK": "TRUE"}}, "KMP_DUPLICATE_LIB_OK"),
-        ({"openmp": SELFTEST["openmp"] * 2 + [{"path": "/y/libgomp-1.so", "family": "GNU libgomp"}]}, "OpenMP runtimes loaded"),
+        (
+            {"openmp": SELFTEST["openmp"] * 2 + [{"path": "/y/libgomp-1.so", "family": "GNU libgomp"}]},
+            "OpenMP runtimes loaded",
+        ),
         ({"versions": {"torch": "2.2.2"}}, "locked 2.13.0+cpu"),
     ],
 )
@@ -106,16 +126,26 @@ def test_expected_settings_come_from_profile_and_lock(root: Path) -> None:
 
 def test_build_for_a_foreign_target_says_where_it_can_run() -> None:
     proc = run_builder("build", "--profile", "minimal-mac-intel")
-    assert_one_line_error(proc, ForeignTargetError.exit_code, "must run on mac-intel",
-                          "lock and audit run anywhere; install, freeze and bench run on the target")
+    assert_one_line_error(
+        proc,
+        ForeignTargetError.exit_code,
+        "must run on mac-intel",
+        "lock and audit run anywhere; install, freeze and bench run on the target",
+    )
 
 
 def test_missing_target_python_is_one_line(tmp_path: Path, root: Path) -> None:
     (tmp_path / "profiles").mkdir()
-    text = (root / "profiles/minimal-linux-x86_64.toml").read_text().replace('python = "3.11"', 'python = "3.10"')
+    text = (
+        (root / "profiles/minimal-linux-x86_64.toml")
+        .read_text()
+        .replace('python = "3.11"', 'python = "3.10"')
+    )
     (tmp_path / "profiles/py310.toml").write_text(text)
     proc = run_builder("build", "--profile", "py310", root=tmp_path, env={"PATH": "/usr/bin:/bin"})
-    assert_one_line_error(proc, PythonNotFoundError.exit_code, "Python 3.10 is not available", "never downloads")
+    assert_one_line_error(
+        proc, PythonNotFoundError.exit_code, "Python 3.10 is not available", "never downloads"
+    )
 
 
 def test_inspect_reads_packages_from_dist_info(tmp_path: Path) -> None:
@@ -128,7 +158,9 @@ def test_inspect_reads_packages_from_dist_info(tmp_path: Path) -> None:
     (info / "RECORD").write_text("demo/__init__.py,sha256=x,600\ndemo-1.2.dist-info/METADATA,,\n")
     (info / "WHEEL").write_text("Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_28_x86_64\n")
     data = inspect_path(site)
-    assert data["packages"] == [{"name": "demo", "version": "1.2", "size": 600 + (info / "METADATA").stat().st_size, "files": 2}]
+    assert data["packages"] == [
+        {"name": "demo", "version": "1.2", "size": 600 + (info / "METADATA").stat().st_size, "files": 2}
+    ]
     assert data["platform"] == "manylinux_2_28_x86_64" and data["files"] == 4
 
 
@@ -154,8 +186,11 @@ def test_runtime_entry_never_imports_builder(root: Path) -> None:
 
     for path in (root / "runtime_entry").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            )
             assert not any(n == "builder" or n.startswith("builder.") for n in names), path
 
 
@@ -173,7 +208,9 @@ def test_build_inputs_change_with_runtime_entry_and_settings(root: Path, tmp_pat
     base = inputs_hash(project, profile, "sha256:lock", python)
     assert inputs_hash(project, profile, "sha256:lock", python) == base
     assert inputs_hash(project, profile, "sha256:other", python) != base
-    (tmp_path / "runtime_entry/main.py").write_text((tmp_path / "runtime_entry/main.py").read_text() + "\n# x\n")
+    (tmp_path / "runtime_entry/main.py").write_text(
+        (tmp_path / "runtime_entry/main.py").read_text() + "\n# x\n"
+    )
     assert inputs_hash(project, profile, "sha256:lock", python) != base
 
 
@@ -211,7 +248,9 @@ def test_package_archive_holds_the_dist_and_its_checksum_verifies(tmp_path: Path
     (frozen / "stems").write_bytes(b"x")
     result = package(frozen, tmp_path / "dist/p", {"profile": "p"}, {}, archive_epoch=315532800)
     assert result.archive == tmp_path / "dist/p/p.tar.xz" and result.archive.is_file()
-    check = subprocess.run(["sha256sum", "--check", "p.tar.xz.sha256"], cwd=tmp_path / "dist/p", capture_output=True)
+    check = subprocess.run(
+        ["sha256sum", "--check", "p.tar.xz.sha256"], cwd=tmp_path / "dist/p", capture_output=True
+    )
     assert check.returncode == 0
     import tarfile
 
@@ -251,8 +290,14 @@ def test_reports_are_named_but_neither_hashed_nor_archived(tmp_path: Path) -> No
     frozen = tmp_path / "stems"
     frozen.mkdir()
     (frozen / "stems").write_bytes(b"x")
-    result = package(frozen, tmp_path / "dist/p", {"profile": "p"}, {}, archive_epoch=315532800,
-                     reports={"bench.json": '{"startup_s": 1.23}\n'})
+    result = package(
+        frozen,
+        tmp_path / "dist/p",
+        {"profile": "p"},
+        {},
+        archive_epoch=315532800,
+        reports={"bench.json": '{"startup_s": 1.23}\n'},
+    )
     dist = tmp_path / "dist/p"
     manifest = json.loads((dist / MANIFEST).read_text())
     assert manifest["reports"] == ["bench.json"]
@@ -279,4 +324,8 @@ def test_modules_that_read_their_own_source_keep_it(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
     assert modules_reading_own_source(tmp_path) == [
-        "torch._dynamo.config", "torch.jit", "torch.nn.functional", "torch.nn.modules.rnn"]
+        "torch._dynamo.config",
+        "torch.jit",
+        "torch.nn.functional",
+        "torch.nn.modules.rnn",
+    ]

@@ -12,4 +12,3 @@ from release.helpers import make_dist
 @pytest.fixture
 def dist(tmp_path: Path) -> Path:
     return make_dist(tmp_path)
-

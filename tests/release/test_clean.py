@@ -73,7 +73,9 @@ def test_clean_all_also_removes_build_caches_but_not_the_dist(project: Project) 
     assert verify_dist(project.root / "dist" / P).ok
 
 
-def test_clean_all_refuses_a_work_dir_that_holds_the_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clean_all_refuses_a_work_dir_that_holds_the_project(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BUILDER_WORK_DIR", str(project.root))
     with pytest.raises(InputError):
         plan_clean(project, project.root / "dist", all_caches=True)

@@ -26,8 +26,14 @@ def manifest(**extra: Any) -> dict[str, Any]:
         "python": "3.11.7",
         "tools": {"builder": "0.1.0", "pyinstaller": "6.22.3", "uv": "0.13.9"},
         "packages": [
-            {"name": "torch", "version": "2.13.0+cpu", "size": 10, "files": 2, "top_level": ["torch"],
-             "sha256": "sha256:" + HEX},
+            {
+                "name": "torch",
+                "version": "2.13.0+cpu",
+                "size": 10,
+                "files": 2,
+                "top_level": ["torch"],
+                "sha256": "sha256:" + HEX,
+            },
             {"name": "Scikit_Learn", "version": "1.7.2", "size": 5, "files": 1, "top_level": ["sklearn"]},
         ],
         "totals": {"files": 3, "bytes": 15},
@@ -64,7 +70,9 @@ def test_sbom_is_deterministic_without_timestamp_when_no_source_date_epoch() -> 
 
 def test_sbom_serial_number_follows_the_lock_and_timestamp_source_date_epoch() -> None:
     other_lock = manifest(lock={"path": "x.lock", "sha256": "sha256:" + "04" * 32})
-    assert json.loads(make_sbom(manifest()))["serialNumber"] != json.loads(make_sbom(other_lock))["serialNumber"]
+    assert (
+        json.loads(make_sbom(manifest()))["serialNumber"] != json.loads(make_sbom(other_lock))["serialNumber"]
+    )
     text = make_sbom(manifest(source_date_epoch=315532800))
     validate_sbom(text)
     assert json.loads(text)["metadata"]["timestamp"] == "1980-01-01T00:00:00+00:00"
@@ -81,8 +89,22 @@ def test_manifest_without_lock_is_an_input_error() -> None:
 def test_sbom_lists_only_packages_that_went_into_the_program() -> None:
     data = manifest()
     data["packages"] = [
-        {"name": "torch", "version": "2.13.0+cpu", "size": 1, "files": 1, "top_level": ["torch"], "bundled": True},
-        {"name": "librosa", "version": "0.11.0", "size": 1, "files": 1, "top_level": ["librosa"], "bundled": False},
+        {
+            "name": "torch",
+            "version": "2.13.0+cpu",
+            "size": 1,
+            "files": 1,
+            "top_level": ["torch"],
+            "bundled": True,
+        },
+        {
+            "name": "librosa",
+            "version": "0.11.0",
+            "size": 1,
+            "files": 1,
+            "top_level": ["librosa"],
+            "bundled": False,
+        },
     ]
     text = make_sbom(data)
     validate_sbom(text)

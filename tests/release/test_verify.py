@@ -7,8 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from builder.verify import verify_dist
 from helpers import assert_one_line_error
+
+from builder.verify import verify_dist
 from release.helpers import run_cli
 
 LIB = "stems/_internal/libgomp.so.1"
@@ -23,7 +24,9 @@ def test_untouched_dist_passes_with_every_file_checked(dist: Path) -> None:
 
 
 def test_untouched_dist_also_passes_sha256sum_without_builder(dist: Path) -> None:
-    proc = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=dist, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=dist, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

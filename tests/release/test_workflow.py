@@ -27,12 +27,14 @@ def workflow() -> dict[str, Any]:
 
 def build_job_text() -> str:
     """Every string in the build job (names, expressions, run scripts), one per line."""
+
     def strings(node: Any) -> list[str]:
         if isinstance(node, dict):
             return [s for k, v in node.items() for s in (str(k), *strings(v))]
         if isinstance(node, list):
             return [s for v in node for s in strings(v)]
         return [str(node)]
+
     return "\n".join(strings(workflow()["jobs"]["build"]))
 
 
@@ -43,15 +45,21 @@ def actionlint() -> str:
 
 
 def test_release_workflow_passes_actionlint() -> None:
-    proc = subprocess.run([actionlint(), "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [actionlint(), "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / ".github" / "workflows" / "release.yml"
     broken.parent.mkdir(parents=True)
-    broken.write_text(WORKFLOW.read_text().replace("needs.matrix.outputs.include", "needs.matrix.outputs.nope"))
-    proc = subprocess.run([actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=120)
+    broken.write_text(
+        WORKFLOW.read_text().replace("needs.matrix.outputs.include", "needs.matrix.outputs.nope")
+    )
+    proc = subprocess.run(
+        [actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode != 0 and "nope" in proc.stdout
 
 
@@ -83,7 +91,9 @@ def test_workflow_matrix_is_the_output_of_builder_matrix_json() -> None:
     assert jobs["matrix"]["outputs"][output[1]] == f"${{{{ steps.{producer['id']}.outputs.{output[1]} }}}}"
     build = jobs["build"]
     assert build["needs"] == "matrix"
-    assert build["strategy"]["matrix"] == {"include": f"${{{{ fromJSON(needs.matrix.outputs.{output[1]}) }}}}"}
+    assert build["strategy"]["matrix"] == {
+        "include": f"${{{{ fromJSON(needs.matrix.outputs.{output[1]}) }}}}"
+    }
     assert build["runs-on"] == "${{ matrix.runner }}"
     setup = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/setup-python"))
     assert setup["with"]["python-version"] == "${{ matrix.python }}"
@@ -95,11 +105,21 @@ def test_workflow_matrix_is_the_output_of_builder_matrix_json() -> None:
 
 def test_workflow_builds_checks_and_uploads_every_release_file() -> None:
     text = build_job_text()
-    for command in ("make dev", 'builder lock --profile "$PROFILE" --check', 'builder build --profile "$PROFILE" --json',
-                    'builder verify "dist/$PROFILE"', '"$program" selftest --json', '"$program" bench --json',
-                    'builder sbom "dist/$PROFILE"'):
+    for command in (
+        "make dev",
+        'builder lock --profile "$PROFILE" --check',
+        'builder build --profile "$PROFILE" --json',
+        'builder verify "dist/$PROFILE"',
+        '"$program" selftest --json',
+        '"$program" bench --json',
+        'builder sbom "dist/$PROFILE"',
+    ):
         assert command in text, command
-    upload = next(s for s in workflow()["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    upload = next(
+        s
+        for s in workflow()["jobs"]["build"]["steps"]
+        if s.get("uses", "").startswith("actions/upload-artifact")
+    )
     assert upload["with"]["path"] == "release/" and upload["with"]["if-no-files-found"] == "error"
     for name in (".manifest.json", ".cdx.json", ".bench.json", ".selftest.json", ".tar.gz"):
         assert f"release/$PROFILE{name}" in text, name

@@ -80,7 +80,9 @@ class BinaryFormat(Protocol):
 
     def symbols(self, path: Path, arch: str) -> Symbols: ...
 
-    def resolve(self, binary: Path, deps: Dependencies, request: str, ctx: SearchContext) -> Resolved | None: ...
+    def resolve(
+        self, binary: Path, deps: Dependencies, request: str, ctx: SearchContext
+    ) -> Resolved | None: ...
 
 
 def _formats() -> tuple[BinaryFormat, ...]:

@@ -69,8 +69,12 @@ class ElfFormat:
         arch = b.header.machine_type.name.lower()
         return (
             Dependencies(
-                format=self.name, arch=arch, needed=tuple(needed), rpath=tuple(rpath),
-                runpath=tuple(runpath), soname=soname,
+                format=self.name,
+                arch=arch,
+                needed=tuple(needed),
+                rpath=tuple(rpath),
+                runpath=tuple(runpath),
+                soname=soname,
             ),
         )
 
@@ -85,7 +89,9 @@ class ElfFormat:
             if not sym.name:
                 continue
             sv = sym.symbol_version
-            version = sv.symbol_version_auxiliary.name if sv is not None and sv.has_auxiliary_version else None
+            version = (
+                sv.symbol_version_auxiliary.name if sv is not None and sv.has_auxiliary_version else None
+            )
             if sym.shndx == 0:  # undefined: an import
                 weak = sym.binding == lief.ELF.Symbol.BINDING.WEAK
                 imports.append(
@@ -101,8 +107,10 @@ class ElfFormat:
             for aux in list(d.auxiliary_symbols)[:1]
         }
         return Symbols(
-            imports=tuple(imports), exports=frozenset(exports),
-            needs_versions=frozenset((f, v) for v, f in version_file.items()), defines_versions=frozenset(defines),
+            imports=tuple(imports),
+            exports=frozenset(exports),
+            needs_versions=frozenset((f, v) for v, f in version_file.items()),
+            defines_versions=frozenset(defines),
         )
 
     def resolve(self, binary: Path, deps: Dependencies, request: str, ctx: SearchContext) -> Resolved | None:

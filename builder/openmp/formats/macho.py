@@ -28,11 +28,11 @@ def expand(entry: str, binary: Path, executable_dir: Path | None) -> Path | None
     True
     """
     if entry.startswith("@loader_path"):
-        return Path(binary.parent.as_posix() + entry[len("@loader_path"):])
+        return Path(binary.parent.as_posix() + entry[len("@loader_path") :])
     if entry.startswith("@executable_path"):
         if executable_dir is None:
             return None
-        return Path(executable_dir.as_posix() + entry[len("@executable_path"):])
+        return Path(executable_dir.as_posix() + entry[len("@executable_path") :])
     return Path(entry)
 
 
@@ -60,7 +60,10 @@ class MachOFormat:
             rpath = tuple(c.path for c in b.commands if c.command == CMD.RPATH)
             out.append(
                 Dependencies(
-                    format=self.name, arch=b.header.cpu_type.name.lower(), needed=needed, rpath=rpath,
+                    format=self.name,
+                    arch=b.header.cpu_type.name.lower(),
+                    needed=needed,
+                    rpath=rpath,
                     soname=ids[0] if ids else None,
                 )
             )
@@ -76,7 +79,9 @@ class MachOFormat:
         imports = []
         for sym in b.imported_symbols:
             ordinal = sym.library_ordinal
-            library = loads[ordinal - 1] if ordinal not in _SPECIAL_ORDINALS and 0 < ordinal <= len(loads) else None
+            library = (
+                loads[ordinal - 1] if ordinal not in _SPECIAL_ORDINALS and 0 < ordinal <= len(loads) else None
+            )
             weak = bool(sym.has_binding_info and sym.binding_info.weak_import)
             imports.append(Import(name=sym.name, library=library, weak=weak))
         exports = frozenset((sym.name, None) for sym in b.exported_symbols)
@@ -96,7 +101,7 @@ def resolve(binary: Path, deps: Dependencies, request: str, ctx: SearchContext) 
     (dyld also tries the LC_RPATHs of the images that loaded this one; wheels do not rely on that.)
     """
     if request.startswith("@rpath/"):
-        rest = request[len("@rpath/"):]
+        rest = request[len("@rpath/") :]
         for entry in deps.rpath:
             folder = expand(entry, binary, ctx.executable_dir)
             if folder is not None and ctx.exists(folder / rest):

@@ -36,7 +36,9 @@ class PeFormat:
         b = self._parse(path, symbols=False)
         needed = tuple(imp.name for imp in b.imports)
         name = b.get_export().name if b.has_exports and b.get_export() is not None else None
-        return (Dependencies(format=self.name, arch=b.header.machine.name.lower(), needed=needed, soname=name),)
+        return (
+            Dependencies(format=self.name, arch=b.header.machine.name.lower(), needed=needed, soname=name),
+        )
 
     def symbols(self, path: Path, arch: str) -> Symbols:
         b = self._parse(path, symbols=True)
