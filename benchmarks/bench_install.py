@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from builder.install import install  # noqa: E402
-from builder.lock import read_lock, sources  # noqa: E402
 from builder.paths import Project  # noqa: E402
 from builder.profile import load_profile  # noqa: E402
+from builder.stages.install import install  # noqa: E402
+from builder.stages.lock import read_lock, sources  # noqa: E402
 from builder.targets import host_target  # noqa: E402
 from builder.tools import uv  # noqa: E402
 from builder.wheelhouse import find_wheelhouse  # noqa: E402

@@ -7,13 +7,9 @@ The release workflow reads this as `strategy.matrix.include`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
-import click
-
-from .paths import Project
-from .profile import Profile, load_all
+from builder.profile import Profile
 
 
 def release_matrix(profiles: Iterable[Profile]) -> list[dict[str, str]]:
@@ -28,23 +24,3 @@ def release_matrix(profiles: Iterable[Profile]) -> list[dict[str, str]]:
         }
         for p in sorted(profiles, key=lambda p: p.name)
     ]
-
-
-@click.command("matrix")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the entries as a JSON list (for a workflow's `matrix.include`).",
-)
-@click.pass_obj
-def matrix(project: Project, as_json: bool) -> None:
-    """Print the release matrix: every profile with its target, runner and Python."""
-    rows = release_matrix(load_all(project.profiles))
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True))
-        return
-    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("profile", "target", "runner", "python")}
-    click.echo("  ".join(f"{k:<{w}}" for k, w in widths.items()).rstrip())
-    for r in rows:
-        click.echo("  ".join(f"{r[k]:<{w}}" for k, w in widths.items()).rstrip())

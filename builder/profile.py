@@ -20,8 +20,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .errors import ProfileError
-from .targets import TARGETS, Target
+from builder.errors import ProfileError
+from builder.targets import TARGETS, Target
 
 if sys.version_info >= (3, 11):
     import tomllib

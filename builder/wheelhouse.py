@@ -8,7 +8,7 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from .errors import InputError
+from builder.errors import InputError
 
 
 @dataclass(frozen=True, kw_only=True)

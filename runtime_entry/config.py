@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PRECISIONS = ("highest", "high", "medium")
-CONFIG_NAME = "runtime.json"
+from .contract import CONFIG_ENV, CONFIG_NAME, PRECISIONS, SETTINGS_ENV, THREAD_ENV, load, problems
+
+__all__ = ["CONFIG_NAME", "PRECISIONS", "RuntimeConfig", "apply_to_torch", "prepare_environment", "resolve"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,8 +31,8 @@ class RuntimeConfig:
     source: str = "defaults"
 
     def environment(self) -> dict[str, str]:
-        n = str(self.threads)
-        return {**self.env, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+        # runtime.json cannot carry the thread variables (the contract forbids it): they come from threads.
+        return {**self.env, **dict.fromkeys(THREAD_ENV, str(self.threads))}
 
 
 def available_cpus() -> int:
@@ -41,7 +42,7 @@ def available_cpus() -> int:
 
 
 def config_path(environ: dict[str, str] | os._Environ[str]) -> Path | None:
-    if env := environ.get("STEMS_RUNTIME_CONFIG"):
+    if env := environ.get(CONFIG_ENV):
         return Path(env)
     if getattr(sys, "frozen", False):
         candidate = Path(sys.executable).resolve().parent / CONFIG_NAME
@@ -61,6 +62,21 @@ def _threads(value: Any, what: str) -> int:
     return n
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """A runtime.json, checked against the contract's runtime.schema.json (ValueError names the key)."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable runtime config: {exc}") from None
+    found = problems(data, load("runtime"))
+    if found:
+        raise ValueError(
+            f"{path}: runtime config: {found[0]} (see runtime_entry/contract/runtime.schema.json)"
+        )
+    cfg: dict[str, Any] = data
+    return cfg
+
+
 def resolve(
     *,
     threads: int | None = None,
@@ -74,18 +90,15 @@ def resolve(
     source = "defaults"
     path = config_path(env)
     if path is not None:
-        try:
-            file_cfg = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: unreadable runtime config: {exc}") from None
+        file_cfg = read_config(path)
         source = str(path)
-    t = threads if threads is not None else env.get("STEMS_THREADS", file_cfg.get("threads", "auto"))
+    t = threads if threads is not None else env.get(SETTINGS_ENV["threads"], file_cfg.get("threads", "auto"))
     i = (
         interop_threads
         if interop_threads is not None
-        else env.get("STEMS_INTEROP_THREADS", file_cfg.get("interop_threads", 1))
+        else env.get(SETTINGS_ENV["interop_threads"], file_cfg.get("interop_threads", 1))
     )
-    p = precision or env.get("STEMS_MATMUL_PRECISION") or file_cfg.get("matmul_precision", "highest")
+    p = precision or env.get(SETTINGS_ENV["matmul_precision"]) or file_cfg.get("matmul_precision", "highest")
     if p not in PRECISIONS:
         raise ValueError(f"matmul precision: expected one of {', '.join(PRECISIONS)}, got {p!r}")
     return RuntimeConfig(

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import sys
 
-_FAMILIES = (
-    (re.compile(r"libgomp[^/\\]*\.(so|dylib)"), "GNU libgomp"),
-    (re.compile(r"libiomp5[^/\\]*\.(so|dylib|dll)|libiomp5md\.dll"), "Intel libiomp5"),
-    (re.compile(r"libomp[^/\\]*\.(so|dylib|dll)"), "LLVM libomp"),
-    (re.compile(r"vcomp\d*\.dll"), "MSVC vcomp"),
-)
+from .contract import openmp_family
 
 
 def family(path: str) -> str | None:
-    name = os.path.basename(path).lower()
-    for pattern, fam in _FAMILIES:
-        if pattern.fullmatch(name) or pattern.match(name):
-            return fam
-    return None
+    """The display name of the OpenMP family a loaded file belongs to (the contract's table)."""
+    found = openmp_family(os.path.basename(path))
+    return found[1] if found else None
 
 
 def loaded_libraries() -> list[str]:

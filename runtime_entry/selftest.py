@@ -9,9 +9,8 @@ import sys
 import time
 
 from . import __version__, config
+from .contract import REPORTED_ENV
 from .openmp_loaded import loaded_openmp
-
-REPORTED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "KMP_DUPLICATE_LIB_OK")
 
 
 def report(cfg: config.RuntimeConfig) -> dict[str, object]:

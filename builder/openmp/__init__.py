@@ -8,9 +8,9 @@ result = verify(python, pkgs)  # fresh subprocesses, one per import order (nativ
 
 from __future__ import annotations
 
-from .apply import apply_plan
-from .audit import audit
-from .plan import describe, plan_fix
-from .verify import openmp_packages, venv_python, verify
+from builder.openmp.apply import apply_plan
+from builder.openmp.audit import audit
+from builder.openmp.plan import describe, plan_fix
+from builder.openmp.verify import openmp_packages, verify
 
-__all__ = ["apply_plan", "audit", "describe", "openmp_packages", "plan_fix", "venv_python", "verify"]
+__all__ = ["apply_plan", "audit", "describe", "openmp_packages", "plan_fix", "verify"]

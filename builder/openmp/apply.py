@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import CheckError
-from ..fsutil import sha256_file
-from .model import Change, Plan
+from builder.errors import CheckError
+from builder.fsutil import sha256_file
+from builder.openmp.model import Change, Plan
 
 
 def apply_plan(plan: Plan) -> tuple[Change, ...]:

@@ -7,10 +7,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from ..fsutil import sha256_file
-from .formats import BY_NAME, Dependencies, SearchContext, sniff
-from .model import AuditReport, Load, Runtime, family_of
+from builder.errors import InputError
+from builder.fsutil import sha256_file
+from builder.openmp.formats import BY_NAME, Dependencies, SearchContext, sniff
+from builder.openmp.model import AuditReport, Load, Runtime, family_of
 
 TORCH_CORE_NAMES = frozenset({"libtorch_cpu.so", "libtorch_cpu.dylib", "torch_cpu.dll"})
 

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from builder.contract import OPENMP_FAMILIES, SHARED_LIBRARY
 
 Family = Literal["gnu", "llvm", "intel", "msvc"]
-FAMILY_NAMES: dict[str, str] = {
-    "gnu": "GNU libgomp",
-    "llvm": "LLVM libomp",
-    "intel": "Intel libiomp5",
-    "msvc": "MSVC vcomp",
-}
-
-# File names of OpenMP runtimes as wheels ship them (auditwheel/delocate/delvewheel may add a hash):
-# libgomp.so.1, libgomp-e985bcbb.so.1.0.0, libomp.dylib, libiomp5.dylib, libiomp5md.dll,
-# vcomp140.dll, libomp140.x86_64.dll (MSVC's LLVM runtime).
-_SHARED_LIB = re.compile(r"\.(so(\.\d+)*|dylib|dll)$", re.I)
-_FAMILY_PREFIXES: tuple[tuple[Family, re.Pattern[str]], ...] = (
-    ("gnu", re.compile(r"^libgomp[-.]", re.I)),
-    ("intel", re.compile(r"^libiomp5(md)?[-.]", re.I)),
-    ("llvm", re.compile(r"^libomp(140)?[-.]", re.I)),
-    ("msvc", re.compile(r"^vcomp\d*d?[-.].*dll$", re.I)),
-)
+# The families and their file names (libgomp-e985bcbb.so.1.0.0, libiomp5md.dll, vcomp140.dll,
+# libomp140.x86_64.dll ...) are the contract's, shared with the runtime's own report.
+FAMILY_NAMES: dict[str, str] = {fid: name for fid, name, _ in OPENMP_FAMILIES}
 
 
 def family_of(file_name: str) -> Family | None:
@@ -35,11 +22,11 @@ def family_of(file_name: str) -> Family | None:
     >>> family_of("vcomp140.dll"), family_of("libompitrace.so"), family_of("libgomp.py")
     ('msvc', None, None)
     """
-    if not _SHARED_LIB.search(file_name):
+    if not SHARED_LIBRARY.search(file_name):
         return None
-    for family, pattern in _FAMILY_PREFIXES:
+    for family, _, pattern in OPENMP_FAMILIES:
         if pattern.match(file_name):
-            return family
+            return cast(Family, family)
     return None
 
 

@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .formats import BY_NAME, Symbols, sniff
-from .model import Action, AuditReport, Plan, Refusal
+from builder.openmp.formats import BY_NAME, Symbols, sniff
+from builder.openmp.model import Action, AuditReport, Plan, Refusal
 
 SymbolReader = Callable[[Path, str], Symbols]
 

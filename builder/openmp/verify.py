@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckError
-from ..tools.process import run
-from .model import AuditReport, JsonRecord
+from builder.errors import CheckError
+from builder.openmp.model import AuditReport, JsonRecord
+from builder.tools.process import run
 
 OMP_ERROR = "OMP: Error #15"
 
@@ -179,10 +179,3 @@ def verify(python: Path, packages: tuple[str, ...], *, timeout: float = 300) -> 
         )
         results.append(check_order(order, proc.returncode, proc.stdout, proc.stderr))
     return VerifyReport(python=str(python), packages=packages, orders=tuple(results))
-
-
-def venv_python(venv: Path) -> Path:
-    for candidate in (venv / "bin" / "python", venv / "Scripts" / "python.exe"):
-        if candidate.exists():
-            return candidate
-    raise CheckError(f"{venv}: no Python interpreter in this venv", hint="--verify needs a native venv")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import ToolError
+from builder.errors import ToolError
 
 VERBOSE = bool(os.environ.get("BUILDER_VERBOSE"))
 

@@ -13,8 +13,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..fsutil import atomic_write_text, staged_dir
-from . import process, uv
+from builder.fsutil import atomic_write_text, staged_dir
+from builder.tools import process, uv
 
 VERSION = "6.22.3"
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-from ..errors import PythonNotFoundError, ToolError
-from . import process
+from builder.errors import PythonNotFoundError, ToolError
+from builder.tools import process
 
 # uv must never fetch an interpreter: the target's Python is part of the build host.
 BASE_ENV = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}

@@ -27,18 +27,9 @@ COMMANDS = ("bench", "compare", "bisect", "tune")
 
 
 def run_builder(*args: str | Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """The real `builder` CLI in a subprocess, with this area's commands added if cli.py lacks them."""
-    code = (
-        "import sys\n"
-        "from builder.cli import cli, main\n"
-        "from builder.bench import bench\nfrom builder.compare import compare\n"
-        "from builder.bisect import bisect\nfrom builder.tune import tune\n"
-        "for c in (bench, compare, bisect, tune):\n"
-        "    if c.name not in cli.commands: cli.add_command(c)\n"
-        "main(sys.argv[1:])\n"
-    )
+    """The real `builder` CLI in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-c", code, "--root", str(ROOT), *map(str, args)],
+        [sys.executable, "-m", "builder", "--root", str(ROOT), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -8,10 +8,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from builder.bench import import_summary, parse_importtime, spread
-from builder.bisect import closure, extras_of
-from builder.compare import package_diff, paired_ratio, performance, verdict
-from builder.report import html, markdown
+from builder.measure.bisect import closure, extras_of
+from builder.measure.compare import package_diff, performance
+from builder.measure.importtime import import_summary, parse_importtime
+from builder.measure.report import html, markdown
+from builder.measure.stats import paired_ratio, spread, verdict
 
 IMPORTTIME = """import time: self [us] | cumulative | imported package
 import time:       100 |        100 |   encodings.aliases
@@ -207,8 +208,10 @@ def test_ratio_of_constant_equal_samples_is_exactly_one(values: list[float]) -> 
 
 def test_a_runtime_without_bench_fails_its_runs_with_one_clear_line(tmp_path) -> None:
     """A run whose runtime prints no JSON is recorded as failed; the benchmark goes on, then exits 8."""
-    from builder.bench import RunOptions, Runtime, bench_runtime, enforce
     from builder.errors import CheckError
+    from builder.measure.bench import RunOptions, bench_runtime
+    from builder.measure.budget import enforce
+    from builder.measure.runtime import Runtime
 
     fake = tmp_path / "stems"
     fake.write_text("#!/bin/sh\necho \"stems: error: argument command: invalid choice: '$1'\" >&2\nexit 2\n")

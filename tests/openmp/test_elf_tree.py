@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from builder.cli.openmp import openmp
 from builder.errors import CheckError, ForeignTargetError
 from builder.openmp import apply_plan, audit, plan_fix
-from builder.openmp.cli import openmp
 
 # Load both "packages" with the real dynamic loader and count the distinct OpenMP files it mapped.
 MAPPED = r"""

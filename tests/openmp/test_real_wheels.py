@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from builder.cli.openmp import openmp
 from builder.errors import ForeignTargetError
 from builder.log import Log
 from builder.openmp import audit, plan_fix, verify
-from builder.openmp.cli import openmp
-from builder.openmp.stage import openmp_stage
-from builder.openmp.verify import openmp_packages, venv_python
+from builder.openmp.verify import openmp_packages
+from builder.stages.openmp import openmp_stage
 from builder.tools import uv
+from builder.venvs import existing_venv_python as venv_python
 from builder.wheelhouse import find_wheelhouse
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import run_builder
 
-from builder.check import host_cpus
+from builder.stages.check import host_cpus
 from builder.tools import pyinstaller
 
 pytestmark = pytest.mark.slow
@@ -149,7 +149,7 @@ def test_the_next_build_after_a_kill_succeeds_without_cleanup(built: dict) -> No
 
 
 def test_dist_sbom_is_valid_and_lists_what_is_inside(built: dict) -> None:
-    from builder.sbom import validate_sbom
+    from builder.dist.sbom import validate_sbom
 
     text = (Path(built["artifact"]) / "sbom.cdx.json").read_text()
     validate_sbom(text)

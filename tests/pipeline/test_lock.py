@@ -9,8 +9,8 @@ import pytest
 from helpers import assert_one_line_error, run_builder
 
 from builder.errors import NoWheelError, ResolutionError, StaleLockError
-from builder.lock import condense_uv_error, parse_lock
 from builder.profile import load_profile
+from builder.stages.lock import condense_uv_error, parse_lock
 
 LOCK = (
     """\

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error, run_builder
 
-from builder.check import compare, expected
+from builder.dist.inspect import inspect_path
+from builder.dist.manifest import MANIFEST, SUMS, package
 from builder.errors import ForeignTargetError, PythonNotFoundError
 from builder.fsutil import staged_dir
-from builder.inspect import inspect_path
-from builder.lock import parse_lock
-from builder.manifest import MANIFEST, SUMS, package
 from builder.profile import load_profile
+from builder.stages.check import compare, expected
+from builder.stages.lock import parse_lock
 
 
 def test_package_writes_manifest_and_sums_that_sha256sum_accepts(tmp_path: Path) -> None:
@@ -194,30 +194,73 @@ def test_runtime_entry_never_imports_builder(root: Path) -> None:
             assert not any(n == "builder" or n.startswith("builder.") for n in names), path
 
 
-def test_build_inputs_change_with_runtime_entry_and_settings(root: Path, tmp_path: Path) -> None:
+def _inputs(project_root: Path, lock: str = "sha256:lock", profile_name: str = "minimal-linux-x86_64") -> str:
+    from builder.stages.freeze import plan_freeze
+    from builder.stages.inputs import inputs_hash
+
+    profile = load_profile(profile_name, project_root / "profiles")
+    site = project_root / "site-packages"  # no torch here: no module reads its own source
+    plan = plan_freeze(profile, site, project_root, project_root / "build" / profile.name)
+    return inputs_hash(project_root, profile, plan, lock, Path(sys.executable))
+
+
+def _copy_project(root: Path, tmp_path: Path) -> Path:
     import shutil
 
-    from builder.build import inputs_hash
-    from builder.paths import Project
-
-    shutil.copytree(root / "runtime_entry", tmp_path / "runtime_entry")
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    project = Project(root=tmp_path)
-    profile = load_profile("minimal-linux-x86_64", project.profiles)
-    python = Path(sys.executable)
-    base = inputs_hash(project, profile, "sha256:lock", python)
-    assert inputs_hash(project, profile, "sha256:lock", python) == base
-    assert inputs_hash(project, profile, "sha256:other", python) != base
-    (tmp_path / "runtime_entry/main.py").write_text(
-        (tmp_path / "runtime_entry/main.py").read_text() + "\n# x\n"
+    shutil.copytree(
+        root / "runtime_entry", tmp_path / "runtime_entry", ignore=shutil.ignore_patterns("__pycache__")
     )
-    assert inputs_hash(project, profile, "sha256:lock", python) != base
+    shutil.copytree(root / "profiles", tmp_path / "profiles")
+    return tmp_path
+
+
+def test_build_inputs_change_with_runtime_entry_lock_and_settings(root: Path, tmp_path: Path) -> None:
+    project = _copy_project(root, tmp_path)
+    base = _inputs(project)
+    assert _inputs(project) == base
+    assert _inputs(project, lock="sha256:other") != base
+    (project / "runtime_entry/main.py").write_text(
+        (project / "runtime_entry/main.py").read_text() + "\n# x\n"
+    )
+    assert _inputs(project) != base
+
+
+def test_a_new_module_under_runtime_entry_makes_the_build_stale(root: Path, tmp_path: Path) -> None:
+    project = _copy_project(root, tmp_path)
+    base = _inputs(project)
+    (project / "runtime_entry/models/extra_layer.py").write_text("X = 1\n")
+    assert _inputs(project) != base
+
+
+def test_a_changed_contract_file_makes_the_build_stale(root: Path, tmp_path: Path) -> None:
+    project = _copy_project(root, tmp_path)
+    base = _inputs(project)
+    shared = project / "runtime_entry/contract/shared.json"
+    shared.write_text(shared.read_text().replace('"runtime.json"', '"settings.json"'))
+    assert _inputs(project) != base
+
+
+def test_the_inputs_hash_reads_every_builder_module_the_build_imports() -> None:
+    from builder.stages.inputs import BUILDER_DIR, builder_modules
+
+    names = {p.relative_to(BUILDER_DIR).as_posix() for p in builder_modules()}
+    # the stages, what they package with, and the tools they call; not the measuring commands' CLI
+    assert {
+        "stages/build.py",
+        "stages/freeze.py",
+        "dist/manifest.py",
+        "dist/archive.py",
+        "tools/uv.py",
+    } <= names
+    assert {"contract.py", "openmp/formats/elf.py", "stages/package.py", "stages/inputs.py"} <= names
+    assert not any(n.startswith("cli/") for n in names)
+    assert "measure/compare.py" not in names
 
 
 def test_archive_is_byte_identical_for_the_same_files_whatever_their_times(tmp_path: Path) -> None:
     import tarfile
 
-    from builder.archive import write_archive
+    from builder.dist.archive import write_archive
 
     def tree(where: Path, mtime: int) -> Path:
         (where / "stems/_internal").mkdir(parents=True)
@@ -310,7 +353,7 @@ def test_reports_are_named_but_neither_hashed_nor_archived(tmp_path: Path) -> No
 
 
 def test_modules_that_read_their_own_source_keep_it(tmp_path: Path) -> None:
-    from builder.freeze import modules_reading_own_source
+    from builder.stages.freeze import modules_reading_own_source
 
     files = {
         "torch/__init__.py": "from typing import overload as _overload\n",

@@ -1,4 +1,4 @@
-"""Small synthetic dists (packaged by the real builder.manifest.package()) and the wired CLI."""
+"""Small synthetic dists (packaged by the real builder.dist.manifest.package()) and the real CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from builder.manifest import package
+from builder.dist.manifest import package
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,27 +26,13 @@ def make_dist(tmp: Path, name: str = "tiny-linux-x86_64") -> Path:
     return dist
 
 
-# Runs `builder ARGS` through builder.cli.main (its one error handler), with this area's
-# commands added when builder/cli.py does not register them yet.
-_WIRED_MAIN = """
-import sys
-from builder.cli import cli, main
-from builder.clean import clean
-from builder.matrix import matrix
-from builder.sbom import sbom
-from builder.verify import verify
-for command in (verify, sbom, matrix, clean):
-    if command.name not in cli.commands:
-        cli.add_command(command)
-main(sys.argv[1:])
-"""
 
 
 def run_cli(
     *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", _WIRED_MAIN, *map(str, args)],
+        [sys.executable, "-m", "builder", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,

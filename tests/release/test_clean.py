@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.clean import apply_clean, plan_clean
+from builder.dist.clean import apply_clean, plan_clean
+from builder.dist.verify import verify_dist
 from builder.errors import InputError
 from builder.paths import Project
-from builder.verify import verify_dist
 from release.helpers import make_dist, run_cli
 
 P = "tiny-linux-x86_64"

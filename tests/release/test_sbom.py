@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from builder.dist.sbom import make_sbom, validate_sbom
 from builder.errors import InputError
-from builder.sbom import make_sbom, validate_sbom
 from release.helpers import run_cli
 
 HEX = "ab" * 32

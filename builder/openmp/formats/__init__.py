@@ -86,7 +86,7 @@ class BinaryFormat(Protocol):
 
 
 def _formats() -> tuple[BinaryFormat, ...]:
-    from . import elf, macho, pe
+    from builder.openmp.formats import elf, macho, pe
 
     return (elf.FORMAT, macho.FORMAT, pe.FORMAT)
 

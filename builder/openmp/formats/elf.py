@@ -7,8 +7,8 @@ from pathlib import Path
 
 import lief
 
-from ...errors import InputError
-from . import Dependencies, Import, Resolved, SearchContext, Symbols
+from builder.errors import InputError
+from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols
 
 TAG = lief.ELF.DynamicEntry.TAG
 _ORIGIN = re.compile(r"\$(ORIGIN\b|\{ORIGIN\})")

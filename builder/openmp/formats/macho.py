@@ -6,8 +6,8 @@ from pathlib import Path
 
 import lief
 
-from ...errors import InputError
-from . import Dependencies, Import, Resolved, SearchContext, Symbols
+from builder.errors import InputError
+from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols
 
 CMD = lief.MachO.LoadCommand.TYPE
 _LOADS = {CMD.LOAD_DYLIB, CMD.LOAD_WEAK_DYLIB, CMD.REEXPORT_DYLIB, CMD.LOAD_UPWARD_DYLIB, CMD.LAZY_LOAD_DYLIB}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import lief
 
-from ...errors import InputError
-from . import Dependencies, Import, Resolved, SearchContext, Symbols
+from builder.errors import InputError
+from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols
 
 
 class PeFormat:

@@ -1,0 +1,72 @@
+"""The `builder` command line. The only place that catches BuilderError."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import ClassVar, NoReturn
+
+import click
+
+from builder.errors import BuilderError
+from builder.paths import Project, find_project
+
+# click's own usage errors get sysexits' EX_USAGE so they never collide with ours (2..).
+EXIT_USAGE = 64
+
+
+class LazyGroup(click.Group):
+    """One module per command in builder/cli/, imported only when the command is named.
+
+    Some pull in heavy libraries (LIEF for openmp, CycloneDX for sbom: ~0.6 s):
+    `builder profiles` or `builder lock --check` should not pay for them.
+    """
+
+    COMMANDS: ClassVar[tuple[str, ...]] = (
+        "profiles", "lock", "build", "openmp", "inspect", "verify", "sbom", "diff",
+        "matrix", "clean", "bench", "compare", "bisect", "tune",
+    )  # fmt: skip
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.COMMANDS:
+            command: click.Command = getattr(importlib.import_module(f"builder.cli.{name}"), name)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project folder with profiles/ and locks/ (default: found from the current folder).",
+)
+@click.version_option(package_name="runtime-builder")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None) -> None:
+    """Build, audit, benchmark and package frozen PyTorch runtimes."""
+    ctx.obj = Project(root=root.resolve()) if root else find_project()
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    try:
+        rv = cli.main(args=argv, prog_name="builder", standalone_mode=False)
+    except BuilderError as exc:
+        click.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

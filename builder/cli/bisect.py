@@ -1,0 +1,94 @@
+"""`builder bisect`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.errors import InputError
+from builder.log import Log
+from builder.measure.bench import (
+    RunOptions,
+)
+from builder.measure.bisect import (
+    bisect_runtimes,
+    render,
+)
+from builder.measure.stats import DEFAULT_MIN_EFFECT
+from builder.paths import Project, find_project
+
+
+@click.command("bisect")
+@click.argument("a")
+@click.argument("b")
+@click.option(
+    "--metric",
+    type=click.Choice(["wall", "import", "startup", "total"]),
+    default="startup",
+    show_default=True,
+    help="What 'slower' means: separation wall time, import time, time to ready, "
+    "or the bench process's wall time.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 10.0),
+    default=DEFAULT_MIN_EFFECT,
+    show_default=True,
+    help="Smallest relative slowdown that counts (and its 95% CI must exclude 1.0).",
+)
+@click.option(
+    "--find-links",
+    "find_links",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Extra wheel folders for building intermediate environments (repeatable).",
+)
+@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder (e.g. CPU torch).")
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_obj
+def bisect(
+    project: Project | None,
+    a: str,
+    b: str,
+    metric: str,
+    threshold: float,
+    find_links: tuple[Path, ...],
+    wheelhouse: Path | None,
+    repeat: int,
+    seconds: float,
+    model: str,
+    timeout: float,
+    stall: float,
+    as_json: bool,
+) -> None:
+    """Find which of B's extra packages make B slower than A (A, B: venvs or profiles)."""
+    from builder.wheelhouse import find_wheelhouse
+
+    project = project or find_project()
+    log = Log()
+    ra = resolve_runtime(a, project, log=log, wheelhouse=wheelhouse)
+    rb = resolve_runtime(b, project, log=log, wheelhouse=wheelhouse)
+    wh = find_wheelhouse(wheelhouse)
+    links = [*[p.resolve() for p in find_links], *([wh.path] if wh else [])]
+    for p in links:
+        if not p.is_dir():
+            raise InputError(f"--find-links {p}: not a directory")
+    opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
+    result = bisect_runtimes(
+        ra,
+        rb,
+        project,
+        metric=metric,
+        threshold=threshold,
+        repeat=repeat,
+        opts=opts,
+        find_links=links,
+        log=log,
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(render(result))

@@ -1,0 +1,44 @@
+"""`builder build`: install, freeze, check and package a profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.cli.common import default_profile, emit_json
+from builder.dist.inspect import human_size
+from builder.log import Log
+from builder.paths import Project
+from builder.stages.build import build as run_build
+
+
+@click.command("build")
+@click.option("--profile", "profile_name", help="Profile to build (default: minimal-<this host's target>).")
+@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels, e.g. CPU torch.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Where dist/<profile>/ goes.",
+)
+@click.option("--force", is_flag=True, help="Freeze and package even when the inputs are unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_obj
+def build(
+    project: Project, profile_name: str | None, wheelhouse: Path | None, out: Path, force: bool, as_json: bool
+) -> None:
+    """Install, freeze, check and package a profile (the host's minimal one by default)."""
+
+    log = Log()
+    result = run_build(
+        project, profile_name or default_profile(), wheelhouse=wheelhouse, out=out, log=log, force=force
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(
+            f"built {result['profile']}: {result['artifact']} "
+            f"({human_size(result['size_bytes'])}, {result['files']} files) {result['sha256']}"
+        )

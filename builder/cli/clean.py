@@ -1,0 +1,47 @@
+"""`builder clean`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.cli.common import emit_json
+from builder.dist.clean import (
+    apply_clean,
+    plan_clean,
+)
+from builder.paths import Project
+
+
+@click.command("clean")
+@click.option(
+    "--all",
+    "all_caches",
+    is_flag=True,
+    help="Also remove the build caches (venvs, PyInstaller, frozen folders) under build/.",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; touch nothing.")
+@click.option(
+    "--out",
+    "dist_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="The dist folder `builder build --out` wrote to.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable plan on stdout.")
+@click.pass_obj
+def clean(project: Project, all_caches: bool, dry_run: bool, dist_dir: Path, as_json: bool) -> None:
+    """Remove temporary leftovers of interrupted builds (and with --all the build caches); never a complete dist."""
+    actions = plan_clean(project, dist_dir, all_caches=all_caches)
+    if not dry_run:
+        apply_clean(actions)
+    freed = sum(a.bytes for a in actions)
+    if as_json:
+        emit_json({"dry_run": dry_run, "actions": [a.to_json() for a in actions], "bytes": freed})
+        return
+    for action in actions:
+        click.echo(("would " if dry_run else "") + action.describe())
+    verb = "would free" if dry_run else "freed"
+    click.echo(f"{len(actions)} item(s); {verb} {freed / 1e6:.1f} MB" if actions else "nothing to clean")

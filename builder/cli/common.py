@@ -1,0 +1,123 @@
+"""What several commands share: the --json printer, the measurement options, resolving a runtime argument."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from builder.errors import InputError
+from builder.log import Log
+from builder.measure.bench import DEFAULT_MODEL, DEFAULT_SECONDS
+from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT
+from builder.measure.runtime import Runtime, resolve_path, venv_runtime
+from builder.paths import Project
+from builder.profile import Profile, load_profile
+from builder.stages.install import install
+from builder.stages.lock import check_lock, read_lock
+from builder.targets import host_target
+from builder.wheelhouse import find_wheelhouse
+
+
+def emit_json(data: Any) -> None:
+    """The one --json printer: sorted keys, two-space indent, paths and dates as strings."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def resolve_runtime(
+    spec: str,
+    project: Project,
+    *,
+    label: str | None = None,
+    log: Log | None = None,
+    wheelhouse: Path | None = None,
+) -> Runtime:
+    """A venv, a dist, a frozen folder, or a profile name (its build/P/venv, installed if needed)."""
+    path = Path(spec)
+    if path.exists():
+        return resolve_path(path, project, label=label)
+    if (project.profiles / f"{spec}.toml").is_file():
+        return profile_runtime(spec, project, log=log, wheelhouse=wheelhouse, label=label)
+    raise InputError(
+        f"{spec}: no such path and no profile of that name in {project.profiles}",
+        hint="give a venv, a dist folder or a profile name",
+    )
+
+
+def profile_for(rt: Runtime, project: Project, name: str | None) -> Profile | None:
+    name = name or rt.profile
+    if name and (project.profiles / f"{name}.toml").is_file():
+        return load_profile(name, project.profiles)
+    return None
+
+
+def profile_runtime(
+    name: str,
+    project: Project,
+    *,
+    log: Log | None = None,
+    wheelhouse: Path | None = None,
+    label: str | None = None,
+) -> Runtime:
+    """The profile's venv under build/, installed from its lock (reused while the lock is unchanged)."""
+
+    profile = load_profile(name, project.profiles)
+    lock_path = project.lock_path(name)
+    check_lock(profile, lock_path)
+    venv = project.work / name / "venv"
+    with (log or Log()).step(f"install {name} (reused when its lock is unchanged)"):
+        install(profile, read_lock(lock_path), venv, find_wheelhouse(wheelhouse))
+    return venv_runtime(venv, project, label=label or name, profile=name)
+
+
+def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(
+        [
+            click.option(
+                "--repeat",
+                type=click.IntRange(1, 1000),
+                default=3,
+                show_default=True,
+                help="Measured runs (each in fresh processes), after one warm-up.",
+            ),
+            click.option(
+                "--seconds",
+                type=click.FloatRange(0.1),
+                default=DEFAULT_SECONDS,
+                show_default=True,
+                help="Length of the generated audio each bench run separates.",
+            ),
+            click.option(
+                "--model",
+                default=DEFAULT_MODEL,
+                show_default=True,
+                help="Model preset or MSST .yaml (bs_roformer_4stem is the real 4-stem size).",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(1),
+                default=DEFAULT_TIMEOUT,
+                show_default=True,
+                help="Kill a runtime process running longer than this (seconds).",
+            ),
+            click.option(
+                "--stall",
+                type=click.FloatRange(0.5),
+                default=DEFAULT_STALL,
+                show_default=True,
+                help="Kill a runtime process with no output and no CPU time for this long (seconds).",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def default_profile() -> str:
+    target = host_target()
+    if target is None:
+        raise InputError("this host is not a known target; pass --profile", hint="see `builder profiles`")
+    return f"minimal-{target.name}"

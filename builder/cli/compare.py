@@ -1,0 +1,91 @@
+"""`builder compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.log import Log
+from builder.measure.bench import (
+    METRIC_ALIASES,
+    METRICS,
+    RunOptions,
+)
+from builder.measure.compare import (
+    compare_runtimes,
+    write_reports,
+)
+from builder.measure.stats import DEFAULT_MIN_EFFECT
+from builder.paths import Project, find_project
+
+
+@click.command("compare")
+@click.argument("a")
+@click.argument("b")
+@common_options
+@click.option(
+    "--metric",
+    type=click.Choice(sorted(METRIC_ALIASES)),
+    default="total",
+    show_default=True,
+    help="Metric of the headline verdict (all time metrics are reported).",
+)
+@click.option(
+    "--min-effect",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_MIN_EFFECT,
+    show_default=True,
+    help="Smallest relative difference called a difference, even when the CI excludes 1.0.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write report.md, report.json and report.html here.",
+)
+@click.option(
+    "--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when A or B is a profile to install."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout (default: Markdown).")
+@click.pass_obj
+def compare(
+    project: Project | None,
+    a: str,
+    b: str,
+    repeat: int,
+    seconds: float,
+    model: str,
+    timeout: float,
+    stall: float,
+    metric: str,
+    min_effect: float,
+    out: Path | None,
+    wheelhouse: Path | None,
+    as_json: bool,
+) -> None:
+    """Compare runtimes A and B (profiles, venvs or dists): packages, install, OpenMP, threads, imports, speed."""
+    from builder.measure.report import markdown
+
+    project = project or find_project()
+    log = Log()
+    ra = resolve_runtime(a, project, label=None, log=log, wheelhouse=wheelhouse)
+    rb = resolve_runtime(b, project, label=None, log=log, wheelhouse=wheelhouse)
+    if ra.label == rb.label:
+        ra, rb = (
+            ra.__class__(**{**ra.__dict__, "label": f"A: {ra.label}"}),
+            rb.__class__(**{**rb.__dict__, "label": f"B: {rb.label}"}),
+        )
+    opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
+    result = compare_runtimes(ra, rb, repeat=repeat, opts=opts, min_effect=min_effect, metric=metric, log=log)
+    if out is not None:
+        for kind, path in write_reports(result, out).items():
+            log.line(f"    {kind}: {path}")
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(markdown.compare_report(result))
+    log.line(
+        f"verdict ({METRICS[result['verdict_metric']][0] if result['verdict_metric'] else '-'}): "
+        f"{result['verdict']}"
+    )

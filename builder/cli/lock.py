@@ -1,0 +1,59 @@
+"""`builder lock`: resolve profiles into locks/P.lock for their targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.cli.common import emit_json
+from builder.errors import InputError, StaleLockError
+from builder.log import Log
+from builder.paths import Project
+from builder.profile import load_all, load_profile
+from builder.stages import lock as lock_mod
+from builder.wheelhouse import find_wheelhouse
+
+
+@click.command("lock")
+@click.option("--profile", "names", multiple=True, help="Profile to lock (repeatable).")
+@click.option("--all", "all_", is_flag=True, help="Lock every profile.")
+@click.option("--check", is_flag=True, help="Only check that the locks are up to date; exit 9 when stale.")
+@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels (e.g. CPU torch).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def lock(
+    project: Project, names: tuple[str, ...], all_: bool, check: bool, wheelhouse: Path | None, as_json: bool
+) -> None:
+    """Resolve profiles for their targets into locks/P.lock (any target, from any host)."""
+    if all_ == bool(names):
+        raise InputError("give --profile P or --all")
+    selected = load_all(project.profiles) if all_ else [load_profile(n, project.profiles) for n in names]
+    log = Log()
+    results = []
+    stale: list[str] = []
+    wh = None if check else find_wheelhouse(wheelhouse)
+    for profile in selected:
+        path = project.lock_path(profile.name)
+        if check:
+            try:
+                lock_mod.check_lock(profile, path)
+                results.append({"profile": profile.name, "lock": str(path), "status": "fresh"})
+                log.line(f"fresh  {path}")
+            except StaleLockError as exc:
+                stale.append(exc.one_line())
+                results.append(
+                    {"profile": profile.name, "lock": str(path), "status": "stale", "reason": exc.one_line()}
+                )
+                log.line(f"STALE  {exc.one_line()}")
+            continue
+        with log.step(f"lock {profile.name} for {profile.target.uv_platform}, Python {profile.python}"):
+            locked = lock_mod.compile_lock(profile, path, wh)
+        results.append(
+            {"profile": profile.name, "lock": str(path), "status": "written", "packages": len(locked.pins)}
+        )
+        log.line(f"  {len(locked.pins)} packages pinned with hashes -> {path}")
+    if as_json:
+        emit_json(results)
+    if stale:
+        raise StaleLockError(f"{len(stale)} of {len(selected)} locks are stale; first: {stale[0]}")

@@ -1,0 +1,63 @@
+"""`builder tune`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.log import Log
+from builder.measure.bench import (
+    RunOptions,
+)
+from builder.measure.tune import (
+    render,
+    tune_runtime,
+)
+from builder.paths import Project, find_project
+
+
+@click.command("tune")
+@click.argument("path")
+@common_options
+@click.option(
+    "--threads",
+    "threads",
+    multiple=True,
+    type=click.IntRange(1),
+    help="Thread counts to try (repeatable; default: 1, half and all of this machine's CPUs).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file to write (default: the runtime's runtime.json).",
+)
+@click.option("--dry-run", is_flag=True, help="Measure and report; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_obj
+def tune(
+    project: Project | None,
+    path: str,
+    repeat: int,
+    seconds: float,
+    model: str,
+    timeout: float,
+    stall: float,
+    threads: tuple[int, ...],
+    out: Path | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Try threads, inter-op threads and matmul precision here; write the fastest to runtime.json."""
+    project = project or find_project()
+    log = Log()
+    rt = resolve_runtime(path, project, log=log)
+    opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
+    result = tune_runtime(
+        rt, repeat=repeat, opts=opts, threads=list(threads) or None, log=log, write=not dry_run, out=out
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(render(result))

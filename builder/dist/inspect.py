@@ -1,0 +1,125 @@
+"""Inspect a venv, a site-packages folder or a dist: Python, platform, packages by size."""
+
+from __future__ import annotations
+
+from builder.venvs import site_packages_of
+
+import os
+from pathlib import Path
+from typing import Any
+
+from builder.errors import InputError
+from builder.fsutil import iter_files
+from builder.dist.manifest import MANIFEST, read_manifest, read_site_packages
+
+
+def tree_totals(root: Path) -> tuple[int, int]:
+    """Bytes and file count under root (symlinks counted as themselves)."""
+    size = count = 0
+    for path in iter_files(root):
+        count += 1
+        size += path.lstat().st_size
+    return size, count
+
+
+def _wheel_platform(site_packages: Path) -> str:
+    """The first platform-specific tag among installed wheels (e.g. manylinux_2_28_x86_64)."""
+    for wheel in sorted(site_packages.glob("*.dist-info/WHEEL")):
+        for line in wheel.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Tag:") and not line.endswith("-any"):
+                return line.split("-")[-1]
+    return "any"
+
+
+def _python_of_venv(venv: Path, site_packages: Path) -> str:
+    cfg = venv / "pyvenv.cfg"
+    if cfg.is_file():
+        for line in cfg.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version_info", "version"):
+                return value.strip()
+    return site_packages.parent.name.removeprefix("python")
+
+
+def inspect_path(path: Path) -> dict[str, Any]:
+    if (path / MANIFEST).is_file():
+        return _inspect_dist(path)
+    if (path / "pyvenv.cfg").is_file():
+        site = site_packages_of(path)
+        kind, root = "venv", path
+    elif any(path.glob("*.dist-info")):
+        site, kind, root = path, "site-packages", path
+    else:
+        raise InputError(
+            f"{path}: not a venv (no pyvenv.cfg), site-packages folder (no *.dist-info) or dist (no {MANIFEST})"
+        )
+    packages = sorted(read_site_packages(site), key=lambda p: (-p.size, p.name.lower()))
+    size, count = tree_totals(root)
+    return {
+        "path": str(path),
+        "kind": kind,
+        "python": _python_of_venv(path, site),
+        "platform": _wheel_platform(site),
+        "packages": [
+            {"name": p.name, "version": p.version, "size": p.size, "files": p.files} for p in packages
+        ],
+        "total_bytes": size,
+        "files": count,
+    }
+
+
+def _inspect_dist(dist: Path) -> dict[str, Any]:
+    manifest = read_manifest(dist)
+    owner: dict[str, tuple[str, str]] = {}
+    for pkg in manifest.get("packages", []):
+        for top in pkg["top_level"]:
+            owner[top] = (pkg["name"], pkg["version"])
+    sizes: dict[tuple[str, str | None], list[int]] = {}
+    for entry in manifest["files"]:
+        parts = entry["path"].split("/")
+        # stems/_internal/<top>/... is where PyInstaller puts each package's files
+        top = parts[2] if len(parts) > 3 and parts[1] == "_internal" else parts[-1]
+        top = top.removesuffix(".py")
+        name, version = owner.get(top, (f"({top})", None))
+        acc = sizes.setdefault((name, version), [0, 0])
+        acc[0] += entry.get("size", 0)
+        acc[1] += 1
+    rows = sorted(
+        ({"name": n, "version": v, "size": s, "files": c} for (n, v), (s, c) in sizes.items()),
+        key=lambda r: (-r["size"], r["name"].lower()),
+    )
+    return {
+        "path": str(dist),
+        "kind": "dist",
+        "profile": manifest.get("profile"),
+        "python": manifest.get("python"),
+        "platform": manifest.get("target", {}).get("platform"),
+        "packages": rows,
+        "total_bytes": manifest["totals"]["bytes"],
+        "files": manifest["totals"]["files"],
+    }
+
+
+def human_size(n: float) -> str:
+    """Decimal units (1 MB = 10^6 bytes), the units every budget and goal here is stated in."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def render(info: dict[str, Any]) -> str:
+    lines = [
+        f"{info['path']} ({info['kind']}{', profile ' + info['profile'] if info.get('profile') else ''})",
+        f"Python {info['python']}, platform {info['platform']}",
+        f"{sum(1 for p in info['packages'] if p['version'])} packages, "
+        f"{human_size(info['total_bytes'])} in {info['files']} files",
+        "",
+    ]
+    width = max((len(p["name"]) for p in info["packages"]), default=10)
+    for p in info["packages"]:
+        lines.append(f"  {p['name']:<{width}}  {p['version'] or '':<14} {human_size(p['size']):>10}")
+    if info["kind"] == "dist":
+        lines.append("  (names in parentheses: files PyInstaller added that no package's RECORD lists)")
+    return os.linesep.join(lines)

@@ -1,0 +1,239 @@
+"""`builder verify DIST`: re-check a packaged runtime against its manifest.json and SHA256SUMS.
+
+Every file on disk is compared with the manifest (size, then SHA-256; symlink
+targets), every manifest entry must be on disk, SHA256SUMS must say the same as
+the manifest, and SHA256SUMS must carry the manifest's own hash. The archive
+`P.tar.xz` that packaging writes after the manifest (so it cannot be listed in
+it) must match its `P.tar.xz.sha256`. Anything else is a difference: nothing
+under the dist is ignored. Works from the dist alone (any host, no builder state).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from builder.errors import CheckError, InputError
+from builder.fsutil import sha256_file
+from builder.dist.manifest import MANIFEST, SUMS
+
+SKIP = frozenset({MANIFEST, SUMS})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Difference:
+    path: str
+    expected: str | None  # what the manifest (or SHA256SUMS) says
+    found: str | None  # what is on disk
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "expected": self.expected, "found": self.found}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyReport:
+    dist: Path
+    checked: int  # manifest entries compared with the disk
+    modified: tuple[Difference, ...]  # regular files whose size or SHA-256 differs (or became a link)
+    added: tuple[str, ...]  # on disk, not in the manifest (empty folders end with "/")
+    removed: tuple[str, ...]  # in the manifest, not on disk
+    links: tuple[Difference, ...]  # symlinks whose target changed, or that became files
+    sums: tuple[Difference, ...]  # SHA256SUMS disagrees with the manifest or with manifest.json
+
+    @property
+    def ok(self) -> bool:
+        return not (self.modified or self.added or self.removed or self.links or self.sums)
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.dist}: all {self.checked} files match {MANIFEST} and {SUMS}"
+        return (
+            f"{self.dist} differs from its manifest: {len(self.modified)} modified, {len(self.added)} added, "
+            f"{len(self.removed)} removed, {len(self.links)} symlinks changed, "
+            f"{len(self.sums)} {SUMS} mismatches"
+        )
+
+    def lines(self) -> list[str]:
+        out = [f"modified  {d.path}  ({d.expected} -> {d.found})" for d in self.modified]
+        out += [f"added     {p}" for p in self.added]
+        out += [f"removed   {p}" for p in self.removed]
+        out += [f"symlink   {d.path}  ({d.expected} -> {d.found})" for d in self.links]
+        out += [f"{SUMS}  {d.path}  ({d.expected} -> {d.found})" for d in self.sums]
+        return [*out, ("ok: " if self.ok else "FAILED: ") + self.summary()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dist": str(self.dist),
+            "ok": self.ok,
+            "checked": self.checked,
+            "modified": [d.to_json() for d in self.modified],
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "links": [d.to_json() for d in self.links],
+            "sums": [d.to_json() for d in self.sums],
+            "summary": self.summary(),
+        }
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    if "link" in entry:
+        return f"symlink to {entry['link']}"
+    return f"{entry['size']} bytes {entry['sha256']}"
+
+
+def _read_manifest(dist: Path) -> dict[str, Any]:
+    if not dist.is_dir():
+        raise InputError(f"{dist}: not a folder", hint="give a dist folder, e.g. dist/minimal-linux-x86_64")
+    path = dist / MANIFEST
+    if not path.is_file():
+        raise InputError(f"{path}: missing; {dist} is not a dist built by `builder build`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        files = manifest["files"]
+        for e in files:
+            if not isinstance(e["path"], str) or not ("link" in e or ("sha256" in e and "size" in e)):
+                raise KeyError("path, sha256/size or link")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{path}: not a builder manifest ({exc})", hint="expected a list under 'files'"
+        ) from exc
+    return manifest
+
+
+def read_sums(path: Path) -> dict[str, str]:
+    """SHA256SUMS as {path: "sha256:HEX"} (sha256sum's text and binary `*` forms)."""
+    out: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        digest, _, name = line.partition(" ")
+        name = name[1:] if name[:1] in (" ", "*") else name
+        out[name] = "sha256:" + digest.lower()
+    return out
+
+
+def _walk(dist: Path) -> tuple[dict[str, Path], list[str]]:
+    """Every file and symlink under dist by relative path, and every empty real folder."""
+    found: dict[str, Path] = {}
+    empty: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(dist):
+        here = Path(dirpath)
+        dirnames.sort()
+        for name in filenames:
+            found[(here / name).relative_to(dist).as_posix()] = here / name
+        real_dirs = []
+        for name in dirnames:
+            if (here / name).is_symlink():  # os.walk does not follow it: it is an entry of its own
+                found[(here / name).relative_to(dist).as_posix()] = here / name
+            else:
+                real_dirs.append(name)
+        dirnames[:] = real_dirs
+        if not filenames and not dirnames and here != dist:
+            empty.append(here.relative_to(dist).as_posix() + "/")
+    return found, empty
+
+
+def read_sha256_file(path: Path) -> str | None:
+    """The digest in a one-line `HEX  NAME` file (sha256sum's format), or None if unreadable."""
+    try:
+        digest = path.read_text(encoding="utf-8").split()[0].lower()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    return "sha256:" + digest if len(digest) == 64 else None
+
+
+def _check_archive(
+    dist: Path, manifest: dict[str, Any], on_disk: dict[str, Path]
+) -> tuple[list[Difference], frozenset[str], list[str]]:
+    """The archive and its .sha256 (written after the manifest): both or neither, and matching."""
+    name = f"{manifest.get('profile') or dist.name}.tar.xz"
+    side = f"{name}.sha256"
+    names = frozenset({name, side})
+    has_archive, has_side = name in on_disk, side in on_disk
+    if not has_archive and not has_side:
+        return [], names, []
+    if not has_side:
+        return [], names, [side]
+    if not has_archive:
+        return [], names, [name]
+    want = read_sha256_file(on_disk[side])
+    path = on_disk[name]
+    if path.is_symlink():
+        return [Difference(path=name, expected=want, found=f"symlink to {os.readlink(path)}")], names, []
+    found = sha256_file(path)
+    if found != want:
+        return [Difference(path=name, expected=f"{want} (from {side})", found=found)], names, []
+    return [], names, []
+
+
+def verify_dist(dist: Path) -> VerifyReport:
+    """Compare a dist folder with its manifest.json and SHA256SUMS; report every difference."""
+    manifest = _read_manifest(dist)
+    entries = {e["path"]: e for e in manifest["files"]}
+    on_disk, empty_dirs = _walk(dist)
+
+    modified: list[Difference] = []
+    links: list[Difference] = []
+    removed: list[str] = []
+    for rel, entry in sorted(entries.items()):
+        path = on_disk.get(rel)
+        if path is None:
+            removed.append(rel)
+            continue
+        if "link" in entry:
+            found = f"symlink to {os.readlink(path)}" if path.is_symlink() else "not a symlink"
+            if found != _describe(entry):
+                links.append(Difference(path=rel, expected=_describe(entry), found=found))
+        elif path.is_symlink():
+            modified.append(
+                Difference(path=rel, expected=_describe(entry), found=f"symlink to {os.readlink(path)}")
+            )
+        else:
+            size = path.stat().st_size
+            digest = sha256_file(path) if size == entry["size"] else "(not hashed)"
+            if size != entry["size"] or digest != entry["sha256"]:
+                modified.append(
+                    Difference(path=rel, expected=_describe(entry), found=f"{size} bytes {digest}")
+                )
+
+    archive_diffs, archive_names, archive_removed = _check_archive(dist, manifest, on_disk)
+    modified += archive_diffs
+    removed += archive_removed
+    # Reports (bench.json: timings of this build run) are named in the manifest, never hashed.
+    reports = set(manifest.get("reports", []))
+    added = sorted(rel for rel in on_disk if rel not in entries and rel not in SKIP | archive_names | reports)
+    # An empty folder is not in the manifest, which lists files only: on disk, it was added.
+    added += empty_dirs
+
+    sums: list[Difference] = []
+    sums_path = dist / SUMS
+    if not sums_path.is_file() or sums_path.is_symlink():
+        sums.append(Difference(path=SUMS, expected="a file listing every file's SHA-256", found="missing"))
+    else:
+        listed = read_sums(sums_path)
+        manifest_hash = sha256_file(dist / MANIFEST)
+        if listed.get(MANIFEST) != manifest_hash:
+            sums.append(Difference(path=MANIFEST, expected=listed.get(MANIFEST), found=manifest_hash))
+        for rel, entry in sorted(entries.items()):
+            want = entry.get("sha256")
+            if listed.get(rel) != want:
+                sums.append(
+                    Difference(path=rel, expected=want or "not listed (symlink)", found=listed.get(rel))
+                )
+        for rel in sorted(set(listed) - set(entries) - {MANIFEST}):
+            sums.append(Difference(path=rel, expected="not in the manifest", found=listed[rel]))
+
+    return VerifyReport(
+        dist=dist,
+        checked=len(entries),
+        modified=tuple(modified),
+        added=tuple(added),
+        removed=tuple(removed),
+        links=tuple(links),
+        sums=tuple(sums),
+    )

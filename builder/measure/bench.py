@@ -1,0 +1,305 @@
+"""Bench: measure a runtime (venv or frozen dist) in fresh processes.
+
+Each run starts the runtime twice, as a user's app would, and reads its JSON:
+  1. a startup probe, `selftest --json` under `-X importtime` (venvs): time to ready
+     (process start to the first JSON line), import time by module, threads, OpenMP;
+  2. `bench --json`: separation wall time, real-time factor, seconds per chunk.
+The process figures come from the runner (measure/runner.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from builder.errors import ToolError
+from builder.log import Log
+from builder.measure.budget import check_budget, size_of
+from builder.measure.importtime import import_summary, median_imports, parse_importtime
+from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT, ProcessResult, run_monitored
+from builder.measure.runtime import Runtime
+from builder.measure.stats import spread
+from builder.profile import Profile
+
+DEFAULT_MODEL = "tiny"
+DEFAULT_SECONDS = 1.0
+# A run is "single-threaded" when it keeps fewer cores than this busy with >= 2 threads asked for.
+SINGLE_THREAD_CORES = 1.25
+
+# Per-run metrics, in seconds unless named otherwise: key -> (label, unit, lower is better)
+METRICS: dict[str, tuple[str, str]] = {
+    "startup_s": ("time to ready (selftest JSON)", "s"),
+    "import_s": ("import time (all modules)", "s"),
+    "separation_s": ("separation wall time", "s"),
+    "total_s": ("bench process wall time", "s"),
+    "rtf": ("real-time factor (wall / audio)", "x"),
+    "seconds_per_chunk": ("seconds per chunk", "s"),
+    "cores_busy": ("CPU cores busy during separation", "cores"),
+    "peak_rss_mb": ("peak memory (bench process)", "MB"),
+    "os_threads": ("OS threads (max seen)", ""),
+}
+# What `--metric` names in compare/bisect/tune mean.
+METRIC_ALIASES = {"wall": "separation_s", "import": "import_s", "startup": "startup_s", "total": "total_s"}
+
+
+def _json_line(res: ProcessResult, what: str) -> dict[str, Any]:
+    for line in res.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                break
+    errors = [ln for ln in res.stderr.splitlines() if not ln.startswith("import time:")]
+    tail = " | ".join(ln.strip() for ln in errors[-3:] if ln.strip()) or "(no output)"
+    raise ToolError(
+        f"runtime {what} printed no JSON (exit {res.returncode}): {tail}",
+        hint="a runtime built before `stems bench` existed needs a rebuild"
+        if "invalid choice" in tail
+        else None,
+    )
+
+
+# --- one measured run ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    seconds: float = DEFAULT_SECONDS
+    model: str = DEFAULT_MODEL
+    timeout: float = DEFAULT_TIMEOUT
+    stall: float = DEFAULT_STALL
+    startup: bool = True  # the selftest probe (time to ready, imports, OpenMP)
+    separation: bool = True  # the bench process
+
+
+def _probe(
+    rt: Runtime, argv: list[str], what: str, opts: RunOptions, run: dict[str, Any]
+) -> tuple[Any, dict[str, Any] | None]:
+    """Run one process of a run; on a hang or no JSON, note it in `run` and return None."""
+    res = run_monitored(argv, env=rt.env, timeout=opts.timeout, stall=opts.stall)
+    if res.killed:
+        run["hung"] = f"{what}: {res.killed}"
+        return res, None
+    try:
+        return res, _json_line(res, what)
+    except ToolError as exc:
+        run["failed"] = exc.one_line()
+        return res, None
+
+
+def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
+    """One run: a startup probe and a bench process, each fresh. Never raises on a hang."""
+    run: dict[str, Any] = {"hung": None}
+    if opts.startup:
+        res, st = _probe(
+            rt, rt.command("selftest", "--json", importtime=rt.importtime), "selftest", opts, run
+        )
+        if st is None:
+            return run
+        imports = import_summary(parse_importtime(res.stderr)) if rt.importtime else None
+        run.update({
+            "startup_s": round(res.first_output_s or res.wall_s, 4),
+            "import_s": imports["total_s"] if imports else st.get("torch_import_seconds"),
+            "import_source": "-X importtime" if imports else "selftest torch_import_seconds (frozen program)",
+            "imports": imports,
+            "threads": st.get("threads"),
+            "matmul_precision": st.get("matmul_precision"),
+            "env": st.get("env"),
+            "openmp_loaded": st.get("openmp"),
+            "versions": st.get("versions"),
+            "config_source": st.get("config_source"),
+        })  # fmt: skip
+    if opts.separation:
+        args = ["bench", "--json", "--model", opts.model, "--seconds", f"{opts.seconds:g}"]
+        res, b = _probe(rt, rt.command(*args), "bench", opts, run)
+        if b is None:
+            return run
+        threads = (b.get("threads") or {}).get("intra_op")
+        cores = b.get("cpu_cores_busy")
+        run.update({
+            "separation_s": b.get("wall_seconds"),
+            "total_s": round(res.wall_s, 4),
+            "rtf": b.get("realtime_factor"),
+            "seconds_per_chunk": b.get("seconds_per_chunk"),
+            "chunks": b.get("chunks"),
+            "cores_busy": cores,
+            "cpu_utilisation": b.get("cpu_utilisation"),
+            "process_cpu_s": round(res.cpu_s, 3) if res.cpu_s is not None else None,
+            "peak_rss_mb": res.peak_rss_mb or b.get("peak_rss_mb"),
+            "os_threads": res.os_threads,
+            "bench_threads": b.get("threads"),
+            "bench_precision": b.get("matmul_precision"),
+            "single_threaded": bool(threads and threads >= 2 and cores is not None and cores < SINGLE_THREAD_CORES),
+        })  # fmt: skip
+    return run
+
+
+def usable(run: Mapping[str, Any]) -> bool:
+    return not run.get("hung") and not run.get("failed")
+
+
+def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    good = [r for r in runs if usable(r)]
+    return {
+        m: spread([r[m] for r in good if r.get(m) is not None])
+        for m in METRICS
+        if any(r.get(m) is not None for r in good)
+    }
+
+
+# --- the benchmark --------------------------------------------------------------------
+
+
+def bench_runtime(
+    rt: Runtime,
+    *,
+    repeat: int = 3,
+    opts: RunOptions | None = None,
+    warmup: bool = True,
+    log: Log | None = None,
+    profile: Profile | None = None,
+) -> dict[str, Any]:
+    """Warm-up, then `repeat` measured runs, each in fresh processes; summary, flags and budget."""
+    opts = opts or RunOptions()
+    log = log or Log()
+    if warmup:
+        log.line(f"    {rt.label}: warm-up run (not counted)")
+        measure_once(rt, opts)
+    runs = []
+    for i in range(repeat):
+        run = measure_once(rt, opts)
+        run["index"] = i
+        runs.append(run)
+        log.line(f"    {rt.label}: run {i + 1}/{repeat}: {describe_run(run)}")
+    return result_of(rt, runs, opts, profile)
+
+
+def result_of(
+    rt: Runtime, runs: list[dict[str, Any]], opts: RunOptions, profile: Profile | None
+) -> dict[str, Any]:
+    summary = summarise(runs)
+    hung = [r for r in runs if r.get("hung")]
+    first = next((r for r in runs if usable(r)), {})
+    failed = [r for r in runs if r.get("failed")]
+    flags: list[str] = []
+    if hung:
+        flags.append(f"hung: {len(hung)} of {len(runs)} runs killed ({hung[0]['hung']})")
+    if failed:
+        flags.append(f"failed: {len(failed)} of {len(runs)} runs printed no JSON ({failed[0]['failed']})")
+    single = [r for r in runs if r.get("single_threaded")]
+    if single:
+        t = first.get("bench_threads") or {}
+        flags.append(
+            f"single-threaded: {len(single)} of {len(runs)} runs kept < {SINGLE_THREAD_CORES} cores busy "
+            f"with {t.get('intra_op')} threads asked for"
+            + (
+                " (a model this small may not use more: try --model bs_roformer_4stem)"
+                if opts.model.startswith("tiny")
+                else ""
+            )
+        )
+    loaded = first.get("openmp_loaded") or []
+    if len(loaded) > 1:
+        flags.append(f"openmp: {len(loaded)} OpenMP runtimes loaded in one process")
+    size = size_of(rt)
+    return {
+        "runtime": rt.describe(),
+        "settings": {
+            "repeat": len(runs),
+            "model": opts.model,
+            "seconds": opts.seconds,
+            "timeout": opts.timeout,
+            "stall": opts.stall,
+        },
+        "summary": summary,
+        "imports": median_imports(runs),
+        "threads": first.get("threads"),
+        "matmul_precision": first.get("matmul_precision"),
+        "env": first.get("env"),
+        "openmp_loaded": loaded,
+        "versions": first.get("versions"),
+        "config_source": first.get("config_source"),
+        "size": size,
+        "flags": flags,
+        "budget": check_budget(summary, size, profile, shipped=rt.kind == "dist"),
+        "runs": runs,
+    }
+
+
+def describe_run(run: Mapping[str, Any]) -> str:
+    if run.get("hung"):
+        return f"KILLED: {run['hung']}"
+    if run.get("failed"):
+        return f"FAILED: {run['failed']}"
+    bits = []
+    if run.get("startup_s") is not None:
+        bits.append(f"ready {run['startup_s']:.2f} s")
+    if run.get("import_s") is not None:
+        bits.append(f"imports {run['import_s']:.2f} s")
+    if run.get("separation_s") is not None:
+        bits.append(f"separation {run['separation_s']:.2f} s (RTF {run['rtf']})")
+        bits.append(f"{run['cores_busy']} cores busy, {run['peak_rss_mb']} MB, {run['os_threads']} threads")
+    if run.get("single_threaded"):
+        bits.append("SINGLE-THREADED")
+    return ", ".join(bits)
+
+
+def render(result: Mapping[str, Any]) -> str:
+    """The human-readable bench report."""
+    rt = result["runtime"]
+    s = result["settings"]
+    lines = [
+        f"{rt['label']} ({rt['kind']}{', profile ' + rt['profile'] if rt['profile'] else ''}): "
+        f"{s['repeat']} runs, model {s['model']}, {s['seconds']:g} s of audio"
+    ]
+    for key, st in result["summary"].items():
+        label, unit = METRICS[key]
+        lines.append(
+            f"  {label:<36} median {st['median']:>9.3f} {unit:<5} "
+            f"(min {st['min']:.3f}, max {st['max']:.3f}, IQR {st['iqr']:.3f}, n={st['n']})"
+        )
+    t = result.get("threads") or {}
+    if t:
+        lines.append(
+            f"  threads: {t.get('torch')} intra-op (at import {t.get('at_import')}), {t.get('interop')} "
+            f"inter-op; matmul precision {result.get('matmul_precision')}; config {result.get('config_source')}"
+        )
+    omp = result.get("openmp_loaded") or []
+    lines.append("  OpenMP loaded: " + (", ".join(f"{o['family']} {o['path']}" for o in omp) or "none"))
+    imp = result.get("imports")
+    if imp:
+        lines.append(f"  slowest imports (self time, median of runs; total {imp['total_s']:.2f} s):")
+        for m in imp["slowest_modules"]:
+            lines.append(f"    {m['self_ms']:>8.1f} ms  {m['module']}")
+    for c in result["budget"]["checks"]:
+        lines.append(
+            f"  budget {c['budget']}: {c['measured']} <= {c['limit']}: {'ok' if c['ok'] else 'OVER BUDGET'}"
+        )
+    for f in result["flags"]:
+        lines.append(f"  FLAG {f}")
+    return "\n".join(lines)
+
+
+def run_interleaved(
+    a: Runtime, b: Runtime, *, repeat: int, opts: RunOptions, log: Log, warmup: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rounds A B, B A, A B ...: each round gives one pair; the order alternates against drift."""
+    if warmup:
+        log.line("    warm-up: one run of each (not counted)")
+        measure_once(a, opts)
+        measure_once(b, opts)
+    runs_a: list[dict[str, Any]] = []
+    runs_b: list[dict[str, Any]] = []
+    for i in range(repeat):
+        order = [(a, runs_a, "A"), (b, runs_b, "B")]
+        if i % 2:
+            order.reverse()
+        for rt, sink, name in order:
+            run = measure_once(rt, opts)
+            run["index"], run["order"] = i, "".join(n for _, _, n in order)
+            sink.append(run)
+            log.line(f"    round {i + 1}/{repeat} {name} ({rt.label}): {describe_run(run)}")
+    return runs_a, runs_b

@@ -1,0 +1,264 @@
+"""Compare two runtimes (profiles, venvs or dists): the hand-written A/B report, measured.
+
+Static sections (packages, install method, OpenMP files) come from the folders; dynamic ones
+(OpenMP loaded, threads, imports, performance) from runs interleaved A B / B A in fresh
+processes. Each time metric gets medians, spreads, the ratio B/A with a paired bootstrap
+95% confidence interval and a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from builder.errors import InputError
+from builder.fsutil import atomic_write_text
+from builder.log import Log
+from builder.measure.bench import (
+    METRIC_ALIASES,
+    METRICS,
+    RunOptions,
+    result_of,
+    run_interleaved,
+    usable,
+)
+from builder.measure.runtime import Runtime
+from builder.measure.stats import BOOTSTRAP, DEFAULT_MIN_EFFECT, paired_ratio, verdict
+from builder.venvs import site_packages_of
+
+TIME_METRICS = ("total_s", "separation_s", "startup_s", "import_s")
+
+
+# --- static facts about one side -------------------------------------------------------
+
+
+def static_facts(rt: Runtime) -> dict[str, Any]:
+    """Packages with sizes, install method and tools, OpenMP files: read from disk, nothing run."""
+    from builder.dist.inspect import inspect_path
+
+    info = inspect_path(rt.path)
+    facts: dict[str, Any] = {
+        "python": info.get("python"),
+        "platform": info.get("platform"),
+        "total_bytes": info["total_bytes"],
+        "files": info["files"],
+        "packages": {
+            p["name"].lower(): {"name": p["name"], "version": p["version"], "size": p["size"]}
+            for p in info["packages"]
+            if p.get("version")
+        },
+        "install": install_method(rt),
+        "openmp_files": openmp_files(rt),
+    }
+    return facts
+
+
+def install_method(rt: Runtime) -> dict[str, Any]:
+    """Who installed what: pyvenv.cfg's creator, each package's INSTALLER, builder's stamp or manifest."""
+    out: dict[str, Any] = {}
+    if rt.kind == "venv":
+        cfg = rt.path / "pyvenv.cfg"
+        values = dict(
+            (k.strip(), v.strip())
+            for k, _, v in (ln.partition("=") for ln in cfg.read_text().splitlines())
+            if v
+        )
+        creator = next((f"{k} {values[k]}" for k in ("uv", "virtualenv") if k in values), "python -m venv")
+        out["venv_created_by"] = creator
+        installers: dict[str, int] = {}
+
+        for f in sorted(site_packages_of(rt.path).glob("*.dist-info/INSTALLER")):
+            name = f.read_text(encoding="utf-8", errors="replace").strip() or "?"
+            installers[name] = installers.get(name, 0) + 1
+        out["installers"] = installers
+        stamp = rt.path / ".builder-stamp.json"
+        if stamp.is_file():
+            s = json.loads(stamp.read_text())
+            out["builder_stamp"] = {"lock_sha256": s.get("lock"), "uv": s.get("uv")}
+    else:
+        from builder.dist.manifest import read_manifest
+
+        try:
+            m = read_manifest(rt.path)
+        except OSError:
+            return {"frozen": "no manifest.json"}
+        out["tools"] = m.get("tools")
+        out["sources"] = m.get("sources")
+        out["lock"] = (m.get("lock") or {}).get("sha256")
+        out["frozen_by"] = f"PyInstaller {(m.get('tools') or {}).get('pyinstaller')}"
+    return out
+
+
+def openmp_files(rt: Runtime) -> dict[str, Any]:
+    from builder.openmp.audit import audit
+
+    root = rt.path / "stems" if rt.kind == "dist" else rt.path
+    try:
+        rep = audit(root)
+    except InputError as exc:
+        return {"error": exc.one_line(), "runtimes": []}
+    return {
+        "runtimes": [
+            {"path": r.path, "family": r.family_name, "size": r.size, "links": list(r.names)}
+            for r in rep.runtimes
+        ],
+        "primary": rep.primary,
+    }
+
+
+# --- diffs (pure) ------------------------------------------------------------------------
+
+
+def package_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    same, changed, only_a, only_b = [], [], [], []
+    for key in sorted(set(a) | set(b)):
+        pa, pb = a.get(key), b.get(key)
+        if pa and pb:
+            row = {
+                "name": pa["name"],
+                "a": pa["version"],
+                "b": pb["version"],
+                "size_a": pa["size"],
+                "size_b": pb["size"],
+            }
+            (same if pa["version"] == pb["version"] else changed).append(row)
+        elif pa:
+            only_a.append({"name": pa["name"], "a": pa["version"], "size_a": pa["size"]})
+        else:
+            only_b.append({"name": pb["name"], "b": pb["version"], "size_b": pb["size"]})  # type: ignore[index]
+    by_size = lambda key: lambda r: -r.get(key, 0)  # noqa: E731
+    return {
+        "same": sorted(same, key=by_size("size_a")),
+        "different_version": changed,
+        "only_in_a": sorted(only_a, key=by_size("size_a")),
+        "only_in_b": sorted(only_b, key=by_size("size_b")),
+    }
+
+
+def import_diff(
+    a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, top: int = 15
+) -> list[dict[str, Any]]:
+    if not a or not b:
+        return []
+    pa, pb = a["by_package_ms"], b["by_package_ms"]
+    rows = [
+        {
+            "package": p,
+            "a_ms": pa.get(p, 0.0),
+            "b_ms": pb.get(p, 0.0),
+            "diff_ms": round(pb.get(p, 0.0) - pa.get(p, 0.0), 2),
+        }
+        for p in set(pa) | set(pb)
+    ]
+    return sorted(rows, key=lambda r: -abs(r["diff_ms"]))[:top]
+
+
+def threading_rows(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    ta, tb = a.get("threads") or {}, b.get("threads") or {}
+    rows = [
+        ("intra-op threads (torch.get_num_threads)", ta.get("torch"), tb.get("torch")),
+        ("threads right after import torch", ta.get("at_import"), tb.get("at_import")),
+        ("inter-op threads", ta.get("interop"), tb.get("interop")),
+        ("matmul precision", a.get("matmul_precision"), b.get("matmul_precision")),
+        (
+            "runtime settings from",
+            (a.get("runtime") or {}).get("settings") or a.get("config_source"),
+            (b.get("runtime") or {}).get("settings") or b.get("config_source"),
+        ),
+    ]
+    ea, eb = a.get("env") or {}, b.get("env") or {}
+    rows += [(f"env {k}", ea.get(k), eb.get(k)) for k in sorted(set(ea) | set(eb))]
+    return [{"setting": s, "a": va, "b": vb, "same": va == vb} for s, va, vb in rows]
+
+
+# --- the comparison ----------------------------------------------------------------------
+
+
+def performance(
+    runs_a: list[dict[str, Any]],
+    runs_b: list[dict[str, Any]],
+    *,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+    metrics: Sequence[str] = TIME_METRICS,
+) -> dict[str, Any]:
+    out = {}
+    for m in metrics:
+        pairs = [
+            (ra.get(m), rb.get(m))
+            for ra, rb in zip(runs_a, runs_b)
+            if usable(ra) and usable(rb) and ra.get(m) is not None and rb.get(m) is not None
+        ]
+        if not pairs:
+            continue
+        stat = paired_ratio([p[0] for p in pairs], [p[1] for p in pairs])
+        out[m] = {
+            "label": METRICS[m][0],
+            "a": [p[0] for p in pairs],
+            "b": [p[1] for p in pairs],
+            **stat,
+            "verdict": verdict(stat, min_effect=min_effect),
+        }
+    return out
+
+
+def compare_runtimes(
+    a: Runtime,
+    b: Runtime,
+    *,
+    repeat: int = 5,
+    opts: RunOptions | None = None,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+    metric: str = "total",
+    log: Log | None = None,
+    warmup: bool = True,
+) -> dict[str, Any]:
+    opts = opts or RunOptions()
+    log = log or Log()
+    primary = METRIC_ALIASES.get(metric, metric)
+    with log.step("read packages, install method and OpenMP files of both sides"):
+        fa, fb = static_facts(a), static_facts(b)
+    with log.step(f"measure: {repeat} interleaved rounds (A B / B A), fresh processes"):
+        runs_a, runs_b = run_interleaved(a, b, repeat=repeat, opts=opts, log=log, warmup=warmup)
+    ra, rb = result_of(a, runs_a, opts, None), result_of(b, runs_b, opts, None)
+    perf = performance(runs_a, runs_b, min_effect=min_effect)
+    head = perf.get(primary) or next(iter(perf.values()), None)
+    return {
+        "a": {"runtime": a.describe(), **{k: v for k, v in fa.items() if k != "packages"}},
+        "b": {"runtime": b.describe(), **{k: v for k, v in fb.items() if k != "packages"}},
+        "settings": {
+            "repeat": repeat,
+            "model": opts.model,
+            "seconds": opts.seconds,
+            "min_effect": min_effect,
+            "primary_metric": primary,
+            "order": "interleaved, alternating A B / B A",
+            "ci": f"95% percentile bootstrap over paired rounds ({BOOTSTRAP} resamples, seed 0)",
+        },
+        "verdict": head["verdict"]["text"] if head else "no runs completed",
+        "verdict_metric": primary if head else None,
+        "packages": package_diff(fa["packages"], fb["packages"]),
+        "openmp_loaded": {"a": ra["openmp_loaded"], "b": rb["openmp_loaded"]},
+        "threading": threading_rows(ra, rb),
+        "imports": {
+            "a": ra["imports"],
+            "b": rb["imports"],
+            "top_differences": import_diff(ra["imports"], rb["imports"]),
+        },
+        "summary": {"a": ra["summary"], "b": rb["summary"]},
+        "performance": perf,
+        "flags": {"a": ra["flags"], "b": rb["flags"]},
+        "runs": {"a": runs_a, "b": runs_b},
+    }
+
+
+def write_reports(result: Mapping[str, Any], out: Path) -> dict[str, Path]:
+    from builder.measure.report import html, markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / "report.md", "json": out / "report.json", "html": out / "report.html"}
+    atomic_write_text(paths["markdown"], markdown.compare_report(result))
+    atomic_write_text(paths["json"], json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write_text(paths["html"], html.compare_page(result))
+    return paths

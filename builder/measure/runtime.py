@@ -1,0 +1,129 @@
+"""The runtime under test: how to start a venv's `python -m runtime_entry` or a dist's program.
+
+builder never imports torch: it starts the runtime as a user's app would and reads its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from builder.contract import CONFIG_NAME
+from builder.dist.manifest import MANIFEST
+from builder.errors import InputError
+from builder.paths import Project
+from builder.profile import load_profile
+from builder.venvs import venv_python
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """How to start one runtime: a venv (`python -m runtime_entry`) or a dist's `stems`."""
+
+    label: str
+    kind: str  # venv | dist
+    path: Path  # the venv, or the dist folder
+    argv: tuple[str, ...]  # program and arguments before the stems command
+    env: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    importtime: bool = True  # PyInstaller programs ignore -X importtime / PYTHONPROFILEIMPORTTIME
+    settings: str | None = None  # where runtime settings come from when not from a config file
+
+    def command(self, *args: str, importtime: bool = False) -> list[str]:
+        if importtime and self.kind == "venv":
+            return [self.argv[0], "-X", "importtime", *self.argv[1:], *args]
+        return [*self.argv, *args]
+
+    def with_env(self, **extra: str) -> Runtime:
+        return replace(self, env={**self.env, **extra})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "path": str(self.path),
+            "profile": self.profile,
+            "command": shlex.join(self.argv),
+            "settings": self.settings,
+        }
+
+
+def venv_runtime(
+    venv: Path, project: Project, *, label: str | None = None, profile: str | None = None
+) -> Runtime:
+    venv = venv.absolute()
+    env = {"PYTHONPATH": str(project.root)}
+    # A venv has no program folder: its runtime config (as `builder tune` writes it) sits in the venv.
+    if (venv / CONFIG_NAME).is_file():
+        env["STEMS_RUNTIME_CONFIG"] = str(venv / CONFIG_NAME)
+    if profile is None and venv.name == "venv" and (project.profiles / f"{venv.parent.name}.toml").is_file():
+        profile = venv.parent.name
+    settings = None
+    if profile is not None and "STEMS_RUNTIME_CONFIG" not in env:
+        settings = f"profile {profile} [runtime] (as STEMS_* variables)"
+        # A profile's venv runs with the profile's runtime settings, as its frozen program would.
+        rs = load_profile(profile, project.profiles).runtime
+        env.update(
+            {
+                **rs.env,
+                "STEMS_THREADS": str(rs.threads),
+                "STEMS_INTEROP_THREADS": str(rs.interop_threads),
+                "STEMS_MATMUL_PRECISION": rs.matmul_precision,
+            }
+        )
+    return Runtime(
+        label=label or _short(venv), kind="venv", path=venv,
+        argv=(str(venv_python(venv)), "-m", "runtime_entry"), env=env, profile=profile, settings=settings,
+    )  # fmt: skip
+
+
+def dist_runtime(dist: Path, *, label: str | None = None) -> Runtime:
+    dist = dist.absolute()
+    program = dist / "stems" / ("stems.exe" if sys.platform == "win32" else "stems")
+    if not program.is_file():
+        raise InputError(f"{dist}: a dist without stems/{program.name}")
+    profile = None
+    if (dist / MANIFEST).is_file():
+        profile = json.loads((dist / MANIFEST).read_text(encoding="utf-8")).get("profile")
+    return Runtime(
+        label=label or _short(dist),
+        kind="dist",
+        path=dist,
+        argv=(str(program),),
+        profile=profile,
+        importtime=False,
+    )
+
+
+def program_runtime(program: Path, project: Project) -> Runtime:
+    """A venv's python or a frozen `stems` program (what the build pipeline has in hand)."""
+    program = program.absolute()
+    if program.name.startswith("python"):
+        venv = program.parent.parent
+        return venv_runtime(venv, project)
+    if program.parent.name == "stems" and (program.parent.parent / MANIFEST).is_file():
+        return dist_runtime(program.parent.parent)
+    return Runtime(
+        label=_short(program.parent), kind="dist", path=program.parent, argv=(str(program),), importtime=False
+    )
+
+
+def _short(path: Path) -> str:
+    parts = path.parts
+    return "/".join(parts[-2:]) if path.name in ("venv", "stems") else path.name
+
+
+def resolve_path(path: Path, project: Project, *, label: str | None = None) -> Runtime:
+    """A venv, a dist or a frozen folder on disk."""
+    if (path / "pyvenv.cfg").is_file():
+        return venv_runtime(path, project, label=label)
+    if (path / MANIFEST).is_file() or (path / "stems" / "stems").is_file():
+        return dist_runtime(path, label=label)
+    if (path / "stems").is_file() and (path / "_internal").is_dir():
+        return replace(program_runtime(path / "stems", project), label=label or path.name)
+    raise InputError(f"{path}: not a venv (pyvenv.cfg), a dist (manifest.json) or a frozen stems folder")

@@ -1,0 +1,181 @@
+"""`builder build`: lock check -> install -> openmp -> freeze -> check -> smoke bench -> package.
+
+This module only sequences the stages (each in its own module of builder/stages/) and logs
+them. Every stage writes to a temporary folder that is renamed into place, so a killed build
+leaves the previous dist/P/ whole. Unchanged inputs skip the work: the venv is reused when the
+lock is, and the whole build is reported "up to date" when the dist was made from the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from builder.dist.inspect import human_size, inspect_path, tree_totals
+from builder.dist.manifest import MANIFEST, SUMS, read_manifest
+from builder.errors import BudgetError, CheckError
+from builder.log import Log
+from builder.measure.budget import enforce
+from builder.paths import Project
+from builder.profile import Profile, load_profile
+from builder.stages.check import check
+from builder.stages.freeze import PROGRAM, freeze, plan_freeze
+from builder.stages.inputs import inputs_hash
+from builder.stages.install import install, require_native
+from builder.stages.lock import check_lock, read_lock
+from builder.stages.openmp import openmp_stage_cached
+from builder.stages.package import manifest_body, package_stage
+from builder.stages.smoke import smoke_bench
+from builder.tools import process, uv
+from builder.venvs import site_packages_of
+from builder.wheelhouse import find_wheelhouse
+
+DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
+
+
+def source_date_epoch(project: Project, lock_path: Path) -> int:
+    """SOURCE_DATE_EPOCH, else the commit time of the lock (changes only when the lock does)."""
+    if env := os.environ.get("SOURCE_DATE_EPOCH"):
+        return int(env)
+    proc = process.run(
+        ["git", "log", "-1", "--format=%ct", "--", lock_path], tool="git", cwd=project.root, check=False
+    )
+    text = proc.stdout.strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else DEFAULT_EPOCH
+
+
+def check_size_budget(profile: Profile, size: int, files: int) -> None:
+    """The frozen folder against bench.max-size-mb (decimal MB, 10**6 bytes) and bench.max-files."""
+    budget = profile.bench
+    if budget.max_size_mb is not None and size > budget.max_size_mb * 1e6:
+        raise BudgetError(
+            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {budget.max_size_mb:g} MB",
+            hint=f"see the size report; raise bench.max-size-mb in {profile.path.name} or drop more in [freeze]",
+        )
+    if budget.max_files is not None and files > budget.max_files:
+        raise BudgetError(
+            f"{profile.name}: frozen folder has {files} files, over the budget of {budget.max_files}",
+            hint=f"raise bench.max-files in {profile.path.name} or drop more in [freeze]",
+        )
+
+
+def dist_summary(dist: Path) -> dict[str, Any]:
+    """Size, file count and hashes of a packaged dist, read back from disk."""
+    manifest = read_manifest(dist)
+    archive = dist / f"{dist.name}.tar.xz"
+    sha_file = archive.with_name(archive.name + ".sha256")
+    return {
+        "size_bytes": manifest["totals"]["bytes"],
+        "files": manifest["totals"]["files"],
+        "sha256": "sha256:" + hashlib.sha256((dist / SUMS).read_bytes()).hexdigest(),
+        "archive": str(archive) if archive.is_file() else None,
+        "archive_bytes": archive.stat().st_size if archive.is_file() else None,
+        "archive_sha256": "sha256:" + sha_file.read_text().split()[0] if sha_file.is_file() else None,
+    }
+
+
+def _up_to_date(dist: Path, key: str) -> bool:
+    try:
+        return (dist / SUMS).is_file() and read_manifest(dist).get("inputs_hash") == key
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def build(
+    project: Project,
+    profile_name: str,
+    *,
+    wheelhouse: Path | None,
+    out: Path,
+    log: Log,
+    force: bool = False,
+) -> dict[str, Any]:
+    profile = load_profile(profile_name, project.profiles)
+    require_native(profile, "build")
+    uv.find_python(profile.python)  # fail before any work when the interpreter is missing
+    lock_path = project.lock_path(profile.name)
+    check_lock(profile, lock_path)
+    lock = read_lock(lock_path)
+    wh = find_wheelhouse(wheelhouse)
+    work = (project.work / profile.name).resolve()
+    dist = (out / profile.name).resolve()
+
+    with log.step("install"):
+        inst = install(profile, lock, work / "venv", wh)
+        log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
+        for pkg, where in inst.sources.items():
+            log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
+
+    openmp_record = openmp_stage_cached(inst, log)
+    plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work)
+    key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
+    up_to_date = not force and _up_to_date(dist, key)
+    if up_to_date:
+        log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
+    else:
+        epoch = source_date_epoch(project, lock_path)
+        with log.step("freeze"):
+            frozen = freeze(profile, plan, inst.python.absolute(), work, work / "frozen", epoch=epoch)
+            size, files = tree_totals(frozen.folder)
+            log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
+            check_size_budget(profile, size, files)
+        program = frozen.folder / (PROGRAM + profile.target.exe_suffix)
+        with log.step("check"):
+            selftest = check(program, profile, lock)
+            t = selftest["threads"]
+            log.line(
+                f"    selftest: torch {selftest['versions']['torch']}, threads {t['torch']} "
+                f"(at import {t['at_import']}), interop {t['interop']}, precision "
+                f"{selftest['matmul_precision']}, OpenMP: "
+                + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
+            )
+        with log.step("bench (smoke)"):
+            smoke = smoke_bench(program, profile, project=project)
+            med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
+            log.line(
+                f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+                f"(tiny model, 1 s of audio), peak {med.get('peak_rss_mb')} MB"
+                + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+            )
+            enforce(smoke)
+        with log.step("package"):
+            body = manifest_body(
+                profile,
+                lock=lock,
+                lock_path=lock_path,
+                inputs_hash=key,
+                epoch=epoch,
+                inst=inst,
+                frozen=frozen,
+                openmp_record=openmp_record,
+                runtime_config=plan.runtime_config,
+                python_version=selftest["versions"]["python"],
+            )
+            package_stage(frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch)
+            for row in inspect_path(dist)["packages"][:8]:
+                log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
+    summary = dist_summary(dist)
+    selftest = json.loads((dist / "selftest.json").read_text())
+    if not (dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)).is_file():
+        raise CheckError(f"{dist}: packaged folder has no {PROGRAM} program")
+    return {
+        "profile": profile.name,
+        "target": profile.target.name,
+        "artifact": str(dist),
+        "program": str(dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)),
+        "manifest": str(dist / MANIFEST),
+        **summary,
+        "up_to_date": up_to_date,
+        "venv_reused": inst.reused,
+        "sources": inst.sources,
+        "stages_seconds": log.durations,
+        "selftest": {
+            "threads": selftest["threads"],
+            "matmul_precision": selftest["matmul_precision"],
+            "openmp": selftest["openmp"],
+            "versions": selftest["versions"],
+        },
+    }

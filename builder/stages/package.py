@@ -1,0 +1,83 @@
+"""Package stage: the manifest's body, the SBOM and the dist (dist/P/ with its archive)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from builder import __version__
+from builder.dist.manifest import PackageResult, package, packages_json, read_site_packages
+from builder.dist.sbom import make_sbom
+from builder.profile import Profile
+from builder.stages.freeze import FreezeResult
+from builder.stages.install import InstallResult
+from builder.stages.lock import Lock
+from builder.tools import uv
+from builder.venvs import site_packages_of
+
+SBOM_NAME = "sbom.cdx.json"
+# Timings: kept out of the dist's hashed payload so two builds stay byte-identical.
+VOLATILE_SELFTEST = ("torch_import_seconds",)
+
+
+def manifest_body(
+    profile: Profile,
+    *,
+    lock: Lock,
+    lock_path: Path,
+    inputs_hash: str,
+    epoch: int,
+    inst: InstallResult,
+    frozen: FreezeResult,
+    openmp_record: Mapping[str, Any],
+    runtime_config: Mapping[str, object],
+    python_version: str,
+) -> dict[str, Any]:
+    """What the manifest says about the build, apart from the files (pure but for reading the venv)."""
+    return {
+        "profile": profile.name,
+        "profile_hash": profile.lock_hash(),
+        "inputs_hash": inputs_hash,
+        "source_date_epoch": epoch,
+        "lock": {"path": f"locks/{lock_path.name}", "sha256": lock.hash()},
+        "target": {"name": profile.target.name, "platform": profile.target.uv_platform},
+        "python": python_version,
+        "tools": {
+            "builder": __version__,
+            "uv": uv.version(),
+            "pyinstaller": frozen.pyinstaller,
+            "host_python": platform.python_version(),
+        },
+        "sources": inst.sources,
+        "openmp": dict(openmp_record),
+        "runtime": dict(runtime_config),
+        "freeze": asdict(profile.freeze),
+        "packages": packages_json(read_site_packages(site_packages_of(inst.venv)), frozen.bundled),
+    }
+
+
+def package_stage(
+    frozen: FreezeResult,
+    dist: Path,
+    body: dict[str, Any],
+    *,
+    selftest: Mapping[str, Any],
+    smoke: Mapping[str, Any],
+    epoch: int,
+) -> PackageResult:
+    stored_selftest = {k: v for k, v in selftest.items() if k not in VOLATILE_SELFTEST}
+    return package(
+        frozen.folder,
+        dist,
+        body,
+        {
+            "selftest.json": json.dumps(stored_selftest, indent=2, sort_keys=True) + "\n",
+            SBOM_NAME: make_sbom(body),
+        },
+        archive_epoch=epoch,
+        reports={"bench.json": json.dumps(smoke, indent=2, sort_keys=True) + "\n"},
+    )

@@ -1,0 +1,32 @@
+"""Smoke stage: one short bench run of the frozen program against the profile's budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from builder.log import Log
+from builder.measure.bench import DEFAULT_MODEL, RunOptions, bench_runtime
+from builder.measure.runner import DEFAULT_STALL
+from builder.measure.runtime import program_runtime
+from builder.paths import Project, find_project
+from builder.profile import Profile
+
+
+def smoke_bench(
+    program_or_python: Path,
+    profile: Profile | None,
+    *,
+    project: Project | None = None,
+    seconds: float = 1.0,
+    model: str = DEFAULT_MODEL,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
+    """The build pipeline's short form: no warm-up, one run, the profile's budget. Never raises on budget.
+
+    `program_or_python` is a dist's stems program or a venv's python. The result's
+    `budget.ok` and `flags` say whether the runtime passed; the caller stores it as bench.json.
+    """
+    rt = program_runtime(Path(program_or_python), project or find_project())
+    opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=min(DEFAULT_STALL, timeout))
+    return bench_runtime(rt, repeat=1, opts=opts, warmup=False, log=Log(), profile=profile)
