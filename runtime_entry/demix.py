@@ -1,22 +1,24 @@
 """Overlap-add demixing in bounded memory.
 
-The chunking is the community code's (MSST `demix`, generic mode): chunks of
-`chunk_size`, step `chunk_size // num_overlap`, linear fades of
-`chunk_size // 10` (none at the very start and end), reflect padding of
-`chunk_size - step` at both ends when the signal is long enough, a short last
-chunk padded by reflection (zeros when shorter than half a chunk), chunks run in
-batches, and the sum divided by the summed window.
+The chunking is msst's (`msst.utils.model_utils.demix`, generic mode), sample for
+sample: chunks of `chunk_size`, step `chunk_size // num_overlap`, linear fades of
+`chunk_size // 10`, reflect padding of `chunk_size - step` at both ends when the
+signal is long enough, a short last chunk padded by reflection (zeros when shorter
+than half a chunk), chunks run in batches, and the sum divided by the summed window.
+Like msst, the fade exceptions go by batch: the batch whose last chunk starts at 0
+has no fade-in, otherwise the batch that reaches the end has no fade-out, for every
+chunk of that batch. With `inference.normalize` the input is standardised by the
+mean and deviation of its mono mix and every stem scaled back.
 
 Unlike that code, nothing grows with the file's length: input is pulled block by
 block, and a sample is divided, un-padded and handed to the sink as soon as no
-later chunk can touch it. One deliberate difference: the fade-in/fade-out
-exceptions apply to the first and last chunk themselves, not to every chunk of
-the first/last batch; with batch_size 1 the two are identical.
+later chunk can touch it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +53,30 @@ def plan(length: int, chunk_size: int, num_overlap: int) -> ChunkPlan:
     border = chunk_size - step
     pad = border if (length > 2 * border and border > 0) else 0
     return ChunkPlan(length=length, chunk=chunk_size, step=step, fade=chunk_size // 10, pad=pad)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Normalization:
+    """inference.normalize: (x - mean) / std on the way in, y * std + mean on the way out."""
+
+    mean: float
+    std: float
+
+
+def normalization_stats(blocks: Iterable[np.ndarray]) -> Normalization:
+    """Mean and (population) deviation of the mono mix of (channels, n) blocks, as msst's
+    normalize_audio; a silent or non-finite signal keeps its scale (std 1)."""
+    n, total, squares = 0, 0.0, 0.0
+    for block in blocks:
+        mono = block.astype(np.float64).mean(axis=0)
+        n += mono.size
+        total += float(mono.sum())
+        squares += float(np.square(mono).sum())
+    mean = total / n if n else 0.0
+    std = math.sqrt(max(squares / n - mean * mean, 0.0)) if n else 1.0
+    if not math.isfinite(std) or std <= float(np.finfo(np.float32).eps):
+        std = 1.0
+    return Normalization(mean=mean, std=std)
 
 
 def base_window(chunk: int, fade: int) -> torch.Tensor:
@@ -116,9 +142,13 @@ def demix_stream(
     sink: Callable[[np.ndarray], None],
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    stem_ids: Sequence[int] | None = None,
+    normalization: Normalization | None = None,
 ) -> int:
     """Separate `length` model-rate samples arriving as (channels, n) blocks; hand
-    (stems, channels, m) blocks of the result to `sink`, in order. Returns the chunk count."""
+    (stems, channels, m) blocks of the result to `sink`, in order. Returns the chunk count.
+    `stem_ids`: run only these mask estimators (msst's active_stem_ids); `num_stems` is then
+    their count."""
     p = plan(length, chunk_size, num_overlap)
     starts = list(p.starts)
     total = len(starts)
@@ -136,6 +166,8 @@ def demix_stream(
             return
         out = acc[..., :n] / cnt[:n]
         out = torch.nan_to_num(out, nan=0.0)
+        if normalization is not None:
+            out = out * normalization.std + normalization.mean
         lo, hi = acc_start - p.pad, pos - p.pad  # output coordinates
         a, b = max(lo, 0), min(hi, p.length)
         if b > a:
@@ -155,6 +187,8 @@ def demix_stream(
                 o = _reflect(np.arange(i, i + seg) - p.pad, p.length)
                 src.ensure(int(o.max()) + 1)
                 part = torch.from_numpy(np.ascontiguousarray(src.gather(o)))
+                if normalization is not None:
+                    part = (part - normalization.mean) / normalization.std
                 if seg < p.chunk:
                     mode = "reflect" if seg > p.chunk // 2 else "constant"
                     part = F.pad(part.unsqueeze(0), (0, p.chunk - seg), mode=mode).squeeze(0)
@@ -162,18 +196,20 @@ def demix_stream(
                 segs.append(seg)
             if should_stop is not None and should_stop():
                 raise Cancelled("cancelled")
-            out = model(torch.stack(parts))
+            batch = torch.stack(parts)
+            out = model(batch) if stem_ids is None else model(batch, active_stem_ids=list(stem_ids))
             if out.ndim == 3:  # one stem: (b, s, t)
                 out = out.unsqueeze(1)
+            # msst decides the fades by batch (see the module docstring)
+            w = window
+            if p.fade and batch_starts[-1] == 0:
+                w = window.clone()
+                w[: p.fade] = 1
+            elif p.fade and batch_starts[-1] + p.step >= p.padded:
+                w = window.clone()
+                w[-p.fade :] = 1
             for k, (i, seg) in enumerate(zip(batch_starts, segs)):
                 emit_until(i)
-                w = window
-                if i == 0 or i + p.step >= p.padded:
-                    w = window.clone()
-                    if i == 0 and p.fade:
-                        w[: p.fade] = 1
-                    if i + p.step >= p.padded and p.fade:
-                        w[-p.fade :] = 1
                 acc[..., :seg] += out[k, ..., :seg] * w[:seg]
                 cnt[:seg] += w[:seg]
                 done += 1
@@ -189,10 +225,19 @@ def demix_stream(
 
 
 def demix_array(
-    model: nn.Module, mix: np.ndarray, *, chunk_size: int, num_overlap: int, batch_size: int, num_stems: int
+    model: nn.Module,
+    mix: np.ndarray,
+    *,
+    chunk_size: int,
+    num_overlap: int,
+    batch_size: int,
+    num_stems: int,
+    stem_ids: Sequence[int] | None = None,
+    normalize: bool = False,
 ) -> np.ndarray:
     """Whole-array convenience wrapper: (channels, n) -> (stems, channels, n)."""
     outs: list[np.ndarray] = []
+    norm = normalization_stats([mix]) if normalize else None
     demix_stream(
         model,
         iter([mix.astype(np.float32)]),
@@ -203,5 +248,7 @@ def demix_array(
         num_stems=num_stems,
         channels=mix.shape[0],
         sink=outs.append,
+        stem_ids=stem_ids,
+        normalization=norm,
     )
     return np.concatenate(outs, axis=-1)

@@ -1,25 +1,36 @@
-"""BS-RoFormer and Mel-Band RoFormer with the community constructor and state-dict layout.
+"""BS-RoFormer and Mel-Band RoFormer with msst's constructor options and state-dict layout.
 
-Differences in the two community files are kept on purpose, because checkpoints
-depend on them: BS-RoFormer has `final_norm` and transformers without output
-norms, and its mask MLP has depth - 1 hidden layers; Mel-Band RoFormer has an
-output norm per transformer, no `final_norm`, and depth hidden layers.
+Differences in the two community files are kept on purpose, because checkpoints and
+callers depend on them: BS-RoFormer has `final_norm` and transformers without output
+norms, its mask MLP has depth - 1 hidden layers, and it always returns (b, n, s, t);
+Mel-Band RoFormer has an output norm per transformer, no `final_norm`, depth hidden
+layers, and returns (b, s, t) for one stem.
+
+Options that only matter for training are accepted and unused (the list, with the
+reason for each, is `spec.NO_EFFECT_ON_INFERENCE`).
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from .layers import BandSplit, MaskEstimator, RMSNorm, build_layers, run_layers, run_mask_estimators
+from .axial import build_layers, run_layers
+from .bands import BandSplit, MaskEstimator, run_mask_estimators
+from .mel import mel_band_membership
+from .transformer import RMSNorm
+
+DEFAULT_FREQS_PER_BANDS = (2,) * 24 + (4,) * 12 + (12,) * 8 + (24,) * 8 + (48,) * 8 + (128, 129)
 
 
 class _RoformerBase(nn.Module):
     num_stems: int
     audio_channels: int
+    stft_window: torch.Tensor
+    mask_estimators: nn.ModuleList
 
     def _init_common(
         self,
@@ -30,6 +41,7 @@ class _RoformerBase(nn.Module):
         stft_hop_length: int,
         stft_win_length: int,
         stft_normalized: bool,
+        stft_window_fn: Callable[..., torch.Tensor] | None,
         zero_dc: bool,
         skip_connection: bool,
     ) -> None:
@@ -38,13 +50,14 @@ class _RoformerBase(nn.Module):
         self.num_stems = num_stems
         self.zero_dc = zero_dc
         self.skip_connection = skip_connection
-        self.stft_kwargs = dict(
+        self.stft_kwargs: dict[str, Any] = dict(
             n_fft=stft_n_fft,
             hop_length=stft_hop_length,
             win_length=stft_win_length,
             normalized=stft_normalized,
         )
-        self.register_buffer("stft_window", torch.hann_window(stft_win_length), persistent=False)
+        window = (stft_window_fn or torch.hann_window)(stft_win_length)
+        self.register_buffer("stft_window", window, persistent=False)
         self.n_freqs = stft_n_fft // 2 + 1
 
     def _stft(self, raw: torch.Tensor) -> torch.Tensor:
@@ -55,9 +68,9 @@ class _RoformerBase(nn.Module):
         spec = torch.stft(
             raw.reshape(b * s, t), **self.stft_kwargs, window=self.stft_window, return_complex=True
         )
-        spec = torch.view_as_real(spec)  # (b*s, f, frames, 2)
-        f, frames = spec.shape[1], spec.shape[2]
-        return spec.view(b, s, f, frames, 2).transpose(1, 2).reshape(b, f * s, frames, 2)
+        real = torch.view_as_real(spec)  # (b*s, f, frames, 2)
+        f, frames = real.shape[1], real.shape[2]
+        return real.view(b, s, f, frames, 2).transpose(1, 2).reshape(b, f * s, frames, 2)
 
     def _istft(self, spec: torch.Tensor, length: int | None) -> torch.Tensor:
         """complex (b, n, f*s, frames) -> (b, n, s, length)."""
@@ -72,15 +85,13 @@ class _RoformerBase(nn.Module):
         )
         return audio.view(b, n, s, audio.shape[-1])
 
-    def separate(self, raw: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _heads(self, active_stem_ids: Sequence[int] | None) -> nn.ModuleList:
+        if active_stem_ids is None:
+            return self.mask_estimators
+        return nn.ModuleList([self.mask_estimators[i] for i in active_stem_ids])
 
-    def forward(self, raw_audio: torch.Tensor) -> torch.Tensor:
-        """(b, t) or (b, s, t) -> (b, n, s, t), or (b, s, t) for one stem (as the community code)."""
-        if raw_audio.ndim == 2:
-            raw_audio = raw_audio.unsqueeze(1)
-        out = self.separate(raw_audio)
-        return out[:, 0] if self.num_stems == 1 else out
+    def _as_batch(self, raw_audio: torch.Tensor) -> torch.Tensor:
+        return raw_audio.unsqueeze(1) if raw_audio.ndim == 2 else raw_audio
 
 
 class BSRoformer(_RoformerBase):
@@ -94,7 +105,7 @@ class BSRoformer(_RoformerBase):
         time_transformer_depth: int = 2,
         freq_transformer_depth: int = 2,
         linear_transformer_depth: int = 0,
-        freqs_per_bands: tuple[int, ...] = (),
+        freqs_per_bands: tuple[int, ...] = DEFAULT_FREQS_PER_BANDS,
         dim_head: int = 64,
         heads: int = 8,
         attn_dropout: float = 0.0,
@@ -105,12 +116,19 @@ class BSRoformer(_RoformerBase):
         stft_hop_length: int = 512,
         stft_win_length: int = 2048,
         stft_normalized: bool = False,
+        stft_window_fn: Callable[..., torch.Tensor] | None = None,
+        zero_dc: bool = True,
         mask_estimator_depth: int = 2,
+        multi_stft_resolution_loss_weight: float = 1.0,
+        multi_stft_resolutions_window_sizes: tuple[int, ...] = (4096, 2048, 1024, 512, 256),
+        multi_stft_hop_size: int = 147,
+        multi_stft_normalized: bool = False,
+        multi_stft_window_fn: Callable[..., torch.Tensor] = torch.hann_window,
         mlp_expansion_factor: int = 4,
+        use_torch_checkpoint: bool = False,
         skip_connection: bool = False,
-        zero_dc: bool = False,
+        use_pope: bool = False,
         sage_attention: bool = False,
-        **_training_only: object,
     ) -> None:
         super().__init__()
         self._init_common(
@@ -120,6 +138,7 @@ class BSRoformer(_RoformerBase):
             stft_hop_length=stft_hop_length,
             stft_win_length=stft_win_length,
             stft_normalized=stft_normalized,
+            stft_window_fn=stft_window_fn,
             zero_dc=zero_dc,
             skip_connection=skip_connection,
         )
@@ -137,6 +156,7 @@ class BSRoformer(_RoformerBase):
             ff_dropout=ff_dropout,
             flash_attn=flash_attn or sage_attention,
             norm_output=False,
+            use_pope=use_pope,
         )
         self.final_norm = RMSNorm(dim)
         dims = tuple(2 * f * self.audio_channels for f in freqs_per_bands)
@@ -148,7 +168,11 @@ class BSRoformer(_RoformerBase):
             for _ in range(num_stems)
         )
 
-    def separate(self, raw: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, raw_audio: torch.Tensor, active_stem_ids: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """(b, t) or (b, s, t) -> (b, n, s, t), n the stems (or `active_stem_ids`)."""
+        raw = self._as_batch(raw_audio)
         b, _, length = raw.shape
         spec = self._stft(raw)  # (b, F, T, 2) with F = freqs * channels
         _, fs, frames, _ = spec.shape
@@ -156,51 +180,18 @@ class BSRoformer(_RoformerBase):
         x = self.band_split(x)
         x = run_layers(self.layers, x, self.skip_connection)
         x = self.final_norm(x)
-        mask = run_mask_estimators(self.mask_estimators, x)  # (b, n, T, F*2)
-        mask = mask.view(b, self.num_stems, frames, fs, 2).transpose(2, 3)
+        mask = run_mask_estimators(self._heads(active_stem_ids), x)  # (b, n, T, F*2)
+        mask = mask.view(b, mask.shape[1], frames, fs, 2).transpose(2, 3)
         masked = torch.view_as_complex(spec.unsqueeze(1).contiguous()) * torch.view_as_complex(
             mask.contiguous()
         )
         return self._istft(masked, length)
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney mel scale (librosa's default, htk=False)."""
-    f = np.asanyarray(f, dtype=np.float64)
-    f_sp = 200.0 / 3
-    mels = f / f_sp
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, math.log(6.4) / 27.0
-    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mels)
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asanyarray(m, dtype=np.float64)
-    f_sp = 200.0 / 3
-    freqs = f_sp * m
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, math.log(6.4) / 27.0
-    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), freqs)
-
-
-def mel_band_membership(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Boolean (n_mels, n_fft//2+1): which STFT bins each mel band covers, i.e. where
-    librosa.filters.mel(sr, n_fft, n_mels) is positive (first and last bin forced in,
-    as the community code does)."""
-    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2.0), n_mels + 2))
-    fdiff = np.diff(mel_f)
-    ramps = np.subtract.outer(mel_f, fftfreqs)
-    weights = np.zeros((n_mels, len(fftfreqs)), dtype=np.float32)
-    for i in range(n_mels):
-        lower = -ramps[i] / fdiff[i]
-        upper = ramps[i + 2] / fdiff[i + 1]
-        weights[i] = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
-    weights[0, 0] = 1.0
-    weights[-1, -1] = 1.0
-    return weights > 0
-
-
 class MelBandRoformer(_RoformerBase):
+    freq_indices: torch.Tensor
+    num_bands_per_freq: torch.Tensor
+
     def __init__(
         self,
         dim: int,
@@ -223,13 +214,20 @@ class MelBandRoformer(_RoformerBase):
         stft_hop_length: int = 512,
         stft_win_length: int = 2048,
         stft_normalized: bool = False,
+        stft_window_fn: Callable[..., torch.Tensor] | None = None,
+        zero_dc: bool = True,
         mask_estimator_depth: int = 1,
+        multi_stft_resolution_loss_weight: float = 1.0,
+        multi_stft_resolutions_window_sizes: tuple[int, ...] = (4096, 2048, 1024, 512, 256),
+        multi_stft_hop_size: int = 147,
+        multi_stft_normalized: bool = False,
+        multi_stft_window_fn: Callable[..., torch.Tensor] = torch.hann_window,
         match_input_audio_length: bool = False,
         mlp_expansion_factor: int = 4,
+        use_torch_checkpoint: bool = False,
         skip_connection: bool = False,
-        zero_dc: bool = False,
+        use_pope: bool = False,
         sage_attention: bool = False,
-        **_training_only: object,
     ) -> None:
         super().__init__()
         self._init_common(
@@ -239,6 +237,7 @@ class MelBandRoformer(_RoformerBase):
             stft_hop_length=stft_hop_length,
             stft_win_length=stft_win_length,
             stft_normalized=stft_normalized,
+            stft_window_fn=stft_window_fn,
             zero_dc=zero_dc,
             skip_connection=skip_connection,
         )
@@ -255,6 +254,7 @@ class MelBandRoformer(_RoformerBase):
             ff_dropout=ff_dropout,
             flash_attn=flash_attn or sage_attention,
             norm_output=True,
+            use_pope=use_pope,
         )
         member = torch.from_numpy(mel_band_membership(sample_rate, stft_n_fft, num_bands))
         if not member.any(dim=0).all():
@@ -272,7 +272,12 @@ class MelBandRoformer(_RoformerBase):
             for _ in range(num_stems)
         )
 
-    def separate(self, raw: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, raw_audio: torch.Tensor, active_stem_ids: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """(b, t) or (b, s, t) -> (b, n, s, t'), or (b, s, t') for one stem, t' = t only with
+        match_input_audio_length (else the STFT's whole frames), as the community code."""
+        raw = self._as_batch(raw_audio)
         b, channels, length = raw.shape
         spec = self._stft(raw)  # (b, F, T, 2)
         _, fs, frames, _ = spec.shape
@@ -280,8 +285,8 @@ class MelBandRoformer(_RoformerBase):
         x = x.transpose(1, 2).reshape(b, frames, -1)
         x = self.band_split(x)
         x = run_layers(self.layers, x, self.skip_connection)
-        masks = run_mask_estimators(self.mask_estimators, x)  # (b, n, T, idx*2)
-        n = self.num_stems
+        masks = run_mask_estimators(self._heads(active_stem_ids), x)  # (b, n, T, idx*2)
+        n = masks.shape[1]
         masks = torch.view_as_complex(
             masks.view(b, n, frames, -1, 2).transpose(2, 3).contiguous()
         )  # (b, n, idx, T)
@@ -291,7 +296,11 @@ class MelBandRoformer(_RoformerBase):
         )
         denom = self.num_bands_per_freq.repeat_interleave(channels).view(-1, 1).clamp(min=1e-8)
         masked = torch.view_as_complex(spec.unsqueeze(1).contiguous()) * (summed / denom)
-        return self._istft(masked, length if self.match_input_audio_length else None)
+        out = self._istft(masked, length if self.match_input_audio_length else None)
+        return out[:, 0] if n == 1 else out
 
 
-MODEL_CLASSES = {"bs_roformer": BSRoformer, "mel_band_roformer": MelBandRoformer}
+MODEL_CLASSES: dict[str, type[BSRoformer] | type[MelBandRoformer]] = {
+    "bs_roformer": BSRoformer,
+    "mel_band_roformer": MelBandRoformer,
+}

@@ -3,17 +3,26 @@
 Pure Python (pyyaml only, imported lazily): nothing here imports torch, so a
 config error is reported before torch is even loaded.
 
-A YAML file has the sections of ZFTurbo's Music-Source-Separation-Training
-configs: `model:` (constructor arguments), `audio:` (chunk_size, sample_rate),
-`inference:` (batch_size, num_overlap) and `training:` (instruments,
-target_instrument). The model kind is `model_type:` at the top level when
-present, else inferred (`num_bands` -> Mel-Band RoFormer, else BS-RoFormer).
+A config is read the way msst's inference reads it (msst/_inference.py and
+msst/utils/model_utils.py `demix`):
+- `model:` the constructor arguments; an unknown key is an error, as in msst (whose
+  constructors raise TypeError); a key omitted gets msst's default;
+- the model type is `training.model_type`, else our top-level `model_type:` (what
+  msst takes from its command line), else inferred (`num_bands` -> Mel-Band RoFormer);
+- `inference.chunk_size` before `audio.chunk_size`; `inference.num_overlap`,
+  `inference.batch_size`, `inference.normalize`;
+- `audio.sample_rate` (default 44100), `audio.num_channels`;
+- `training.instruments` and `training.target_instrument`.
+Every other key of `audio:` and `inference:` is one that msst reads only for training
+or for other model types (NO_EFFECT_ON_INFERENCE); anything else there is refused.
+Under `training:` and any other section (augmentations, losses, lora), every key
+other than those above configures training: msst's inference never reads them.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +35,10 @@ KINDS = (BS_ROFORMER, MEL_BAND_ROFORMER)
 # The 62 bands of the BS-RoFormer paper (sum 1025 = n_fft 2048 // 2 + 1).
 DEFAULT_FREQS_PER_BANDS = (2,) * 24 + (4,) * 12 + (12,) * 8 + (24,) * 8 + (48,) * 8 + (128, 129)
 
-# Constructor arguments and their defaults, as in the community code. Keys that
-# only matter for training (losses, checkpointing) are accepted and have no
-# effect on inference; everything else changes the computation and is honoured.
-_COMMON = {
+# Constructor arguments and their defaults, exactly as msst 0.1.0's classes
+# (msst/models/bs_roformer/{bs,mel_band}_roformer.py). A Python callable (the two
+# *_window_fn) cannot come from a config file: only null is accepted for stft_window_fn.
+_COMMON: dict[str, Any] = {
     "dim": None,
     "depth": None,
     "stereo": False,
@@ -47,17 +56,19 @@ _COMMON = {
     "stft_hop_length": 512,
     "stft_win_length": 2048,
     "stft_normalized": False,
-    "mlp_expansion_factor": 4,
-    "skip_connection": False,
-    "zero_dc": False,
-    # kernel choice only: mapped to torch scaled_dot_product_attention
-    "sage_attention": False,
-    # training only
-    "use_torch_checkpoint": False,
+    "stft_window_fn": None,
+    "zero_dc": True,
     "multi_stft_resolution_loss_weight": 1.0,
     "multi_stft_resolutions_window_sizes": (4096, 2048, 1024, 512, 256),
     "multi_stft_hop_size": 147,
     "multi_stft_normalized": False,
+    "multi_stft_window_fn": None,
+    "mlp_expansion_factor": 4,
+    "use_torch_checkpoint": False,
+    "skip_connection": False,
+    "use_pope": False,
+    # not an msst option: audio-separator's configs carry it (see NO_EFFECT_ON_INFERENCE)
+    "sage_attention": False,
 }
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     BS_ROFORMER: {**_COMMON, "freqs_per_bands": DEFAULT_FREQS_PER_BANDS, "mask_estimator_depth": 2},
@@ -71,17 +82,33 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "ff_dropout": 0.1,
     },
 }
-TRAINING_ONLY = frozenset(
-    {
-        "use_torch_checkpoint",
-        "multi_stft_resolution_loss_weight",
-        "multi_stft_resolutions_window_sizes",
-        "multi_stft_hop_size",
-        "multi_stft_normalized",
-        "attn_dropout",
-        "ff_dropout",
-    }
-)
+
+# The one list of keys that are accepted and have no effect on inference, with the reason.
+# tests/engine/test_msst_options.py checks that each really changes nothing.
+NO_EFFECT_ON_INFERENCE: dict[str, str] = {
+    "model.attn_dropout": "dropout: active in training only",
+    "model.ff_dropout": "dropout: active in training only",
+    "model.use_torch_checkpoint": "activation checkpointing: saves memory in training only",
+    "model.multi_stft_resolution_loss_weight": "multi-resolution STFT loss: training only",
+    "model.multi_stft_resolutions_window_sizes": "multi-resolution STFT loss: training only",
+    "model.multi_stft_hop_size": "multi-resolution STFT loss: training only",
+    "model.multi_stft_normalized": "multi-resolution STFT loss: training only",
+    "model.multi_stft_window_fn": "multi-resolution STFT loss: training only",
+    "model.dim_freqs_in": "unused by msst's code as well (the bands define the inputs)",
+    "model.sage_attention": "audio-separator's kernel choice (not msst's): the fused attention kernel,"
+    " same result as flash_attn",
+    "audio.n_fft": "read by MDX23C models and training only",
+    "audio.hop_length": "read by MDX23C models and training only",
+    "audio.dim_f": "read by MDX23C models and training only",
+    "audio.dim_t": "read by MDX23C models and training only",
+    "audio.min_mean_abs": "training data selection only",
+    "inference.dim_t": "read by older MDX23C inference only",
+    "training.use_amp": "CUDA autocast in msst: no effect on a CPU",
+    "training.samplerate": "read by HTDemucs only",
+    "training.segment": "read by HTDemucs only",
+}
+AUDIO_KEYS = ("chunk_size", "sample_rate", "num_channels")
+INFERENCE_KEYS = ("chunk_size", "num_overlap", "batch_size", "normalize")
 _REQUIRED = ("dim", "depth")
 
 
@@ -90,13 +117,15 @@ class ModelSpec:
     name: str
     kind: str
     params: dict[str, Any]
-    instruments: tuple[str, ...]
+    instruments: tuple[str, ...]  # the stems produced (training.target_instrument alone, when set)
     sample_rate: int
     chunk_size: int
     num_overlap: int = 2
     batch_size: int = 1
+    normalize: bool = False
+    num_channels: int | None = None  # audio.num_channels: the channels msst feeds and writes
+    stem_ids: tuple[int, ...] | None = None  # the mask estimators to run (target_instrument)
     source: str = "preset"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def audio_channels(self) -> int:
@@ -112,6 +141,10 @@ def _tupled(value: Any) -> Any:
     return tuple(_tupled(v) for v in value) if isinstance(value, list | tuple) else value
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def resolve_model_params(kind: str, model: dict[str, Any], where: str) -> dict[str, Any]:
     if kind not in MODEL_DEFAULTS:
         raise ModelConfigError(f"{where}: unknown model type {kind!r} (expected one of {', '.join(KINDS)})")
@@ -124,9 +157,14 @@ def resolve_model_params(kind: str, model: dict[str, Any], where: str) -> dict[s
     for key in _REQUIRED:
         if model.get(key) is None:
             raise ModelConfigError(f"{where}: model key {key!r} is required")
+    if model.get("stft_window_fn") is not None:
+        raise ModelConfigError(
+            f"{where}: model key 'stft_window_fn' must be null (a Python callable cannot come from a config)"
+        )
     params = {**defaults, **{k: _tupled(v) for k, v in model.items()}}
+    params.pop("multi_stft_window_fn")  # training only, and a callable: the class default stays
     for key in ("dim", "depth", "heads", "dim_head", "num_stems", "stft_n_fft", "stft_hop_length"):
-        if not isinstance(params[key], int) or params[key] < 1:
+        if not _positive_int(params[key]):
             raise ModelConfigError(
                 f"{where}: model key {key!r} must be a positive integer, got {params[key]!r}"
             )
@@ -170,37 +208,86 @@ def load_yaml(path: Path) -> ModelSpec:
     return spec_from_config(data, name=path.stem, source=str(path))
 
 
+def _section(data: dict[str, Any], name: str, where: str, known: tuple[str, ...]) -> dict[str, Any]:
+    section = data.get(name) or {}
+    if not isinstance(section, dict):
+        raise ModelConfigError(f"{where}: '{name}:' must be a mapping")
+    allowed = [*known, *(k.split(".", 1)[1] for k in NO_EFFECT_ON_INFERENCE if k.startswith(name + "."))]
+    if name != "training":
+        for key in section:
+            if key not in allowed:
+                raise ModelConfigError(f"{where}: unknown key {name}.{key}.{_close(str(key), allowed)}")
+    return section
+
+
+def _instruments(
+    training: dict[str, Any], num_stems: int, where: str
+) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
+    """The stems produced and the mask estimators to run, as msst's demix chooses them."""
+    configured = tuple(str(i) for i in training.get("instruments") or ())
+    target = training.get("target_instrument")
+    if not configured:
+        if target:
+            raise ModelConfigError(f"{where}: training.target_instrument needs training.instruments")
+        configured = tuple(f"stem{i}" for i in range(num_stems))
+    if target:
+        if not isinstance(target, str) or target not in configured:
+            raise ModelConfigError(
+                f"{where}: training.target_instrument {target!r} is not one of training.instruments "
+                f"({', '.join(configured)})"
+            )
+        if num_stems == len(configured):  # one head per instrument: run only the target's
+            return (target,), (configured.index(target),)
+        if num_stems == 1:  # a model trained on the target alone
+            return (target,), None
+        raise ModelConfigError(
+            f"{where}: the model has num_stems={num_stems}: with training.target_instrument it must be 1 "
+            f"or the number of training.instruments ({len(configured)})"
+        )
+    if len(configured) != num_stems:
+        raise ModelConfigError(
+            f"{where}: {len(configured)} instruments ({', '.join(configured)}) "
+            f"but the model has num_stems={num_stems}"
+        )
+    return configured, None
+
+
 def spec_from_config(data: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     where = source
     model = dict(data["model"])
-    kind = data.get("model_type") or (MEL_BAND_ROFORMER if "num_bands" in model else BS_ROFORMER)
+    audio = _section(data, "audio", where, AUDIO_KEYS)
+    inference = _section(data, "inference", where, INFERENCE_KEYS)
+    training = _section(data, "training", where, ())
+    kind = (
+        training.get("model_type")
+        or data.get("model_type")
+        or (MEL_BAND_ROFORMER if "num_bands" in model else BS_ROFORMER)
+    )
     params = resolve_model_params(kind, model, where)
-    audio = data.get("audio") or {}
-    inference = data.get("inference") or {}
-    training = data.get("training") or {}
-    target = training.get("target_instrument")
-    if target:
-        instruments = (target,) if isinstance(target, str) else tuple(target)
-    else:
-        instruments = tuple(training.get("instruments") or ())
-    if not instruments:
-        instruments = tuple(f"stem{i}" for i in range(params["num_stems"]))
-    if len(instruments) != params["num_stems"]:
-        raise ModelConfigError(
-            f"{where}: {len(instruments)} instruments ({', '.join(instruments)}) "
-            f"but the model has num_stems={params['num_stems']}"
-        )
-    sample_rate = int(audio.get("sample_rate", params.get("sample_rate", 44100)))
-    chunk_size = audio.get("chunk_size")
-    if not isinstance(chunk_size, int) or chunk_size < params["stft_n_fft"]:
-        raise ModelConfigError(
-            f"{where}: audio.chunk_size must be an integer >= stft_n_fft, got {chunk_size!r}"
-        )
+    instruments, stem_ids = _instruments(training, params["num_stems"], where)
+    sample_rate = audio.get("sample_rate", 44100)
+    if not _positive_int(sample_rate):
+        raise ModelConfigError(f"{where}: audio.sample_rate must be a positive integer, got {sample_rate!r}")
+    chunk_key = "inference.chunk_size" if "chunk_size" in inference else "audio.chunk_size"
+    chunk_size = inference["chunk_size"] if "chunk_size" in inference else audio.get("chunk_size")
+    if not _positive_int(chunk_size) or chunk_size < params["stft_n_fft"]:
+        raise ModelConfigError(f"{where}: {chunk_key} must be an integer >= stft_n_fft, got {chunk_size!r}")
     num_overlap = inference.get("num_overlap", 2)
     batch_size = inference.get("batch_size", 1)
     for key, value in (("inference.num_overlap", num_overlap), ("inference.batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
+        if not _positive_int(value):
             raise ModelConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
+    if num_overlap > chunk_size:
+        raise ModelConfigError(f"{where}: inference.num_overlap {num_overlap} exceeds the chunk size {chunk_size}")
+    normalize = inference.get("normalize", False)
+    if not isinstance(normalize, bool):
+        raise ModelConfigError(f"{where}: inference.normalize must be true or false, got {normalize!r}")
+    num_channels = audio.get("num_channels")
+    channels = 2 if params["stereo"] else 1
+    if num_channels is not None and num_channels not in (1, channels):
+        raise ModelConfigError(
+            f"{where}: audio.num_channels must be 1 or the model's {channels} channel(s), got {num_channels!r}"
+        )
     return ModelSpec(
         name=name,
         kind=kind,
@@ -210,6 +297,9 @@ def spec_from_config(data: dict[str, Any], *, name: str, source: str) -> ModelSp
         chunk_size=chunk_size,
         num_overlap=num_overlap,
         batch_size=batch_size,
+        normalize=normalize,
+        num_channels=num_channels,
+        stem_ids=stem_ids,
         source=source,
     )
 
