@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help dev dev-engine chromium compare-report run test test-fast test-slow lock-check bench-install bench-engine bench-frozen check-repro clean
+.PHONY: help lint dev dev-engine chromium compare-report run test test-fast test-slow lock-check bench-install bench-engine bench-frozen check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
 	@echo "make test        all tests (fast first, then slow)"
+	@echo "make lint        ruff (check, format) and mypy --strict over builder/ and runtime_entry/"
 	@echo "make bench-install  install-stage benchmark -> docs/PERFORMANCE.md"
 	@echo "make check-repro build twice from clean and diff every file"
 
@@ -29,6 +30,16 @@ $(VENV)/.installed-engine: $(VENV)/.installed tests/requirements-engine.txt
 	touch $@
 
 dev: $(VENV)/.installed
+
+# Lint tools, pinned in pyproject's [lint] extra; mypy also reads torch's and numpy's types.
+$(VENV)/.installed-lint: $(VENV)/.installed-engine pyproject.toml
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[test,lint]"
+	touch $@
+
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Headless Chromium for the compare report's screenshot test (Debian's package).
 chromium:

@@ -146,7 +146,9 @@ def main() -> int:
     mu, mp, mn = statistics.median(uv_times), statistics.median(pip_times), statistics.median(noop)
     ratio = mp / mu
     print(f"median uv {mu:.1f} s, pip {mp:.1f} s: uv is {ratio:.2f}x faster; no-change build {mn:.2f} s")
-    rows = "\n".join(f"| {i + 1} | {u:.1f} | {p:.1f} |" for i, (u, p) in enumerate(zip(uv_times, pip_times)))
+    rows = "\n".join(
+        f"| {i + 1} | {u:.1f} | {p:.1f} |" for i, (u, p) in enumerate(zip(uv_times, pip_times, strict=True))
+    )
     body = f"""## Install stage: uv (builder) vs pip
 
 - Date: {dt.date.today().isoformat()}; machine: {machine()}

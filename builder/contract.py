@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,16 @@ def require(document: Any, schema: str, *, what: str) -> None:
             f"{what} does not follow {schema}.schema.json: {found[0]}{more}",
             hint="builder and the runtime disagree on the contract: rebuild the runtime with this builder",
         )
+
+
+# Inherited variables that change what a runtime does (its settings, OpenMP, MKL, Python's own):
+# a measured or checked runtime gets only what builder means to give it.
+SCRUBBED_PREFIXES = ("STEMS_", "OMP_", "MKL_", "KMP_", "GOMP_", "PYTHON")
+
+
+def runtime_environment(extra: Mapping[str, str], base: Mapping[str, str]) -> dict[str, str]:
+    """The one rule for the environment of a runtime that builder runs: `base` without the
+    inherited runtime settings, plus `extra`."""
+    env = {k: v for k, v in base.items() if not k.startswith(SCRUBBED_PREFIXES)}
+    env.update(extra)
+    return env

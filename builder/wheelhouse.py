@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-
 from builder.errors import InputError
 
 
@@ -15,18 +13,6 @@ from builder.errors import InputError
 class Wheelhouse:
     path: Path
     origin: str  # "--wheelhouse", "BUILDER_WHEELHOUSE" or "PIP_FIND_LINKS"
-
-    def wheels_for(self, package: str) -> list[Path]:
-        want = canonicalize_name(package)
-        found = []
-        for wheel in sorted(self.path.glob("*.whl")):
-            try:
-                name = parse_wheel_filename(wheel.name)[0]
-            except InvalidWheelFilename:
-                continue
-            if name == want:
-                found.append(wheel)
-        return found
 
 
 def find_wheelhouse(explicit: Path | None, environ: dict[str, str] | None = None) -> Wheelhouse | None:

@@ -7,13 +7,20 @@ import click
 from builder.cli.common import emit_json
 from builder.paths import Project
 from builder.profile import load_all
+from builder.profile.schema import json_schema
 
 
 @click.command("profiles")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--schema", is_flag=True, help="Print the profile format as JSON Schema (for editors) and exit."
+)
 @click.pass_obj
-def profiles(project: Project, as_json: bool) -> None:
+def profiles(project: Project, as_json: bool, schema: bool) -> None:
     """List and validate every profile."""
+    if schema:
+        emit_json(json_schema())
+        return
     all_profiles = load_all(project.profiles)
     rows = [p.summary() for p in all_profiles]
     if as_json:

@@ -41,7 +41,7 @@ def check_budget(
                 (summary.get("seconds_per_chunk") or {}).get("median"),
             ),
             # size budgets are for what ships: a dist, not a venv
-            ("max-size-mb", b.max_size_mb, round(size["bytes"] / 2**20, 1) if size and shipped else None),
+            ("max-size-mb", b.max_size_mb, round(size["bytes"] / 1e6, 1) if size and shipped else None),
             ("max-files", b.max_files, size["files"] if size and shipped else None),
         ]
         for key, limit, value in pairs:

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.contract import runtime_environment
 from builder.errors import ToolError
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_STALL = 60.0
-# Inherited variables that would change what the runtime does; builder sets what it means to.
-SCRUBBED_ENV_PREFIXES = ("STEMS_", "OMP_", "MKL_", "KMP_", "PYTHON")
 
 
 # --- one monitored process ----------------------------------------------------------
@@ -45,9 +44,7 @@ class ProcessResult:
 
 
 def _clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
-    env.update(extra)
-    return env
+    return runtime_environment(extra, os.environ)
 
 
 def _proc_sample(pid: int) -> tuple[int | None, float | None]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from builder.contract import CONFIG_NAME
+from builder.contract import CONFIG_ENV, CONFIG_NAME, SETTINGS_ENV
 from builder.dist.manifest import MANIFEST
 from builder.errors import InputError
 from builder.paths import Project
@@ -60,20 +60,20 @@ def venv_runtime(
     env = {"PYTHONPATH": str(project.root)}
     # A venv has no program folder: its runtime config (as `builder tune` writes it) sits in the venv.
     if (venv / CONFIG_NAME).is_file():
-        env["STEMS_RUNTIME_CONFIG"] = str(venv / CONFIG_NAME)
+        env[CONFIG_ENV] = str(venv / CONFIG_NAME)
     if profile is None and venv.name == "venv" and (project.profiles / f"{venv.parent.name}.toml").is_file():
         profile = venv.parent.name
     settings = None
-    if profile is not None and "STEMS_RUNTIME_CONFIG" not in env:
+    if profile is not None and CONFIG_ENV not in env:
         settings = f"profile {profile} [runtime] (as STEMS_* variables)"
         # A profile's venv runs with the profile's runtime settings, as its frozen program would.
         rs = load_profile(profile, project.profiles).runtime
         env.update(
             {
                 **rs.env,
-                "STEMS_THREADS": str(rs.threads),
-                "STEMS_INTEROP_THREADS": str(rs.interop_threads),
-                "STEMS_MATMUL_PRECISION": rs.matmul_precision,
+                SETTINGS_ENV["threads"]: str(rs.threads),
+                SETTINGS_ENV["interop_threads"]: str(rs.interop_threads),
+                SETTINGS_ENV["matmul_precision"]: rs.matmul_precision,
             }
         )
     return Runtime(

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from builder.contract import CONFIG_NAME
+from builder.contract import CONFIG_NAME, PRECISIONS, SETTINGS_ENV
 from builder.errors import ToolError
 from builder.fsutil import atomic_write_text
 from builder.log import Log
@@ -30,8 +30,6 @@ from builder.measure.bench import (
 from builder.measure.runtime import Runtime
 from builder.measure.stats import paired_ratio, verdict
 
-PRECISIONS = ("highest", "high", "medium")
-
 
 def config_file(rt: Runtime) -> Path:
     return rt.path / "stems" / CONFIG_NAME if rt.kind == "dist" else rt.path / CONFIG_NAME
@@ -42,9 +40,7 @@ def with_settings(rt: Runtime, s: Mapping[str, Any]) -> Runtime:
     return replace(
         rt, label=f"threads={s['threads']} interop={s['interop_threads']} {s['matmul_precision']}"
     ).with_env(
-        STEMS_THREADS=str(s["threads"]),
-        STEMS_INTEROP_THREADS=str(s["interop_threads"]),
-        STEMS_MATMUL_PRECISION=s["matmul_precision"],
+        **{SETTINGS_ENV[k]: str(s[k]) for k in ("threads", "interop_threads", "matmul_precision")},
     )
 
 

@@ -7,15 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from builder.contract import require, runtime_environment
 from builder.errors import CheckError
 from builder.profile import Profile
 from builder.stages.lock import Lock
 from builder.tools import process
-
-# Inherited values would hide whether the program sets its own (the bug we guard against).
-SCRUBBED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME",
-                "KMP_DUPLICATE_LIB_OK", "STEMS_THREADS", "STEMS_INTEROP_THREADS",
-                "STEMS_MATMUL_PRECISION", "STEMS_RUNTIME_CONFIG")  # fmt: skip
 
 
 def host_cpus() -> int:
@@ -25,7 +21,8 @@ def host_cpus() -> int:
 
 
 def run_selftest(program: Path, timeout: float = 300) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    # Inherited values would hide whether the program sets its own (the bug we guard against).
+    env = runtime_environment({}, os.environ)
     proc = process.run(
         [program, "selftest", "--json"],
         tool="stems selftest",
@@ -39,11 +36,13 @@ def run_selftest(program: Path, timeout: float = 300) -> dict[str, Any]:
             f"{program} selftest failed (exit {proc.returncode}): {process.last_lines(proc.stderr)}"
         )
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         raise CheckError(
             f"{program} selftest printed no JSON: {process.last_lines(proc.stdout + proc.stderr)}"
         ) from None
+    require(report, "selftest", what=f"{program} selftest")
+    return report
 
 
 def expected(profile: Profile, lock: Lock) -> dict[str, Any]:

@@ -52,7 +52,3 @@ def find_python(version_request: str) -> Path:
             "builder never downloads interpreters",
         )
     return Path(proc.stdout.strip())
-
-
-def cache_dir() -> Path:
-    return Path(run(["cache", "dir"]).stdout.strip())

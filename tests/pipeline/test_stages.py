@@ -142,6 +142,7 @@ def test_missing_target_python_is_one_line(tmp_path: Path, root: Path) -> None:
         .replace('python = "3.11"', 'python = "3.10"')
     )
     (tmp_path / "profiles/py310.toml").write_text(text)
+    (tmp_path / "profiles/_base.toml").write_text((root / "profiles/_base.toml").read_text())
     proc = run_builder("build", "--profile", "py310", root=tmp_path, env={"PATH": "/usr/bin:/bin"})
     assert_one_line_error(
         proc, PythonNotFoundError.exit_code, "Python 3.10 is not available", "never downloads"

@@ -1,0 +1,220 @@
+"""Profiles read from `profiles/*.toml`, validated against the schema table and resolved.
+
+Three pure steps, so each failure names its file and key:
+  parse (TOML -> dict) -> validate (dict against KEYS) -> merge (the `extends` chain) -> resolve.
+The rest of builder only ever sees `Profile`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from builder.errors import ProfileError
+from builder.profile.model import SECTION_TYPES, Profile
+from builder.profile.schema import BY_DOTTED, KEYS, SECTIONS, THREAD_VARIABLES, TOP_LEVEL, Key, keys_of
+from builder.targets import TARGETS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+# Bases (shared blocks other profiles extend) are named `_...`; they are never built or listed.
+BASE_PREFIX = "_"
+NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _suggest(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _show(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _check(key: Key, value: Any, path: Path) -> None:
+    if not key.kind.ok(value):
+        raise ProfileError(f"{path}: key '{key.dotted}' must be {key.kind.expected}, got {_show(value)}")
+
+
+def validate(raw: dict[str, Any], path: Path) -> None:
+    """Raise ProfileError for the first unknown key, wrong type, bad requirement or unknown target."""
+    allowed = [*TOP_LEVEL, *SECTIONS]
+    for name, value in raw.items():
+        if name in TOP_LEVEL:
+            _check(BY_DOTTED[name], value, path)
+        elif name in SECTIONS:
+            if not isinstance(value, dict):
+                raise ProfileError(f"{path}: key '{name}' must be a table, got {_show(value)}")
+            names = [k.name for k in keys_of(name)]
+            for sub, subvalue in value.items():
+                if sub not in names:
+                    raise ProfileError(
+                        f"{path}: unknown key '{name}.{sub}'",
+                        hint=_suggest(sub, names) or f"allowed: {', '.join(names)}",
+                    )
+                _check(BY_DOTTED[f"{name}.{sub}"], subvalue, path)
+        else:
+            raise ProfileError(f"{path}: unknown key '{name}'", hint=_suggest(name, allowed))
+    for req in raw.get("packages", {}).get("requirements", []):
+        try:
+            Requirement(req)
+        except InvalidRequirement as exc:
+            raise ProfileError(
+                f"{path}: key 'packages.requirements': invalid requirement '{req}': {exc}"
+            ) from None
+    target = raw.get("target", {}).get("name")
+    if target is not None and target not in TARGETS:
+        raise ProfileError(
+            f"{path}: key 'target.name': unknown target '{target}'",
+            hint=_suggest(target, list(TARGETS)) or f"known: {', '.join(sorted(TARGETS))}",
+        )
+
+
+def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """The child's settings over the parent's, by each key's merge rule (see schema.Key.merge).
+
+    `extends` and `description` are not inherited.
+    """
+    out: dict[str, Any] = {k: dict(v) for k, v in parent.items() if k in SECTIONS}
+    for section, values in child.items():
+        if section not in SECTIONS:
+            out[section] = values
+            continue
+        merged = out.setdefault(section, {})
+        for name, value in values.items():
+            rule = BY_DOTTED[f"{section}.{name}"].merge
+            if rule == "requirements":
+                merged[name] = _merge_requirements(merged.get(name, []), value)
+            elif rule == "add":
+                merged[name] = list(dict.fromkeys([*merged.get(name, []), *value]))
+            elif rule == "update":
+                merged[name] = {**merged.get(name, {}), **value}
+            else:
+                merged[name] = value
+    return out
+
+
+def _merge_requirements(parent: list[str], child: list[str]) -> list[str]:
+    child_names = {canonicalize_name(Requirement(r).name) for r in child}
+    kept = [r for r in parent if canonicalize_name(Requirement(r).name) not in child_names]
+    return kept + child
+
+
+def profile_names(profiles_dir: Path) -> list[str]:
+    """The profiles that are built: every `*.toml` but the `_` bases."""
+    return sorted(p.stem for p in profiles_dir.glob("*.toml") if not p.stem.startswith(BASE_PREFIX))
+
+
+def _read_raw(
+    name: str, profiles_dir: Path, referrer: tuple[Path, str] | None
+) -> tuple[Path, dict[str, Any]]:
+    where = f"{referrer[0]}: key '{referrer[1]}': " if referrer else ""
+    if not NAME.fullmatch(name) or name.startswith("."):
+        raise ProfileError(
+            f"{where}profile name {name!r} is not a name",
+            hint="use letters, digits, '.', '_' and '-' (at most 100); profiles live in profiles/",
+        )
+    path = profiles_dir / f"{name}.toml"
+    if not path.is_file():
+        known = profile_names(profiles_dir)
+        hint = _suggest(name, known) or (f"known: {', '.join(known)}" if known else None)
+        raise ProfileError(f"{where}no profile '{name}' in {profiles_dir}", hint=hint)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    raw = parse_toml(text, path)
+    validate(raw, path)
+    return path, raw
+
+
+def load_profile(name: str, profiles_dir: Path) -> Profile:
+    path, raw = _read_raw(name, profiles_dir, None)
+    chain = [name]
+    layers = [raw]
+    current_path, current = path, raw
+    while "extends" in current:
+        parent_name = current["extends"]
+        if parent_name in chain:
+            cycle = " -> ".join([*chain, parent_name])
+            raise ProfileError(f"{current_path}: key 'extends': circular extends {cycle}")
+        current_path, current = _read_raw(parent_name, profiles_dir, (current_path, "extends"))
+        chain.append(parent_name)
+        layers.append(current)
+    settings: dict[str, Any] = {}
+    for layer in reversed(layers):
+        settings = merge(settings, layer)
+    for key in KEYS:
+        if key.required:
+            present = raw.get(key.name) if not key.section else settings.get(key.section, {}).get(key.name)
+            if present is None:
+                raise ProfileError(f"{path}: missing required key '{key.dotted}'")
+    return resolve(name, path, raw, tuple(chain), settings)
+
+
+def _section(section: str, values: dict[str, Any]) -> Any:
+    """One table resolved into its dataclass; keys left out take the table's defaults."""
+    kwargs = {}
+    for key in keys_of(section):
+        if key.name in values:
+            v = values[key.name]
+            kwargs[key.field] = tuple(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
+    return SECTION_TYPES[section](**kwargs)
+
+
+def resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...], s: dict[str, Any]) -> Profile:
+    """Settings (merged, validated) into a Profile, refusing combinations that contradict each other."""
+    packages = _section("packages", s.get("packages", {}))
+    names = {canonicalize_name(Requirement(r).name) for r in packages.requirements}
+    both = sorted(names & {canonicalize_name(n) for n in packages.excluded})
+    if both:
+        raise ProfileError(
+            f"{path}: key 'packages.excluded': '{both[0]}' is both required and excluded",
+            hint="remove it from one of the two",
+        )
+    runtime = _section("runtime", s.get("runtime", {}))
+    clash = sorted(set(runtime.env) & set(THREAD_VARIABLES))
+    if clash:
+        raise ProfileError(
+            f"{path}: key 'runtime.env.{clash[0]}' conflicts with key 'runtime.threads'",
+            hint=f"set the thread count with runtime.threads (it sets {', '.join(THREAD_VARIABLES)}); "
+            f"remove {clash[0]} from runtime.env",
+        )
+    return Profile(
+        name=name,
+        path=path,
+        description=raw["description"],
+        extends=raw.get("extends"),
+        chain=chain,
+        target=TARGETS[s["target"]["name"]],
+        python=s["target"]["python"],
+        packages=packages,
+        indexes=_section("indexes", s.get("indexes", {})),
+        runtime=runtime,
+        freeze=_section("freeze", s.get("freeze", {})),
+        bench=_section("bench", s.get("bench", {})),
+    )
+
+
+def load_all(profiles_dir: Path) -> list[Profile]:
+    names = profile_names(profiles_dir)
+    if not names:
+        raise ProfileError(f"no profiles (*.toml) in {profiles_dir}")
+    return [load_profile(n, profiles_dir) for n in names]
