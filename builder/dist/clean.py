@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 
 from builder.errors import InputError
 from builder.dist.manifest import MANIFEST

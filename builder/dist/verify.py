@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 
 from builder.errors import CheckError, InputError
 from builder.fsutil import sha256_file
