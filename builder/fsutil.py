@@ -76,12 +76,21 @@ def remove_leftovers(final: Path) -> None:
             os.replace(old, final)
 
 
-def iter_files(root: Path) -> Iterator[Path]:
-    """Every file under root (symlinks included, not followed), in a stable order."""
+def walk(root: Path) -> Iterator[Path]:
+    """The one directory walker: every entry under root (folders, files, symlinks), sorted by name
+    within each folder; a symlink to a folder is an entry of its own and is not followed."""
     for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
         dirnames.sort()
         for name in sorted(filenames):
-            yield Path(dirpath) / name
+            yield here / name
         for name in dirnames:
-            if (Path(dirpath) / name).is_symlink():
-                yield Path(dirpath) / name
+            yield here / name
+        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Every file and symlink under root (links not followed), in a stable order."""
+    for path in walk(root):
+        if path.is_symlink() or not path.is_dir():
+            yield path

@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 
 from builder.errors import ToolError
-from builder.fsutil import sha256_file
+from builder.fsutil import sha256_file, walk
 
 # -3: measured on the minimal Linux runtime (440 MB), -6 gives 112 MB in ~3x the time of
 # -2/-3 (~120 MB); the size goal is 180 MB, so the faster preset wins.
@@ -40,11 +40,7 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str) -> s
     """
     tmp = archive.with_name(f".{archive.name}.tmp")
     skip = {archive, tmp}
-    paths = [folder]
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        base = Path(dirpath)
-        paths += [base / d for d in dirnames] + [base / f for f in sorted(filenames)]
+    paths = [folder, *walk(folder)]
     paths.sort(key=lambda p: p.relative_to(folder).as_posix())
     try:
         with tmp.open("wb") as out:

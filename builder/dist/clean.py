@@ -10,7 +10,6 @@ back, never deleted. Do not run clean while a build is running.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from builder.errors import InputError
 from builder.dist.manifest import MANIFEST
+from builder.errors import InputError
+from builder.fsutil import iter_files
 from builder.paths import Project
 
 # .NAME.tmp / .NAME.old (staged_dir), .NAME.tmp-xyz / .NAME.old-xyz, .NAME.abc123.tmp (atomic writes)
@@ -50,12 +49,11 @@ def _size(path: Path) -> int:
     if path.is_symlink() or not path.is_dir():
         return path.lstat().st_size
     total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += (Path(dirpath) / name).lstat().st_size
-            except OSError:
-                pass
+    for file in iter_files(path):
+        try:
+            total += file.lstat().st_size
+        except OSError:
+            pass  # removed meanwhile
     return total
 
 

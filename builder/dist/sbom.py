@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from cyclonedx.model import HashAlgorithm, HashType, Property
@@ -22,9 +21,8 @@ from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
-from builder.errors import InputError
-from builder.fsutil import atomic_write_text
 from builder.dist.manifest import MANIFEST
+from builder.errors import InputError
 
 SCHEMA_VERSION = "1.6"
 # Fixed namespace for serial numbers: uuid5(NAMESPACE_URL, "runtime-builder").

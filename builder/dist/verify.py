@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from builder.errors import CheckError, InputError
-from builder.fsutil import sha256_file
 from builder.dist.manifest import MANIFEST, SUMS
+from builder.errors import InputError
+from builder.fsutil import sha256_file, walk
 
 SKIP = frozenset({MANIFEST, SUMS})
 
@@ -120,21 +119,13 @@ def _walk(dist: Path) -> tuple[dict[str, Path], list[str]]:
     """Every file and symlink under dist by relative path, and every empty real folder."""
     found: dict[str, Path] = {}
     empty: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(dist):
-        here = Path(dirpath)
-        dirnames.sort()
-        for name in filenames:
-            found[(here / name).relative_to(dist).as_posix()] = here / name
-        real_dirs = []
-        for name in dirnames:
-            if (here / name).is_symlink():  # os.walk does not follow it: it is an entry of its own
-                found[(here / name).relative_to(dist).as_posix()] = here / name
-            else:
-                real_dirs.append(name)
-        dirnames[:] = real_dirs
-        if not filenames and not dirnames and here != dist:
-            empty.append(here.relative_to(dist).as_posix() + "/")
-    return found, empty
+    for path in walk(dist):
+        name = path.relative_to(dist).as_posix()
+        if path.is_symlink() or not path.is_dir():
+            found[name] = path
+        elif not any(path.iterdir()):
+            empty.append(name + "/")
+    return found, sorted(empty)
 
 
 def read_sha256_file(path: Path) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import InputError
-from builder.fsutil import sha256_file
+from builder.fsutil import iter_files, sha256_file
 from builder.openmp.formats import BY_NAME, Dependencies, SearchContext, sniff
 from builder.openmp.model import AuditReport, Load, Runtime, family_of
 
@@ -55,13 +55,15 @@ def _dll_dirs(scan: tuple[Path, ...]) -> tuple[Path, ...]:
 
 def _walk(scan: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
     """(regular files, symlinks) under the scan folders, in a stable order; links are not followed."""
-    files, links = [], []
+    files: list[Path] = []
+    links: list[Path] = []
     for base in scan:
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            for name in sorted(filenames):
-                p = Path(dirpath) / name
-                (links if p.is_symlink() else files).append(p)
+        for p in iter_files(base):
+            if p.is_symlink():
+                if not p.is_dir():  # a link to a folder is not a library
+                    links.append(p)
+            else:
+                files.append(p)
     return files, links
 
 
