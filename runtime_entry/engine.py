@@ -6,7 +6,7 @@ Imports torch at module level: import it only after config.prepare_environment.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from torch import nn
 from . import __version__
 from .audio import FORMATS, Resampler, StemWriter, adapt_channels, probe, read_blocks
 from .checkpoint import load_checkpoint
-from .demix import demix_stream, plan
+from .demix import demix_stream, normalization_stats, plan
 from .errors import UsageError
 from .models import DEFAULT_SEED, ModelSpec, build_model, resolve_spec
 
@@ -137,17 +137,26 @@ def separate_file(
     channels = spec.audio_channels
     to_model = Resampler(info.samplerate, spec.sample_rate, channels)
     model_len = to_model.out_length(info.frames) if not to_model.identity else info.frames
-    out_channels = 1 if info.channels == 1 else channels
+    # as msst: audio.num_channels 1 downmixes first, 2 writes stereo even from mono; without
+    # it a mono file is fed duplicated and written as the first output channel
+    out_channels = spec.num_channels or (1 if info.channels == 1 else channels)
     back = Resampler(spec.sample_rate, info.samplerate, len(chosen) * channels)
 
-    def model_blocks():
+    def model_blocks(to_model: Resampler) -> Iterator[np.ndarray]:
         for block in read_blocks(info):
+            if spec.num_channels == 1 and block.shape[0] > 1:
+                block = block.mean(axis=0, keepdims=True)
             out = to_model.process(adapt_channels(block, channels))
             if out.shape[1]:
                 yield out
         tail = to_model.flush()
         if tail.shape[1]:
             yield tail
+
+    # inference.normalize needs the whole signal's statistics: one reading pass before the run
+    norm = None
+    if spec.normalize:
+        norm = normalization_stats(model_blocks(Resampler(info.samplerate, spec.sample_rate, channels)))
 
     target = Path(out_dir) / Path(input_path).stem
     writers: list[StemWriter] = []
@@ -175,7 +184,7 @@ def separate_file(
                 return
             for w, stem in zip(writers, block):
                 data = stem[:, :n]
-                w.write(data.mean(axis=0, keepdims=True) if out_channels == 1 and data.shape[0] > 1 else data)
+                w.write(data[:1] if out_channels == 1 else data)
             written += n
 
         def sink(block: np.ndarray) -> None:
@@ -186,7 +195,7 @@ def separate_file(
 
         chunks = demix_stream(
             loaded.model,
-            model_blocks(),
+            model_blocks(to_model),
             model_len,
             chunk_size=spec.chunk_size,
             num_overlap=spec.num_overlap,
@@ -196,6 +205,8 @@ def separate_file(
             sink=sink,
             progress=progress,
             should_stop=should_stop,
+            stem_ids=spec.stem_ids,
+            normalization=norm,
         )
         tail = back.flush()
         if tail.shape[1]:
