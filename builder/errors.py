@@ -72,6 +72,12 @@ class StaleLockError(BuilderError):
     exit_code = 9
 
 
+class ModifiedLockError(StaleLockError):
+    """A lock's body no longer matches the hash in its header: it was edited by hand or damaged."""
+
+    exit_code = 12
+
+
 class InputError(BuilderError):
     """A path given on the command line is not what the command expects."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import emit_json
-from builder.errors import InputError, StaleLockError
+from builder.errors import InputError, ModifiedLockError, StaleLockError
 from builder.log import Log
 from builder.paths import Project
 from builder.profile import load_all, load_profile
@@ -18,7 +18,11 @@ from builder.wheelhouse import find_wheelhouse
 @click.command("lock")
 @click.option("--profile", "names", multiple=True, help="Profile to lock (repeatable).")
 @click.option("--all", "all_", is_flag=True, help="Lock every profile.")
-@click.option("--check", is_flag=True, help="Only check that the locks are up to date; exit 9 when stale.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check the locks: exit 9 when one is stale, 12 when one was edited by hand.",
+)
 @click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels (e.g. CPU torch).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
@@ -32,6 +36,7 @@ def lock(
     log = Log()
     results = []
     stale: list[str] = []
+    modified: list[str] = []
     wh = None if check else find_wheelhouse(wheelhouse)
     for profile in selected:
         path = project.lock_path(profile.name)
@@ -39,13 +44,14 @@ def lock(
             try:
                 lock_mod.check_lock(profile, path)
                 results.append({"profile": profile.name, "lock": str(path), "status": "fresh"})
-                log.line(f"fresh  {path}")
+                log.line(f"{'fresh':<8} {path}")
             except StaleLockError as exc:
-                stale.append(exc.one_line())
+                status = "modified" if isinstance(exc, ModifiedLockError) else "stale"
+                (modified if status == "modified" else stale).append(exc.one_line())
                 results.append(
-                    {"profile": profile.name, "lock": str(path), "status": "stale", "reason": exc.one_line()}
+                    {"profile": profile.name, "lock": str(path), "status": status, "reason": exc.one_line()}
                 )
-                log.line(f"STALE  {exc.one_line()}")
+                log.line(f"{status.upper():<8} {exc.one_line()}")
             continue
         with log.step(f"lock {profile.name} for {profile.target.uv_platform}, Python {profile.python}"):
             locked = lock_mod.compile_lock(profile, path, wh)
@@ -55,5 +61,9 @@ def lock(
         log.line(f"  {len(locked.pins)} packages pinned with hashes -> {path}")
     if as_json:
         emit_json(results)
+    if modified:  # a hand edit is the graver finding: its own exit code
+        raise ModifiedLockError(
+            f"{len(modified)} of {len(selected)} locks were modified; first: {modified[0]}"
+        )
     if stale:
         raise StaleLockError(f"{len(stale)} of {len(selected)} locks are stale; first: {stale[0]}")

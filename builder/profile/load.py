@@ -189,6 +189,14 @@ def resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...], 
             f"{path}: key 'packages.excluded': '{both[0]}' is both required and excluded",
             hint="remove it from one of the two",
         )
+    wheelhouse_only = {canonicalize_name(n) for n in packages.from_wheelhouse}
+    for req in map(Requirement, packages.requirements):
+        if req.url and canonicalize_name(req.name) in wheelhouse_only:
+            raise ProfileError(
+                f"{path}: key 'packages.requirements': '{req.name} @ {req.url}' is a direct URL, "
+                f"but {req.name} is in packages.from-wheelhouse and must come from a wheelhouse",
+                hint=f"require it by version, e.g. {req.name}==2.13.0+cpu",
+            )
     runtime = _section("runtime", s.get("runtime", {}))
     clash = sorted(set(runtime.env) & set(THREAD_VARIABLES))
     if clash:
