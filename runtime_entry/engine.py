@@ -57,7 +57,7 @@ class Engine:
 
     def __init__(self, cache_size: int = 2) -> None:
         self.cache_size = cache_size
-        self._models: dict[tuple, LoadedModel] = {}
+        self._models: dict[tuple[object, ...], LoadedModel] = {}
 
     def cached(self) -> list[dict[str, object]]:
         return [m.describe() for m in self._models.values()]

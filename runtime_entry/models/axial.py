@@ -4,7 +4,7 @@ within each frame (keys `layers.{i}.{0|1|2}`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -39,8 +39,8 @@ def build_layers(
         flash_attn=flash_attn,
         norm_output=norm_output,
     )
-    time_pos: dict[str, nn.Module]
-    freq_pos: dict[str, nn.Module]
+    time_pos: dict[str, Any]
+    freq_pos: dict[str, Any]
     if use_pope:
         time_pos = {"pope_embed": PolarEmbedding(dim_head, heads=heads)}
         freq_pos = {"pope_embed": PolarEmbedding(dim_head, heads=heads)}
@@ -52,8 +52,8 @@ def build_layers(
         block = []
         if linear_transformer_depth > 0:
             block.append(Transformer(depth=linear_transformer_depth, linear_attn=True, **kwargs))
-        block.append(Transformer(depth=time_transformer_depth, **time_pos, **kwargs))
-        block.append(Transformer(depth=freq_transformer_depth, **freq_pos, **kwargs))
+        block.append(Transformer(depth=time_transformer_depth, **{**time_pos, **kwargs}))
+        block.append(Transformer(depth=freq_transformer_depth, **{**freq_pos, **kwargs}))
         layers.append(nn.ModuleList(block))
     return layers
 
@@ -69,7 +69,7 @@ def run_layers(layers: nn.ModuleList, x: torch.Tensor, skip_connection: bool) ->
     b, t, f, d = x.shape
     store: list[torch.Tensor] = []
     for block in layers:
-        *linear, time_t, freq_t = block
+        *linear, time_t, freq_t = [cast(Transformer, t) for t in cast(nn.ModuleList, block)]
         for transformer in linear:
             x = transformer.run_(x, ws)
         if skip_connection:

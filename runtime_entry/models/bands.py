@@ -61,7 +61,7 @@ class BandSplit(nn.Module):
 
             params = [p for n, lin in zip(norms, linears) for p in (n.gamma, lin.weight, lin.bias)]
             w, bias = self._stacked.get(start, cd, params, build)
-            part = rows[:, offset : offset + (stop - start) * width].unflatten(-1, (stop - start, width))
+            part = rows[:, offset : offset + (stop - start) * width].view(-1, stop - start, width)
             part = unit_rows(part, cd).transpose(0, 1)  # (bands, rows, width)
             torch.baddbmm(bias, part, w, out=out[start:stop])
             offset += (stop - start) * width

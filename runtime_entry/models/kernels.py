@@ -22,7 +22,8 @@ def _cpu_has_bf16() -> bool:
         cpu = getattr(torch, "cpu", None)
         probes = [getattr(cpu, n, None) for n in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
         try:
-            _FAST_BF16 = torch.backends.mkldnn.is_available() and any(f is not None and f() for f in probes)
+            mkldnn = bool(torch.backends.mkldnn.is_available())  # type: ignore[no-untyped-call]
+            _FAST_BF16 = mkldnn and any(f is not None and f() for f in probes)
         except Exception:  # private probes: absent or failing means no
             _FAST_BF16 = False
     return _FAST_BF16

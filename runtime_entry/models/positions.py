@@ -56,12 +56,11 @@ class RotaryEmbedding(nn.Module):
         n, d = qk.shape[1], qk.shape[-1]
         table = self._table(n, qk.device, qk.dtype)
         shape = (1, n, 1, 1, d // 2)
+        pairs, dest = qk.view(*qk.shape[:-1], d // 2, 2), out.view(*out.shape[:-1], d // 2, 2)
         if qk.dtype in _COMPLEX:
-            pairs = torch.view_as_complex(qk.unflatten(-1, (d // 2, 2)))
-            torch.mul(pairs, table.view(shape), out=torch.view_as_complex(out.unflatten(-1, (d // 2, 2))))
+            torch.mul(torch.view_as_complex(pairs), table.view(shape), out=torch.view_as_complex(dest))
             return out
         cos, sin = table[0].view(shape), table[1].view(shape)
-        pairs, dest = qk.unflatten(-1, (d // 2, 2)), out.unflatten(-1, (d // 2, 2))
         x1, x2, o1, o2 = pairs[..., 0], pairs[..., 1], dest[..., 0], dest[..., 1]
         torch.mul(x1, cos, out=o1)
         o1.addcmul_(x2, sin, value=-1)
@@ -78,6 +77,8 @@ class PolarEmbedding(nn.Module):
     (for k, plus a learned per-head bias clamped to [-2 pi, 0]), so q.k becomes
     sum_j |q_j| |k_j| cos(angle_q_j - angle_k_j): width 2d for the score, d for the values."""
 
+    inv_freqs: torch.Tensor
+
     def __init__(self, dim: int, *, heads: int, theta: float = 10000.0) -> None:
         super().__init__()
         self.register_buffer("inv_freqs", theta ** -(torch.arange(dim).float() / dim))
@@ -88,7 +89,7 @@ class PolarEmbedding(nn.Module):
         whatever the input dtype: the angles need it). The cos and sin halves are concatenated,
         not interleaved: a dot product does not depend on the order of the features."""
         n = q.shape[-2]
-        inv_freqs: torch.Tensor = self.inv_freqs
+        inv_freqs = self.inv_freqs
         angles = torch.arange(n, device=q.device, dtype=inv_freqs.dtype)[:, None] * inv_freqs[None, :]
         k_angles = angles + self.bias.detach().clamp(-2.0 * math.pi, 0.0)[:, None, :]  # (h, n, d)
         q_mag, k_mag = F.softplus(q.float()), F.softplus(k.float())

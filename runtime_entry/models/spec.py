@@ -188,10 +188,11 @@ def _yaml_loader() -> Any:
     class Loader(yaml.SafeLoader):
         pass
 
+    def python_tuple(loader: Any, node: Any) -> tuple[Any, ...]:
+        return tuple(loader.construct_sequence(node))
+
     # MSST configs write tuples as `!!python/tuple`; read them as data, run no code.
-    Loader.add_constructor(
-        "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node))
-    )
+    Loader.add_constructor("tag:yaml.org,2002:python/tuple", python_tuple)
     return yaml, Loader
 
 
@@ -270,7 +271,7 @@ def spec_from_config(data: dict[str, Any], *, name: str, source: str) -> ModelSp
         raise ModelConfigError(f"{where}: audio.sample_rate must be a positive integer, got {sample_rate!r}")
     chunk_key = "inference.chunk_size" if "chunk_size" in inference else "audio.chunk_size"
     chunk_size = inference["chunk_size"] if "chunk_size" in inference else audio.get("chunk_size")
-    if not _positive_int(chunk_size) or chunk_size < params["stft_n_fft"]:
+    if not isinstance(chunk_size, int) or not _positive_int(chunk_size) or chunk_size < params["stft_n_fft"]:
         raise ModelConfigError(f"{where}: {chunk_key} must be an integer >= stft_n_fft, got {chunk_size!r}")
     num_overlap = inference.get("num_overlap", 2)
     batch_size = inference.get("batch_size", 1)

@@ -26,12 +26,14 @@ class RMSNorm(nn.Module):
         self.gamma = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=-1) * self.scale * self.gamma
+        out: torch.Tensor = F.normalize(x, dim=-1) * self.scale * self.gamma
+        return out
 
     def fold(self, weight: torch.Tensor) -> torch.Tensor:
         """`weight` of a Linear that follows this norm, with scale * gamma folded in, so that
         linear(norm(x)) == unit_rows(x) @ fold(weight).T (+ bias)."""
-        return weight * (self.gamma * self.scale)
+        out: torch.Tensor = weight * (self.gamma * self.scale)
+        return out
 
 
 _FF_ROWS = 2048  # 2048 x 4 * dim float32 activations: 12 MB for dim 384
@@ -117,7 +119,7 @@ class Attention(nn.Module):
         proj = proj.view(b * g, n, -1)
         gates = torch.sigmoid(proj[..., 3 * hd : 3 * hd + h] + self.to_gates.bias.to(cd))
         gates = gates.unsqueeze(-1)  # (b g) n h 1
-        qkv = proj[..., : 3 * hd].unflatten(-1, (3, h, d))  # (b g) n 3 h d
+        qkv = proj[..., : 3 * hd].view(b * g, n, 3, h, d)
         qk = qkv[:, :, :2]
         if self.rotary_embed is not None:
             qk = self.rotary_embed.rotate_into(qk, ws.take("qk", tuple(qk.shape), cd, x.device))
@@ -133,7 +135,8 @@ class Attention(nn.Module):
             else:
                 out = attend(qs, ks, vs, flash=self.flash)
             torch.mul(out.transpose(1, 2), gates[i : i + step], out=gated[i : i + step])
-        add_linear_(rows, gated.view(-1, hd), self.to_out[0].weight.to(cd), None, ws)
+        out_weight = cast(nn.Linear, self.to_out[0]).weight
+        add_linear_(rows, gated.view(-1, hd), out_weight.to(cd), None, ws)
 
 
 class _Identity(nn.Module):
@@ -224,11 +227,12 @@ class Transformer(nn.Module):
     def run_(self, x: torch.Tensor, ws: Workspace) -> torch.Tensor:
         """x (b, groups, n, dim), attention over n; x is updated in place (the residual
         stream stays float32 whatever the matmuls' dtype). Returns x, or its output norm."""
-        for attn, ff in self.layers:
+        for layer in self.layers:
+            attn, ff = cast(nn.ModuleList, layer)
             if isinstance(attn, LinearAttention):  # over all t * f tokens at once
                 x.add_(attn(x.flatten(1, 2)).view_as(x))
             else:
-                attn.add_to_(x, ws)
-            ff.add_to_(x, ws)
+                cast(Attention, attn).add_to_(x, ws)
+            cast(FeedForward, ff).add_to_(x, ws)
         out: torch.Tensor = self.norm(x)
         return out
