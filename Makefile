@@ -24,9 +24,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[test]"
 	touch $@
 
-# + what the engine's tests import: CPU torch from the wheelhouse, never PyPI's CUDA build
+# + what the engine's tests import: CPU torch from the wheelhouse, never PyPI's CUDA build;
+# msst, the engine's reference, without its dependencies (its torch<2.12 pin does not apply)
 $(VENV)/.installed-engine: $(VENV)/.installed tests/requirements-engine.txt
 	$(BIN)/uv pip install --python $(BIN)/python --quiet $(if $(WHEELHOUSE),--find-links $(WHEELHOUSE)) -r tests/requirements-engine.txt
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps msst==0.1.0
 	touch $@
 
 dev: $(VENV)/.installed
@@ -67,12 +69,12 @@ bench-install: dev
 
 MSST_VENV := .bench/msst-venv
 
-# benchmark-only reference environment (audio-separator's MSST code); never the project's
+# benchmark-only reference environment (msst's code, and audio-separator's copy of it); never the project's
 $(MSST_VENV)/.installed: benchmarks/requirements-msst.txt | $(BIN)/uv
 	rm -rf $(MSST_VENV)
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(MSST_VENV)
 	$(BIN)/uv pip install --python $(MSST_VENV)/bin/python --quiet $(if $(WHEELHOUSE),--find-links $(WHEELHOUSE)) -r benchmarks/requirements-msst.txt
-	$(BIN)/uv pip install --python $(MSST_VENV)/bin/python --quiet --no-deps audio-separator==0.47.1
+	$(BIN)/uv pip install --python $(MSST_VENV)/bin/python --quiet --no-deps msst==0.1.0 audio-separator==0.47.1
 	touch $@
 
 bench-engine: $(MSST_VENV)/.installed
