@@ -78,6 +78,12 @@ class ModifiedLockError(StaleLockError):
     exit_code = 12
 
 
+class BusyError(BuilderError):
+    """Another build of the same profile holds its lock (and --no-wait was given)."""
+
+    exit_code = 13
+
+
 class InputError(BuilderError):
     """A path given on the command line is not what the command expects."""
 

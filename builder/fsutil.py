@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from builder.errors import InputError
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -94,3 +96,14 @@ def iter_files(root: Path) -> Iterator[Path]:
     for path in walk(root):
         if path.is_symlink() or not path.is_dir():
             yield path
+
+
+def require_writable_dir(path: Path, what: str) -> None:
+    """Fail now, not after an hour of work, when `path` cannot become a folder we write into."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path}: not a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path}: cannot write there ({existing} is not a writable folder)")

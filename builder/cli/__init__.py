@@ -9,7 +9,7 @@ from typing import ClassVar, NoReturn
 
 import click
 
-from builder.errors import BuilderError
+from builder.errors import BuilderError, InputError
 from builder.paths import Project, find_project
 
 # click's own usage errors get sysexits' EX_USAGE so they never collide with ours (2..).
@@ -51,6 +51,15 @@ def cli(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = Project(root=root.resolve()) if root else find_project()
 
 
+def one_line(exc: click.ClickException) -> str:
+    """click's usage errors as our one line: the message, then where to read more."""
+    text = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text += f" (see `{ctx.command_path} --help`)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     try:
         rv = cli.main(args=argv, prog_name="builder", standalone_mode=False)
@@ -60,11 +69,17 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.BadParameter as exc:
+        # A path that is missing or of the wrong kind is bad input like any other (exit 10),
+        # whichever command it was given to; other bad values are usage errors.
+        code = InputError.exit_code if isinstance(exc.param and exc.param.type, click.Path) else EXIT_USAGE
+        click.echo(f"error: {one_line(exc)}", err=True)
+        sys.exit(code)
     except click.UsageError as exc:
-        exc.show()
+        click.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -24,16 +24,32 @@ from builder.stages.build import build as run_build
     help="Where dist/<profile>/ goes.",
 )
 @click.option("--force", is_flag=True, help="Freeze and package even when the inputs are unchanged.")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="When another build of this profile is running, exit 13 instead of waiting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
 def build(
-    project: Project, profile_name: str | None, wheelhouse: Path | None, out: Path, force: bool, as_json: bool
+    project: Project,
+    profile_name: str | None,
+    wheelhouse: Path | None,
+    out: Path,
+    force: bool,
+    no_wait: bool,
+    as_json: bool,
 ) -> None:
     """Install, freeze, check and package a profile (the host's minimal one by default)."""
-
     log = Log()
     result = run_build(
-        project, profile_name or default_profile(), wheelhouse=wheelhouse, out=out, log=log, force=force
+        project,
+        profile_name or default_profile(),
+        wheelhouse=wheelhouse,
+        out=out,
+        log=log,
+        force=force,
+        wait=not no_wait,
     )
     if as_json:
         emit_json(result)

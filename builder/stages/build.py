@@ -17,6 +17,8 @@ from typing import Any
 from builder.dist.inspect import human_size, inspect_path, tree_totals
 from builder.dist.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import BudgetError, CheckError
+from builder.fsutil import require_writable_dir
+from builder.locking import exclusive
 from builder.log import Log
 from builder.measure.budget import enforce
 from builder.paths import Project
@@ -92,7 +94,9 @@ def build(
     out: Path,
     log: Log,
     force: bool = False,
+    wait: bool = True,
 ) -> dict[str, Any]:
+    """Build a profile's dist; every check that needs no work runs before the first stage."""
     profile = load_profile(profile_name, project.profiles)
     require_native(profile, "build")
     uv.find_python(profile.python)  # fail before any work when the interpreter is missing
@@ -102,80 +106,83 @@ def build(
     wh = find_wheelhouse(wheelhouse)
     work = (project.work / profile.name).resolve()
     dist = (out / profile.name).resolve()
+    require_writable_dir(out, "--out")
 
-    with log.step("install"):
-        inst = install(profile, lock, work / "venv", wh)
-        log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
-        for pkg, where in inst.sources.items():
-            log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
+    # One build of a profile at a time: a second one would clobber this one's scratch folders.
+    with exclusive(work / ".build.lock", what=f"a build of {profile.name}", wait=wait, log=log):
+        with log.step("install"):
+            inst = install(profile, lock, work / "venv", wh)
+            log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
+            for pkg, where in inst.sources.items():
+                log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
 
-    openmp_record = openmp_stage_cached(inst, log)
-    plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work)
-    key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
-    up_to_date = not force and _up_to_date(dist, key)
-    if up_to_date:
-        log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
-    else:
-        epoch = source_date_epoch(project, lock_path)
-        with log.step("freeze"):
-            frozen = freeze(profile, plan, inst.python.absolute(), work, work / "frozen", epoch=epoch)
-            size, files = tree_totals(frozen.folder)
-            log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
-            check_size_budget(profile, size, files)
-        program = frozen.folder / (PROGRAM + profile.target.exe_suffix)
-        with log.step("check"):
-            selftest = check(program, profile, lock)
-            t = selftest["threads"]
-            log.line(
-                f"    selftest: torch {selftest['versions']['torch']}, threads {t['torch']} "
-                f"(at import {t['at_import']}), interop {t['interop']}, precision "
-                f"{selftest['matmul_precision']}, OpenMP: "
-                + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
-            )
-        with log.step("bench (smoke)"):
-            smoke = smoke_bench(program, profile, project=project)
-            med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
-            log.line(
-                f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
-                f"(tiny model, 1 s of audio), peak {med.get('peak_rss_mb')} MB"
-                + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
-            )
-            enforce(smoke)
-        with log.step("package"):
-            body = manifest_body(
-                profile,
-                lock=lock,
-                lock_path=lock_path,
-                inputs_hash=key,
-                epoch=epoch,
-                inst=inst,
-                frozen=frozen,
-                openmp_record=openmp_record,
-                runtime_config=plan.runtime_config,
-                python_version=selftest["versions"]["python"],
-            )
-            package_stage(frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch)
-            for row in inspect_path(dist)["packages"][:8]:
-                log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
-    summary = dist_summary(dist)
-    selftest = json.loads((dist / "selftest.json").read_text())
-    if not (dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)).is_file():
-        raise CheckError(f"{dist}: packaged folder has no {PROGRAM} program")
-    return {
-        "profile": profile.name,
-        "target": profile.target.name,
-        "artifact": str(dist),
-        "program": str(dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)),
-        "manifest": str(dist / MANIFEST),
-        **summary,
-        "up_to_date": up_to_date,
-        "venv_reused": inst.reused,
-        "sources": inst.sources,
-        "stages_seconds": log.durations,
-        "selftest": {
-            "threads": selftest["threads"],
-            "matmul_precision": selftest["matmul_precision"],
-            "openmp": selftest["openmp"],
-            "versions": selftest["versions"],
-        },
-    }
+        openmp_record = openmp_stage_cached(inst, log)
+        plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work)
+        key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
+        up_to_date = not force and _up_to_date(dist, key)
+        if up_to_date:
+            log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
+        else:
+            epoch = source_date_epoch(project, lock_path)
+            with log.step("freeze"):
+                frozen = freeze(profile, plan, inst.python.absolute(), work, work / "frozen", epoch=epoch)
+                size, files = tree_totals(frozen.folder)
+                log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
+                check_size_budget(profile, size, files)
+            program = frozen.folder / (PROGRAM + profile.target.exe_suffix)
+            with log.step("check"):
+                selftest = check(program, profile, lock)
+                t = selftest["threads"]
+                log.line(
+                    f"    selftest: torch {selftest['versions']['torch']}, threads {t['torch']} "
+                    f"(at import {t['at_import']}), interop {t['interop']}, precision "
+                    f"{selftest['matmul_precision']}, OpenMP: "
+                    + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
+                )
+            with log.step("bench (smoke)"):
+                smoke = smoke_bench(program, profile, project=project)
+                med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
+                log.line(
+                    f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+                    f"(tiny model, 1 s of audio), peak {med.get('peak_rss_mb')} MB"
+                    + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+                )
+                enforce(smoke)
+            with log.step("package"):
+                body = manifest_body(
+                    profile,
+                    lock=lock,
+                    lock_path=lock_path,
+                    inputs_hash=key,
+                    epoch=epoch,
+                    inst=inst,
+                    frozen=frozen,
+                    openmp_record=openmp_record,
+                    runtime_config=plan.runtime_config,
+                    python_version=selftest["versions"]["python"],
+                )
+                package_stage(frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch)
+                for row in inspect_path(dist)["packages"][:8]:
+                    log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
+        summary = dist_summary(dist)
+        selftest = json.loads((dist / "selftest.json").read_text())
+        if not (dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)).is_file():
+            raise CheckError(f"{dist}: packaged folder has no {PROGRAM} program")
+        return {
+            "profile": profile.name,
+            "target": profile.target.name,
+            "artifact": str(dist),
+            "program": str(dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)),
+            "manifest": str(dist / MANIFEST),
+            **summary,
+            "up_to_date": up_to_date,
+            "venv_reused": inst.reused,
+            "sources": inst.sources,
+            "stages_seconds": log.durations,
+            "selftest": {
+                "threads": selftest["threads"],
+                "matmul_precision": selftest["matmul_precision"],
+                "openmp": selftest["openmp"],
+                "versions": selftest["versions"],
+            },
+        }
