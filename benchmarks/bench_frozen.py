@@ -30,11 +30,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_install import machine, write_section  # noqa: E402
 
+from builder.contract import runtime_environment  # noqa: E402
 from builder.targets import host_target  # noqa: E402
+from builder.venvs import venv_python as venv_python_of  # noqa: E402
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "STEMS_", "KMP_"))}
+    # the same rule builder applies to every runtime it measures
+    return runtime_environment({}, os.environ)
 
 
 def time_to_ready(argv: list[str], env: dict[str, str]) -> float:
@@ -67,7 +70,7 @@ def main() -> int:
     dist = ROOT / "dist" / args.profile
     manifest = json.loads((dist / "manifest.json").read_text())
     program = dist / "stems" / "stems"
-    venv_python = ROOT / "build" / args.profile / "venv" / "bin" / "python"
+    venv_python = venv_python_of(ROOT / "build" / args.profile / "venv")
     archive = dist / f"{args.profile}.tar.xz"
     size_mb = manifest["totals"]["bytes"] / 1e6
     files = manifest["totals"]["files"]
