@@ -116,7 +116,7 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
 
 
 def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
-    from .main import print_json
+    from .cli_common import print_json
 
     data = measure(args, cfg)
     if args.json:

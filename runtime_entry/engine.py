@@ -15,7 +15,15 @@ import torch
 from torch import nn
 
 from . import __version__
-from .audio import FORMATS, Resampler, StemWriter, adapt_channels, probe, read_blocks
+from .audio import (
+    MixReader,
+    Resampler,
+    StemWriter,
+    adapt_channels,
+    check_output_format,
+    probe,
+    read_blocks,
+)
 from .checkpoint import load_checkpoint
 from .demix import demix_stream, normalization_stats, plan
 from .errors import UsageError
@@ -115,6 +123,18 @@ def select_stems(spec: ModelSpec, stems: list[str] | None) -> list[int]:
     return out
 
 
+def instrumental_stem(spec: ModelSpec, instrumental: bool | str) -> int | None:
+    """The stem the instrumental leaves out: the one named, else msst's --extract_instrumental
+    choice (vocals, else the first stem); None for no instrumental."""
+    if not instrumental:
+        return None
+    if "instrumental" in spec.instruments:
+        raise UsageError(f"model {spec.name} has an 'instrumental' stem already; choose it with stems")
+    if isinstance(instrumental, str):
+        return select_stems(spec, [instrumental])[0]
+    return spec.instruments.index("vocals") if "vocals" in spec.instruments else 0
+
+
 def separate_file(
     loaded: LoadedModel,
     input_path: str | Path,
@@ -122,16 +142,20 @@ def separate_file(
     *,
     stems: list[str] | None = None,
     fmt: str = "wav",
+    sample_format: str | None = None,
+    instrumental: bool | str = False,
     batch_size: int | None = None,
     overlap: int | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, object]:
-    """Separate one file into `out_dir/<input name>/<stem>.<fmt>`; returns what was written."""
-    if fmt not in FORMATS:
-        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    """Separate one file into `out_dir/<input name>/<stem>.<fmt>`; returns what was written.
+    With `instrumental`, also `instrumental.<fmt>`: the mix minus one stem (see instrumental_stem)."""
+    check_output_format(fmt, sample_format)
     spec = with_overrides(loaded.spec, batch_size=batch_size, overlap=overlap)
     chosen = select_stems(spec, stems)
+    left_out = instrumental_stem(spec, instrumental)
+    computed = chosen if left_out is None or left_out in chosen else [*chosen, left_out]
     info = probe(input_path)
     started = time.perf_counter()
     channels = spec.audio_channels
@@ -140,7 +164,7 @@ def separate_file(
     # as msst: audio.num_channels 1 downmixes first, 2 writes stereo even from mono; without
     # it a mono file is fed duplicated and written as the first output channel
     out_channels = spec.num_channels or (1 if info.channels == 1 else channels)
-    back = Resampler(spec.sample_rate, info.samplerate, len(chosen) * channels)
+    back = Resampler(spec.sample_rate, info.samplerate, len(computed) * channels)
 
     def model_blocks(to_model: Resampler) -> Iterator[np.ndarray]:
         for block in read_blocks(info):
@@ -158,20 +182,31 @@ def separate_file(
     if spec.normalize:
         norm = normalization_stats(model_blocks(Resampler(info.samplerate, spec.sample_rate, channels)))
 
+    def mix_layout(block: np.ndarray) -> np.ndarray:  # the input as the stems are written
+        if spec.num_channels == 1 and block.shape[0] > 1:
+            block = block.mean(axis=0, keepdims=True)
+        block = adapt_channels(block, channels)
+        return block[:1] if out_channels == 1 else block
+
     target = Path(out_dir) / Path(input_path).stem
+    names = [spec.instruments[i] for i in chosen] + ([] if left_out is None else ["instrumental"])
     writers: list[StemWriter] = []
+    mix: MixReader | None = None
     written = 0
     try:
-        for i in chosen:
+        for name in names:
             writers.append(
                 StemWriter(
-                    target / f"{spec.instruments[i]}.{fmt}",
+                    target / f"{name}.{fmt}",
                     info.samplerate,
                     out_channels,
                     fmt,
                     protect=[Path(input_path)],
+                    sample_format=sample_format,
                 )
             )
+        if left_out is not None:
+            mix = MixReader(info, mix_layout)
         if loaded.untrained:
             for w in writers:
                 w.fh.comment = untrained_note(loaded)
@@ -182,16 +217,18 @@ def separate_file(
             n = min(block.shape[-1], info.frames - written)
             if n <= 0:
                 return
-            for w, stem in zip(writers, block):
-                data = stem[:, :n]
-                w.write(data[:1] if out_channels == 1 else data)
+            layout = [stem[:1, :n] if out_channels == 1 else stem[:, :n] for stem in block]
+            for w, data in zip(writers[: len(chosen)], layout[: len(chosen)], strict=True):
+                w.write(data)
+            if mix is not None and left_out is not None:
+                writers[-1].write(mix.read(n) - layout[computed.index(left_out)])
             written += n
 
         def sink(block: np.ndarray) -> None:
-            sel = block[chosen]  # (k, channels, m)
-            out = back.process(sel.reshape(len(chosen) * channels, -1))
+            sel = block[computed]  # (k, channels, m)
+            out = back.process(sel.reshape(len(computed) * channels, -1))
             if out.shape[1]:
-                write(out.reshape(len(chosen), channels, -1))
+                write(out.reshape(len(computed), channels, -1))
 
         chunks = demix_stream(
             loaded.model,
@@ -210,7 +247,7 @@ def separate_file(
         )
         tail = back.flush()
         if tail.shape[1]:
-            write(tail.reshape(len(chosen), channels, -1))
+            write(tail.reshape(len(computed), channels, -1))
         if written != info.frames:
             raise RuntimeError(f"wrote {written} frames, expected {info.frames}")
         for w in writers:
@@ -219,10 +256,13 @@ def separate_file(
         for w in writers:
             w.abort()
         raise
+    finally:
+        if mix is not None:
+            mix.close()
     seconds = time.perf_counter() - started
     return {
         "input": str(input_path),
-        "outputs": {spec.instruments[i]: str(w.path) for i, w in zip(chosen, writers)},
+        "outputs": {name: str(w.path) for name, w in zip(names, writers, strict=True)},
         "frames": info.frames,
         "sample_rate": info.samplerate,
         "audio_seconds": round(info.seconds, 3),

@@ -1,59 +1,89 @@
 """`stems`: command-line entry of the frozen runtime (also `python -m runtime_entry`).
 
-Arguments are parsed and thread variables exported before anything imports
-torch; each command imports what it needs only when it runs.
+Arguments are parsed and thread variables exported before anything imports torch.
+Only the named command's module is imported (`stems selftest` never loads bench's
+POSIX-only imports); the others appear in the parser by name and help alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__, config
+from .cli_common import EXIT_FAILED, EXIT_USAGE, AddFlags, CommandModule, add_runtime_flags
 from .errors import Cancelled, StemsError
 
-# Each command module adds its subparser and returns the function that runs it.
-Command = Callable[[argparse.Namespace, config.RuntimeConfig], int]
-EXIT_USAGE = 2
-EXIT_FAILED = 1
+if TYPE_CHECKING:
+    from .cli_common import SubParsers
+
+# the command index: name -> one-line help (each module's own parser repeats it)
+COMMANDS = {
+    "selftest": "report versions, threads and OpenMP runtimes in this process",
+    "separate": "separate audio files into stems",
+    "worker": "serve separation jobs as JSON lines on stdin/stdout",
+    "bench": "separate generated audio; report real-time factor, s/chunk, CPU, memory",
+}
 
 
-def add_runtime_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, help="intra-op threads (default: runtime config, else all CPUs)")
-    p.add_argument("--interop-threads", type=int, help="inter-op threads")
-    p.add_argument("--precision", choices=config.PRECISIONS, help="float32 matmul precision")
+class _Selftest:
+    """selftest.py has only `run`; its flags are defined here."""
+
+    @staticmethod
+    def add_parser(sub: SubParsers, add_flags: AddFlags, /) -> None:
+        p = sub.add_parser("selftest", help=COMMANDS["selftest"])
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        add_flags(p)
+
+    @staticmethod
+    def run(args: argparse.Namespace, cfg: config.RuntimeConfig, /) -> int:
+        from .selftest import run
+
+        return run(args, cfg)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
+def command_module(name: str) -> CommandModule:
+    # one plain import per command, so that the freeze's analysis sees every module
+    if name == "separate":
+        from . import separate
+
+        return separate
+    if name == "worker":
+        from . import worker
+
+        return worker
+    if name == "bench":
+        from . import bench
+
+        return bench
+    return _Selftest()
+
+
+def build_parser(command: str | None) -> tuple[argparse.ArgumentParser, CommandModule | None]:
+    """The parser, complete for `command` (when it is one of COMMANDS), and that command's module."""
     parser = argparse.ArgumentParser(prog="stems", description="Stem separation runtime.")
     parser.add_argument("--version", action="version", version=f"stems {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    commands: dict[str, Command] = {}
-
-    p = sub.add_parser("selftest", help="report versions, threads and OpenMP runtimes in this process")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_runtime_flags(p)
-    from .selftest import run as selftest_run
-
-    commands["selftest"] = selftest_run
-
-    from . import bench, separate, worker
-
-    separate.add_parser(sub, add_runtime_flags)
-    commands["separate"] = separate.run
-    worker.add_parser(sub, add_runtime_flags)
-    commands["worker"] = worker.run
-    bench.add_parser(sub, add_runtime_flags)
-    commands["bench"] = bench.run
-    return parser, commands
+    module = command_module(command) if command is not None and command in COMMANDS else None
+    for name, text in COMMANDS.items():
+        if name == command and module is not None:
+            module.add_parser(sub, add_runtime_flags)
+        else:
+            sub.add_parser(name, help=text)
+    return parser, module
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, commands = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the top level has no options that take a value: the first other word is the command
+    named = next((a for a in argv if not a.startswith("-")), None)
+    parser, module = build_parser(named)
     args = parser.parse_args(argv)
+    if module is None:  # parse_args has already exited for a missing or unknown command
+        parser.error("a command is required")
     try:
         cfg = config.resolve(
             threads=getattr(args, "threads", None),
@@ -65,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     config.prepare_environment(cfg)
     try:
-        return commands[args.command](args, cfg)
+        return module.run(args, cfg)
     except StemsError as exc:
         print(f"stems: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -77,8 +107,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"stems: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
-    sys.stdout.flush()

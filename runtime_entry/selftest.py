@@ -57,7 +57,7 @@ def report(cfg: config.RuntimeConfig) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
-    from .main import print_json
+    from .cli_common import print_json
 
     data = report(cfg)
     if args.json:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from . import config
+from .cli_common import AddFlags, print_json
 
-Command = "Callable[[argparse.Namespace, config.RuntimeConfig], int]"
+if TYPE_CHECKING:
+    from .cli_common import SubParsers
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -22,7 +25,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
+def add_parser(sub: SubParsers, add_runtime_flags: AddFlags, /) -> None:
     p = sub.add_parser("separate", help="separate audio files into stems")
     p.add_argument(
         "inputs", nargs="+", metavar="IN", help="audio files (wav, flac, ogg; mp3 where libsndfile can)"
@@ -32,8 +35,24 @@ def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
     )
     add_model_flags(p)
     p.add_argument("--stems", nargs="+", default=None, help="only these stems (default: all)")
+    p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (default wav)")
     p.add_argument(
-        "--format", choices=("wav", "flac"), default="wav", help="output format (wav: float32, flac: 24-bit)"
+        "--sample-format",
+        choices=("pcm16", "pcm24", "float"),
+        default=None,
+        help="samples in the files: pcm16, pcm24 or float (32-bit) for wav, pcm16 or pcm24 for flac"
+        " (default: float for wav, pcm24 for flac)",
+    )
+    p.add_argument(
+        "--instrumental",
+        action="store_true",
+        help="also write instrumental.<format>: the mix minus the vocals (or the model's first stem)",
+    )
+    p.add_argument(
+        "--instrumental-of",
+        metavar="STEM",
+        default=None,
+        help="the stem the instrumental leaves out (implies --instrumental)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON result per input on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -69,11 +88,13 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
-    config.apply_to_torch(cfg)
     from pathlib import Path
 
+    from .audio import check_output_format
+
+    check_output_format(args.format, args.sample_format)  # before minutes of work
+    config.apply_to_torch(cfg)
     from .engine import Engine, separate_file, untrained_note
-    from .main import print_json
 
     engine = Engine()
     loaded = engine.load(args.model, args.checkpoint)
@@ -87,6 +108,8 @@ def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
             args.output,
             stems=args.stems,
             fmt=args.format,
+            sample_format=args.sample_format,
+            instrumental=args.instrumental_of or args.instrumental,
             batch_size=args.batch_size,
             overlap=args.overlap,
             progress=bar,
@@ -94,7 +117,9 @@ def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
         if args.json:
             print_json(result)
         elif not args.quiet:
-            outs = ", ".join(Path(p).name for p in result["outputs"].values())  # type: ignore[union-attr]
+            outputs = result["outputs"]
+            assert isinstance(outputs, dict)
+            outs = ", ".join(Path(p).name for p in outputs.values())
             print(
                 f"{path}: {outs} in {Path(args.output) / Path(path).stem} ({result['seconds']}s, RTF {result['realtime_factor']})",
                 file=sys.stderr,

@@ -1,13 +1,16 @@
 """`stems worker`: JSON lines on stdin/stdout, models kept loaded between jobs.
 
-See docs/worker-protocol.md. stdout carries only protocol messages; logs and
-warnings go to stderr. A bad job is answered with a structured error and the
+See docs/worker-protocol.md. stdout carries only protocol messages, protected at the
+file-descriptor level: the protocol writes to a duplicate of fd 1, and fd 1 itself then
+points to stderr, so a library's print or a C printf lands in the log, not in the
+protocol. A bad job is answered with a structured error and the
 worker goes on; only `shutdown` or the end of stdin stops it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
@@ -15,10 +18,15 @@ import queue
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, config
+from .cli_common import AddFlags
 from .errors import Cancelled, StemsError, UsageError
+
+if TYPE_CHECKING:
+    from .cli_common import SubParsers
 
 PROTOCOL = 1
 JOB_KEYS = {
@@ -30,6 +38,8 @@ JOB_KEYS = {
     "checkpoint",
     "stems",
     "format",
+    "sample_format",
+    "instrumental",
     "batch_size",
     "overlap",
 }
@@ -37,7 +47,7 @@ LOAD_KEYS = {"type", "id", "model", "checkpoint"}
 PROGRESS_INTERVAL = 0.25
 
 
-def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
+def add_parser(sub: SubParsers, add_runtime_flags: AddFlags, /) -> None:
     p = sub.add_parser("worker", help="serve separation jobs as JSON lines on stdin/stdout")
     p.add_argument("--model", default=None, help="preload this model (preset or .yaml)")
     p.add_argument("--checkpoint", default=None, help="weights for the preloaded model")
@@ -45,8 +55,35 @@ def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
     add_runtime_flags(p)
 
 
+@contextlib.contextmanager
+def protocol_stdout() -> Iterator[TextIO]:
+    """A text stream on a duplicate of fd 1 for the protocol; meanwhile fd 1 and sys.stdout
+    point to stderr, so that nothing else written to "stdout", by Python or by C, can put a
+    stray line into the protocol."""
+    sys.stdout.flush()
+    saved = sys.stdout
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    # newline="\n": one protocol line is one "\n"-terminated line on every platform
+    stream = os.fdopen(out_fd, "w", encoding="utf-8", buffering=1, newline="\n")
+    try:
+        yield stream
+    finally:
+        stream.flush()
+        os.dup2(out_fd, 1)
+        stream.close()
+        sys.stdout = saved
+
+
 class Worker:
-    def __init__(self, cfg: config.RuntimeConfig, cache_size: int, out=None, inp=None) -> None:
+    def __init__(
+        self,
+        cfg: config.RuntimeConfig,
+        cache_size: int,
+        out: TextIO | None = None,
+        inp: TextIO | None = None,
+    ) -> None:
         from .engine import Engine
 
         self.cfg = cfg
@@ -150,6 +187,7 @@ class Worker:
                 )
 
     def run_job(self, msg: dict[str, Any]) -> None:
+        from .audio import check_output_format
         from .engine import separate_file
 
         job_id = msg["id"]
@@ -168,6 +206,13 @@ class Worker:
         stems = msg.get("stems")
         if stems is not None and (not isinstance(stems, list) or not all(isinstance(s, str) for s in stems)):
             raise UsageError("'stems' must be a list of stem names")
+        fmt, sample_format = msg.get("format", "wav"), msg.get("sample_format")
+        if not isinstance(fmt, str) or not (sample_format is None or isinstance(sample_format, str)):
+            raise UsageError("'format' and 'sample_format' must be strings")
+        check_output_format(fmt, sample_format)
+        instrumental = msg.get("instrumental", False)
+        if not isinstance(instrumental, bool) and not (isinstance(instrumental, str) and instrumental):
+            raise UsageError("'instrumental' must be true, false or the name of the stem to leave out")
         loaded = self.engine.load(msg.get("model"), msg.get("checkpoint"))
         last = [0.0]
 
@@ -182,7 +227,9 @@ class Worker:
             msg["input"],
             msg["output"],
             stems=stems,
-            fmt=msg.get("format", "wav"),
+            fmt=fmt,
+            sample_format=sample_format,
+            instrumental=instrumental,
             batch_size=msg.get("batch_size"),
             overlap=msg.get("overlap"),
             progress=progress,
@@ -214,7 +261,7 @@ class Worker:
                 self.error(job_id, exc.code, str(exc))
             except MemoryError:
                 self.error(job_id, "out_of_memory", "out of memory")
-            except Exception as exc:  # a bug must not kill the worker
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
                 self.error(job_id, "internal", f"{type(exc).__name__}: {exc}")
             finally:
                 self.running = None
@@ -232,11 +279,12 @@ class Worker:
 
 
 def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
-    config.apply_to_torch(cfg)
     if args.cache_size < 1:
         raise UsageError("--cache-size must be at least 1")
-    worker = Worker(cfg, args.cache_size)
-    if args.model or args.checkpoint:
-        worker.engine.load(args.model, args.checkpoint)
-    worker.ready()
-    return worker.serve()
+    with protocol_stdout() as out:  # before torch loads: its libraries may print too
+        config.apply_to_torch(cfg)
+        worker = Worker(cfg, args.cache_size, out=out)
+        if args.model or args.checkpoint:
+            worker.engine.load(args.model, args.checkpoint)
+        worker.ready()
+        return worker.serve()

@@ -101,11 +101,32 @@ def test_errors_are_one_line_with_a_distinct_exit_code(stems, write_audio, tmp_p
 
 
 def test_command_line_parsing_does_not_import_torch():
-    code = "import sys; from runtime_entry.main import build_parser; build_parser(); print('torch' in sys.modules)"
+    code = (
+        "import sys; from runtime_entry.main import COMMANDS, build_parser\n"
+        "for name in COMMANDS: build_parser(name)[0].parse_args([name] + "
+        "(['x', '-o', 'y'] if name == 'separate' else []))\n"
+        "print('torch' in sys.modules)"
+    )
     r = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=stems_env(), capture_output=True, text=True
     )
     assert r.stdout.strip() == "False", r.stderr
+
+
+def test_selftest_imports_neither_main_from_commands_nor_the_other_commands():
+    # bench imports POSIX-only modules at its top: `stems selftest` must work without it
+    code = (
+        "import sys, runtime_entry.main as m; rc = m.main(['selftest', '--json'])\n"
+        "others = [n for n in ('bench', 'separate', 'worker', 'engine') if 'runtime_entry.' + n in sys.modules]\n"
+        "print(rc, others, file=sys.stderr)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=stems_env(), capture_output=True, text=True, timeout=120
+    )
+    assert r.stderr.strip().splitlines()[-1] == "0 []", r.stderr
+    assert json.loads(r.stdout)["threads"]
+    for module in ("separate", "worker", "cli_common", "audio", "engine"):
+        assert "from .main" not in (ROOT / "runtime_entry" / f"{module}.py").read_text()
 
 
 def test_bench_reports_speed_and_resources_as_json(stems):
