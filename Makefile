@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help lint dev dev-engine chromium compare-report run test test-fast test-slow lock-check bench-install bench-engine bench-frozen check-repro clean
+.PHONY: help lint dev dev-engine chromium compare-report run test test-fast test-slow lock-check bench-install bench-engine bench-frozen bench-resample check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
@@ -82,6 +82,10 @@ bench-engine: $(MSST_VENV)/.installed
 
 bench-frozen: dev-engine
 	$(BIN)/python benchmarks/bench_frozen.py
+
+# soxr's streaming resampler vs the hand-written one it replaced (read from git history)
+bench-resample: dev-engine
+	$(BIN)/python benchmarks/bench_resample.py --doc docs/PERFORMANCE.md
 
 compare-report: dev chromium
 	$(BIN)/builder compare minimal-linux-x86_64 extended-linux-x86_64 --repeat 5 --seconds 1 --out docs/compare-minimal-vs-extended

@@ -22,7 +22,7 @@ def test_separate_writes_every_stem_with_the_inputs_length_and_rate(stems, write
     results = [json.loads(line) for line in r.stdout.splitlines()]
     assert [res["untrained"] for res in results] == [True, True, True]
     assert "UNTRAINED" in r.stderr and "chunks" in r.stderr  # warning and progress on stderr
-    for src, res in zip((wav, flac, ogg), results):
+    for src, res in zip((wav, flac, ogg), results, strict=True):
         info = sf.info(str(src))
         assert sorted(res["outputs"]) == ["bass", "drums", "other", "vocals"]
         for stem in ("drums", "bass", "other", "vocals"):
@@ -161,3 +161,42 @@ def test_peak_memory_of_a_10_minute_file_is_within_10_percent_of_a_1_minute_file
         assert r.returncode == 0, r.stderr
         peaks[seconds] = json.loads(r.stdout)["peak_rss_mb"]
     assert peaks[600] <= peaks[60] * 1.10, peaks
+
+
+def test_sample_formats_and_the_instrumental_as_msst_extracts_it(stems, write_audio, tmp_path):
+    wav = write_audio("mix.wav", seconds=0.7, rate=48000)
+    out = tmp_path / "o"
+    base = ("separate", str(wav), "-o", str(out), "--model", "tiny", "-q")
+    r = stems(*base, "--stems", "drums", "--instrumental", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert sorted(result["outputs"]) == ["drums", "instrumental"]  # vocals computed, not written
+    r = stems(*base, "--stems", "vocals")
+    assert r.returncode == 0, r.stderr
+    mix = sf.read(str(wav), dtype="float32")[0]
+    vocals = sf.read(str(out / "mix" / "vocals.wav"), dtype="float32")[0]
+    instrumental = sf.read(str(out / "mix" / "instrumental.wav"), dtype="float32")[0]
+    assert (
+        instrumental.shape == mix.shape and sf.info(str(out / "mix" / "instrumental.wav")).subtype == "FLOAT"
+    )
+    assert abs(instrumental - (mix - vocals)).max() < 1e-6  # mix minus vocals, sample for sample
+    r = stems(
+        *base, "--instrumental-of", "bass", "--stems", "bass", "--format", "flac", "--sample-format", "pcm16"
+    )
+    assert r.returncode == 0, r.stderr
+    for name in ("bass", "instrumental"):
+        assert sf.info(str(out / "mix" / f"{name}.flac")).subtype == "PCM_16"
+    bass = sf.read(str(out / "mix" / "bass.flac"), dtype="float32")[0]
+    inst = sf.read(str(out / "mix" / "instrumental.flac"), dtype="float32")[0]
+    assert abs(inst - (mix - bass)).max() < 2.5 / 32768  # two 16-bit roundings
+    for sample_format, subtype in (("pcm24", "PCM_24"), ("pcm16", "PCM_16"), ("float", "FLOAT")):
+        r = stems(*base, "--stems", "other", "--sample-format", sample_format)
+        assert r.returncode == 0 and sf.info(str(out / "mix" / "other.wav")).subtype == subtype, r.stderr
+    r = stems(*base, "--format", "flac", "--sample-format", "float")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "stems: error: sample format 'float' is not available for flac (flac takes pcm24, pcm16)"
+    )
+    r = stems(*base, "--instrumental-of", "piano")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(
+        "stems: error: unknown stem 'piano'"
+    )
