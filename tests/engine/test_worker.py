@@ -141,3 +141,75 @@ def test_worker_soak_of_200_jobs_keeps_memory_stable(worker, write_audio, tmp_pa
     rss = _soak(worker, write_audio, tmp_path, jobs=200)
     warm = rss[20]
     assert max(rss[20:]) < warm * 1.1 + 20_000, rss[::20]
+
+
+def test_jobs_choose_the_sample_format_and_ask_for_the_instrumental(worker, write_audio, tmp_path):
+    wav = write_audio("mix.wav", seconds=0.4)
+    out = str(tmp_path / "o")
+    w = worker("--model", "tiny")
+    assert w.recv()["type"] == "ready"
+    job = {"type": "separate", "input": str(wav), "output": out, "model": "tiny", "stems": ["drums"]}
+    w.send({**job, "id": "a", "format": "flac", "sample_format": "pcm16", "instrumental": True})
+    done, _ = w.until("a")
+    assert done["type"] == "done", done
+    assert sorted(done["result"]["outputs"]) == ["drums", "instrumental"]
+    assert {sf.info(p).subtype for p in done["result"]["outputs"].values()} == {"PCM_16"}
+    w.send({**job, "id": "b", "sample_format": "pcm24", "instrumental": "bass"})
+    done, _ = w.until("b")
+    assert done["type"] == "done" and sf.info(done["result"]["outputs"]["instrumental"]).subtype == "PCM_24"
+    bad = {
+        "c": {"format": "flac", "sample_format": "float"},
+        "d": {"sample_format": "pcm8"},
+        "e": {"instrumental": 3},
+        "f": {"instrumental": "piano"},
+    }
+    messages = {}
+    for job_id, params in bad.items():
+        w.send({**job, "id": job_id, **params})
+        answer, _ = w.until(job_id)
+        assert answer["type"] == "error" and answer["error"]["code"] == "bad_request", answer
+        messages[job_id] = answer["error"]["message"]
+    assert messages["c"] == "sample format 'float' is not available for flac (flac takes pcm24, pcm16)"
+
+
+# Runs the worker with an audit hook that, whenever a finished stem is renamed into place
+# (inside a job), prints from C (libc printf, flushed) and from Python.
+NOISY_WORKER = """
+import ctypes, ctypes.util, sys
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+printf, fflush = libc.printf, libc.fflush
+def noise(event, args):
+    if event == "os.rename":
+        printf(b"C printf inside a job\\n")
+        fflush(None)
+        print("python print inside a job")
+sys.addaudithook(noise)
+from runtime_entry.main import main
+sys.exit(main(["worker", "--model", "tiny"]))
+"""
+
+
+def test_printing_from_c_inside_a_job_cannot_corrupt_the_protocol(write_audio, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, stems_env
+
+    wav = write_audio("song.wav", seconds=0.3)
+    job = {"type": "separate", "id": "j", "input": str(wav), "output": str(tmp_path / "o"), "model": "tiny"}
+    requests = json.dumps(job) + "\n" + json.dumps({"type": "shutdown", "id": "s"}) + "\n"
+    r = subprocess.run(
+        [sys.executable, "-c", NOISY_WORKER],
+        cwd=ROOT,
+        env=stems_env(),
+        input=requests,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    messages = [json.loads(line) for line in r.stdout.splitlines()]  # every line is JSON
+    assert [m["type"] for m in messages if m["type"] != "progress"] == ["ready", "done", "bye"]
+    assert r.stderr.count("C printf inside a job") == 4  # one per stem: the hook did run
+    assert r.stderr.count("python print inside a job") == 4
