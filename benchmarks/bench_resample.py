@@ -78,7 +78,7 @@ def alias_db(resampler_cls: Any) -> float:
         y = y[0, RATE_B // 10 : -RATE_B // 10].astype(np.float64)  # away from both ends
         return float(np.sqrt(np.mean(y**2)))
 
-    return 20 * np.log10(level(23000) / level(1000))
+    return float(20 * np.log10(level(23000) / level(1000)))
 
 
 def signal() -> np.ndarray:
