@@ -34,7 +34,7 @@ def lock(
         raise InputError("give --profile P or --all")
     selected = load_all(project.profiles) if all_ else [load_profile(n, project.profiles) for n in names]
     log = Log()
-    results = []
+    results: list[dict[str, object]] = []
     stale: list[str] = []
     modified: list[str] = []
     wh = None if check else find_wheelhouse(wheelhouse)

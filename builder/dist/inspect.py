@@ -86,7 +86,7 @@ def _inspect_dist(dist: Path) -> dict[str, Any]:
         acc[1] += 1
     rows = sorted(
         ({"name": n, "version": v, "size": s, "files": c} for (n, v), (s, c) in sizes.items()),
-        key=lambda r: (-r["size"], r["name"].lower()),
+        key=lambda r: (-int(r["size"] or 0), str(r["name"]).lower()),
     )
     return {
         "path": str(dist),

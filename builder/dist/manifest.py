@@ -71,7 +71,7 @@ def read_site_packages(site_packages: Path) -> list[InstalledPackage]:
 
 
 def file_entries(root: Path, skip: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    entries = []
+    entries: list[dict[str, Any]] = []
     for path in iter_files(root):
         rel = path.relative_to(root).as_posix()
         if rel in skip:
@@ -157,7 +157,8 @@ def package(
 
 
 def read_manifest(dist: Path) -> dict[str, Any]:
-    return json.loads((dist / MANIFEST).read_text(encoding="utf-8"))
+    manifest: dict[str, Any] = json.loads((dist / MANIFEST).read_text(encoding="utf-8"))
+    return manifest
 
 
 def packages_json(packages: list[InstalledPackage], bundled: frozenset[str]) -> list[dict[str, Any]]:

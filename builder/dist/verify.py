@@ -91,7 +91,7 @@ def _read_manifest(dist: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: missing; {dist} is not a dist built by `builder build`")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         files = manifest["files"]
         for e in files:
             if not isinstance(e["path"], str) or not ("link" in e or ("sha256" in e and "size" in e)):

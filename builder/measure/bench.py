@@ -49,9 +49,10 @@ def _json_line(res: ProcessResult, what: str) -> dict[str, Any]:
         line = line.strip()
         if line.startswith("{"):
             try:
-                return json.loads(line)
+                doc: dict[str, Any] = json.loads(line)
             except json.JSONDecodeError:
                 break
+            return doc
     errors = [ln for ln in res.stderr.splitlines() if not ln.startswith("import time:")]
     tail = " | ".join(ln.strip() for ln in errors[-3:] if ln.strip()) or "(no output)"
     raise ToolError(

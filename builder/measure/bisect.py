@@ -44,7 +44,7 @@ STAMP = ".bisect-stamp.json"
 
 def installed(venv: Path) -> dict[str, dict[str, Any]]:
     """name -> {name, version, requires (canonical names, markers evaluated)} from dist-info METADATA."""
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for meta_path in sorted(site_packages_of(venv).glob("*.dist-info/METADATA")):
         meta = HeaderParser().parsestr(meta_path.read_text(encoding="utf-8", errors="replace"))
         requires = set()
@@ -104,7 +104,7 @@ def build_env(
     lines = sorted(f"{b_pkgs.get(n, a_pkgs.get(n))['name']}=={v}" for n, v in pins.items())
     key = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
     venv = work / key
-    stamp = {"pins": lines, "python": str(_base_python(a_rt.path))}
+    stamp: dict[str, Any] = {"pins": lines, "python": str(_base_python(a_rt.path))}
     built = False
     if not ((venv / STAMP).is_file() and json.loads((venv / STAMP).read_text()) == stamp):
         with staged_dir(venv) as tmp:

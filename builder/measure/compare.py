@@ -9,7 +9,7 @@ processes. Each time metric gets medians, spreads, the ratio B/A with a paired b
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,11 @@ def install_method(rt: Runtime) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if rt.kind == "venv":
         cfg = rt.path / "pyvenv.cfg"
-        values = dict(
-            (k.strip(), v.strip())
+        values = {
+            k.strip(): v.strip()
             for k, _, v in (ln.partition("=") for ln in cfg.read_text().splitlines())
             if v
-        )
+        }
         creator = next((f"{k} {values[k]}" for k in ("uv", "virtualenv") if k in values), "python -m venv")
         out["venv_created_by"] = creator
         installers: dict[str, int] = {}
@@ -112,7 +112,10 @@ def openmp_files(rt: Runtime) -> dict[str, Any]:
 
 
 def package_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    same, changed, only_a, only_b = [], [], [], []
+    same: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    only_a: list[dict[str, Any]] = []
+    only_b: list[dict[str, Any]] = []
     for key in sorted(set(a) | set(b)):
         pa, pb = a.get(key), b.get(key)
         if pa and pb:
@@ -128,7 +131,10 @@ def package_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[d
             only_a.append({"name": pa["name"], "a": pa["version"], "size_a": pa["size"]})
         else:
             only_b.append({"name": pb["name"], "b": pb["version"], "size_b": pb["size"]})  # type: ignore[index]
-    by_size = lambda key: lambda r: -r.get(key, 0)  # noqa: E731
+
+    def by_size(key: str) -> Callable[[dict[str, Any]], int]:
+        return lambda r: -int(r.get(key, 0))
+
     return {
         "same": sorted(same, key=by_size("size_a")),
         "different_version": changed,
@@ -187,7 +193,7 @@ def performance(
     for m in metrics:
         pairs = [
             (ra.get(m), rb.get(m))
-            for ra, rb in zip(runs_a, runs_b)
+            for ra, rb in zip(runs_a, runs_b, strict=False)
             if usable(ra) and usable(rb) and ra.get(m) is not None and rb.get(m) is not None
         ]
         if not pairs:

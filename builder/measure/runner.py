@@ -91,7 +91,7 @@ def run_monitored(
         raise ToolError(f"runtime: cannot start {argv[0]}: {exc.strerror}") from None
     out: list[str] = []
     err: list[str] = []
-    marks = {"first": None, "last": time.perf_counter()}
+    marks: dict[str, float | None] = {"first": None, "last": time.perf_counter()}
 
     def pump(stream: Any, sink: list[str], is_stdout: bool) -> None:
         for line in stream:
@@ -122,7 +122,7 @@ def run_monitored(
             max_threads = max(max_threads or 0, threads)
         if cpu is not None and cpu > last_cpu + 0.005:
             last_cpu, last_cpu_change = cpu, now
-        idle_since = max(marks["last"], last_cpu_change)  # type: ignore[type-var]
+        idle_since = max(marks["last"] or start, last_cpu_change)
         if now - start > timeout:
             killed = f"still running after {timeout:.0f} s (limit)"
         elif now - idle_since > stall:
@@ -140,11 +140,12 @@ def run_monitored(
     for r in readers:
         r.join(timeout=5)
     for stream in (proc.stdout, proc.stderr):
-        stream.close()  # type: ignore[union-attr]
+        if stream is not None:
+            stream.close()
     first = marks["first"]
     return ProcessResult(
         argv=argv, returncode=None if killed else proc.returncode, stdout="".join(out), stderr="".join(err),
-        wall_s=wall, first_output_s=(first - start) if first is not None else None,  # type: ignore[operator]
+        wall_s=wall, first_output_s=(first - start) if first is not None else None,
         cpu_s=(rusage.ru_utime + rusage.ru_stime) if rusage else None,
         peak_rss_mb=round(rusage.ru_maxrss / 1024, 1) if rusage and sys.platform != "darwin"
         else (round(rusage.ru_maxrss / 1048576, 1) if rusage else None),

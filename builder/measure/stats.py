@@ -29,7 +29,7 @@ def spread(values: Sequence[float]) -> dict[str, float | int | None]:
 
 
 def paired_ratio(
-    a: Sequence[float], b: Sequence[float], *, resamples: int = BOOTSTRAP, seed: int = 0
+    a: Sequence[float | None], b: Sequence[float | None], *, resamples: int = BOOTSTRAP, seed: int = 0
 ) -> dict[str, Any]:
     """Ratio median(B)/median(A) with a 95% percentile bootstrap CI over paired rounds.
 
@@ -40,7 +40,7 @@ def paired_ratio(
     >>> r["ratio"], r["ci_low"] > 1.5
     (2.0, True)
     """
-    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None and x > 0]
+    pairs = [(x, y) for x, y in zip(a, b, strict=False) if x is not None and y is not None and x > 0]
     if len(pairs) < MIN_PAIRS:
         return {"n": len(pairs), "ratio": None, "ci_low": None, "ci_high": None}
     ratio = statistics.median(y for _, y in pairs) / statistics.median(x for x, _ in pairs)
@@ -72,7 +72,11 @@ def verdict(
             "call": "unknown",
             "text": f"not enough runs (n={stat.get('n', 0)}; need at least {MIN_PAIRS} rounds)",
         }
-    pct = lambda v: f"{abs(v - 1) * 100:.0f}%"  # noqa: E731
+    assert lo is not None and hi is not None  # a ratio always comes with its interval
+
+    def pct(v: float) -> str:
+        return f"{abs(v - 1) * 100:.0f}%"
+
     if lo > 1 and r - 1 >= min_effect:
         return {"call": "slower", "text": f"{what} is {pct(r)} slower (95% CI {pct(lo)[:-1]}–{pct(hi)})"}
     if hi < 1 and 1 - r >= min_effect:

@@ -70,7 +70,7 @@ def stage(
             if not run.get("hung") and run.get("separation_s") is not None:
                 times[k].append(run["separation_s"])
     rows = []
-    for c, ts in zip(candidates, times):
+    for c, ts in zip(candidates, times, strict=False):
         med = statistics.median(ts) if ts else None
         rows.append({**c, "median_s": round(med, 4) if med is not None else None, "runs": ts})
         log.line(

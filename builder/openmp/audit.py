@@ -137,8 +137,8 @@ def audit(path: Path) -> AuditReport:
                 if family_of(request.rsplit("/", 1)[-1]) is None:
                     continue
                 hit = fmt.resolve(binary, deps, request, ctx)
-                real = Path(os.path.realpath(hit.path)) if hit else None
-                if hit is None or real not in runtimes:
+                found = Path(os.path.realpath(hit.path)) if hit else None
+                if hit is None or found not in runtimes:
                     unresolved.add((_rel(binary, root), request))
                     continue
                 loads.add(
@@ -146,7 +146,7 @@ def audit(path: Path) -> AuditReport:
                         binary=_rel(binary, root),
                         arch=deps.arch,
                         request=request,
-                        runtime=runtimes[real].path,
+                        runtime=runtimes[found].path,
                         via=_rel(Path(os.path.normpath(hit.path)), root),
                         how=hit.how,
                     )

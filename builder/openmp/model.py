@@ -42,7 +42,8 @@ def _plain(value: Any) -> Any:
 
 class JsonRecord:
     def to_json(self) -> dict[str, Any]:
-        return _plain(asdict(self))  # type: ignore[call-overload]
+        plain: dict[str, Any] = _plain(asdict(self))  # type: ignore[call-overload]  # subclasses are dataclasses
+        return plain
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -52,7 +52,10 @@ def strip_plot(title: str, a: Sequence[float], b: Sequence[float], unit: str = "
     w, h, left, right = 480, 130, 40, 20
     top = max([*a, *b, 1e-9])
     vmax = _nice_max(top * 1.05)
-    x = lambda v: left + (w - left - right) * v / vmax  # noqa: E731
+
+    def x(v: float) -> float:
+        return left + (w - left - right) * v / vmax
+
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
@@ -99,7 +102,10 @@ def import_bars(
     bar, gap, left, w = 9, 8, 150, 700
     h = 30 + len(rows) * (2 * bar + gap) + 20
     vmax = _nice_max(max([max(r["a_ms"], r["b_ms"]) for r in rows] + [1.0]) * 1.05)
-    x = lambda v: (w - left - 60) * v / vmax  # noqa: E731
+
+    def x(v: float) -> float:
+        return (w - left - 60) * v / vmax
+
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
@@ -143,11 +149,11 @@ def compare_page(r: Mapping[str, Any]) -> str:
         f"{s['seconds']:g} s of audio per run; {escape(s['ci'])}; minimum effect {s['min_effect'] * 100:.0f}%.</p>",
         '<h2 id="performance">Performance</h2><div class="plots">',
     ]
-    for m, p in r["performance"].items():
+    for p in r["performance"].values():
         out.append(strip_plot(p["label"], p["a"], p["b"]))
     out.append("</div>")
     rows = []
-    for m, p in r["performance"].items():
+    for p in r["performance"].values():
         sa, sb = r["summary"]["a"].get(m, {}), r["summary"]["b"].get(m, {})
         ci = f"{p['ci_low']:.3f}–{p['ci_high']:.3f}" if p.get("ci_low") is not None else None
         rows.append(
@@ -245,7 +251,10 @@ def compare_page(r: Mapping[str, Any]) -> str:
 
     out.append('<h2 id="install">Install method and tools</h2>')
     keys = sorted(set(a["install"]) | set(b["install"]))
-    fmt = lambda v: ", ".join(f"{k}: {x}" for k, x in v.items()) if isinstance(v, dict) else v  # noqa: E731
+
+    def fmt(v: Any) -> Any:
+        return ", ".join(f"{k}: {x}" for k, x in v.items()) if isinstance(v, dict) else v
+
     out.append(
         table(
             ["", "A", "B"],

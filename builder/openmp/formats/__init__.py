@@ -17,6 +17,11 @@ import lief
 lief.logging.disable()  # LIEF warns on stderr about harmless oddities of real wheels.
 
 
+def text(value: str | bytes) -> str:
+    """LIEF's names are typed str | bytes; binaries with undecodable names come back as bytes."""
+    return value if isinstance(value, str) else value.decode("utf-8", "surrogateescape")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Dependencies:
     """What one binary (one architecture slice of it) asks the loader for."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import lief
 
 from builder.errors import InputError
-from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols
+from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols, text
 
 TAG = lief.ELF.DynamicEntry.TAG
 _ORIGIN = re.compile(r"\$(ORIGIN\b|\{ORIGIN\})")
@@ -56,16 +56,19 @@ class ElfFormat:
 
     def dependencies(self, path: Path) -> tuple[Dependencies, ...]:
         b = self._parse(path, symbols=False)
-        needed, rpath, runpath, soname = [], [], [], None
+        needed: list[str] = []
+        rpath: list[str] = []
+        runpath: list[str] = []
+        soname: str | None = None
         for entry in b.dynamic_entries:
-            if entry.tag == TAG.NEEDED:
-                needed.append(entry.name)
-            elif entry.tag == TAG.RPATH:
-                rpath += [p for p in entry.rpath.split(":") if p]
-            elif entry.tag == TAG.RUNPATH:
-                runpath += [p for p in entry.runpath.split(":") if p]
-            elif entry.tag == TAG.SONAME:
-                soname = entry.name
+            if entry.tag == TAG.NEEDED and isinstance(entry, lief.ELF.DynamicEntryLibrary):
+                needed.append(text(entry.name))
+            elif entry.tag == TAG.RPATH and isinstance(entry, lief.ELF.DynamicEntryRpath):
+                rpath += [p for p in text(entry.rpath).split(":") if p]
+            elif entry.tag == TAG.RUNPATH and isinstance(entry, lief.ELF.DynamicEntryRunPath):
+                runpath += [p for p in text(entry.runpath).split(":") if p]
+            elif entry.tag == TAG.SONAME and isinstance(entry, lief.ELF.DynamicSharedObject):
+                soname = text(entry.name)
         arch = b.header.machine_type.name.lower()
         return (
             Dependencies(
@@ -82,26 +85,29 @@ class ElfFormat:
         b = self._parse(path, symbols=True)
         # A versioned import names its version; the verneed entry names the file that must define it.
         version_file = {
-            aux.name: req.name for req in b.symbols_version_requirement for aux in req.get_auxiliary_symbols()
+            text(aux.name): text(req.name)
+            for req in b.symbols_version_requirement
+            for aux in req.get_auxiliary_symbols()
         }
-        imports, exports = [], set()
+        imports: list[Import] = []
+        exports: set[tuple[str, str | None]] = set()
         for sym in b.dynamic_symbols:
-            if not sym.name:
+            name = text(sym.name)
+            if not name:
                 continue
             sv = sym.symbol_version
-            version = (
-                sv.symbol_version_auxiliary.name if sv is not None and sv.has_auxiliary_version else None
-            )
+            aux = sv.symbol_version_auxiliary if sv is not None and sv.has_auxiliary_version else None
+            version = text(aux.name) if aux is not None else None
             if sym.shndx == 0:  # undefined: an import
                 weak = sym.binding == lief.ELF.Symbol.BINDING.WEAK
                 imports.append(
-                    Import(name=sym.name, version=version, library=version_file.get(version or ""), weak=weak)
+                    Import(name=name, version=version, library=version_file.get(version or ""), weak=weak)
                 )
             elif sym.binding in (lief.ELF.Symbol.BINDING.GLOBAL, lief.ELF.Symbol.BINDING.WEAK):
-                exports.add((sym.name, version))
-                exports.add((sym.name, None))  # an unversioned import binds to any version
+                exports.add((name, version))
+                exports.add((name, None))  # an unversioned import binds to any version
         defines = {
-            aux.name
+            text(aux.name)
             for d in b.symbols_version_definition
             if not d.flags & 1  # VER_FLG_BASE names the file itself, not a version
             for aux in list(d.auxiliary_symbols)[:1]

@@ -7,7 +7,7 @@ from pathlib import Path
 import lief
 
 from builder.errors import InputError
-from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols
+from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols, text
 
 CMD = lief.MachO.LoadCommand.TYPE
 _LOADS = {CMD.LOAD_DYLIB, CMD.LOAD_WEAK_DYLIB, CMD.REEXPORT_DYLIB, CMD.LOAD_UPWARD_DYLIB, CMD.LAZY_LOAD_DYLIB}
@@ -55,9 +55,10 @@ class MachOFormat:
         out = []
         fat = self._parse(path, symbols=False)  # keep the parent alive: slices borrow from it
         for b in _slices(fat):
-            needed = tuple(c.name for c in b.commands if c.command in _LOADS)
-            ids = [c.name for c in b.commands if c.command == CMD.ID_DYLIB]
-            rpath = tuple(c.path for c in b.commands if c.command == CMD.RPATH)
+            dylibs = [c for c in b.commands if isinstance(c, lief.MachO.DylibCommand)]
+            needed = tuple(text(c.name) for c in dylibs if c.command in _LOADS)
+            ids = [text(c.name) for c in dylibs if c.command == CMD.ID_DYLIB]
+            rpath = tuple(text(c.path) for c in b.commands if isinstance(c, lief.MachO.RPathCommand))
             out.append(
                 Dependencies(
                     format=self.name,
@@ -75,16 +76,21 @@ class MachOFormat:
         if b is None:
             raise InputError(f"{path}: no {arch} slice")
         # Two-level namespace: an import's ordinal (1-based) picks the dylib load command it binds to.
-        loads = [c.name for c in b.commands if c.command in _LOADS]
+        loads = [
+            text(c.name) for c in b.commands if isinstance(c, lief.MachO.DylibCommand) and c.command in _LOADS
+        ]
         imports = []
         for sym in b.imported_symbols:
             ordinal = sym.library_ordinal
             library = (
                 loads[ordinal - 1] if ordinal not in _SPECIAL_ORDINALS and 0 < ordinal <= len(loads) else None
             )
-            weak = bool(sym.has_binding_info and sym.binding_info.weak_import)
-            imports.append(Import(name=sym.name, library=library, weak=weak))
-        exports = frozenset((sym.name, None) for sym in b.exported_symbols)
+            info = sym.binding_info if sym.has_binding_info else None
+            weak = bool(info is not None and info.weak_import)
+            imports.append(Import(name=text(sym.name), library=library, weak=weak))
+        exports: frozenset[tuple[str, str | None]] = frozenset(
+            (text(sym.name), None) for sym in b.exported_symbols
+        )
         return Symbols(imports=tuple(imports), exports=exports)
 
     def resolve(self, binary: Path, deps: Dependencies, request: str, ctx: SearchContext) -> Resolved | None:
@@ -92,7 +98,8 @@ class MachOFormat:
 
 
 def _slices(fat: lief.MachO.FatBinary) -> list[lief.MachO.Binary]:
-    return [fat.at(i) for i in range(fat.size)]
+    slices = [fat.at(i) for i in range(fat.size)]
+    return [s for s in slices if s is not None]
 
 
 def resolve(binary: Path, deps: Dependencies, request: str, ctx: SearchContext) -> Resolved | None:

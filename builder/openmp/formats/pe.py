@@ -12,7 +12,7 @@ from pathlib import Path
 import lief
 
 from builder.errors import InputError
-from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols
+from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols, text
 
 
 class PeFormat:
@@ -34,8 +34,9 @@ class PeFormat:
 
     def dependencies(self, path: Path) -> tuple[Dependencies, ...]:
         b = self._parse(path, symbols=False)
-        needed = tuple(imp.name for imp in b.imports)
-        name = b.get_export().name if b.has_exports and b.get_export() is not None else None
+        needed = tuple(text(imp.name) for imp in b.imports)
+        export = b.get_export() if b.has_exports else None
+        name = text(export.name) if export is not None else None
         return (
             Dependencies(format=self.name, arch=b.header.machine.name.lower(), needed=needed, soname=name),
         )
@@ -43,14 +44,17 @@ class PeFormat:
     def symbols(self, path: Path, arch: str) -> Symbols:
         b = self._parse(path, symbols=True)
         imports = tuple(
-            Import(name=entry.name if not entry.is_ordinal else f"#{entry.ordinal}", library=imp.name)
+            Import(
+                name=text(entry.name) if not entry.is_ordinal else f"#{entry.ordinal}", library=text(imp.name)
+            )
             for imp in b.imports
             for entry in imp.entries
         )
         exports: set[tuple[str, str | None]] = set()
-        if b.has_exports:
-            for entry in b.get_export().entries:
-                exports.add((entry.name or f"#{entry.ordinal}", None))
+        export = b.get_export() if b.has_exports else None
+        if export is not None:
+            for entry in export.entries:
+                exports.add((text(entry.name) or f"#{entry.ordinal}", None))
         return Symbols(imports=imports, exports=frozenset(exports))
 
     def resolve(self, binary: Path, deps: Dependencies, request: str, ctx: SearchContext) -> Resolved | None:
