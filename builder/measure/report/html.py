@@ -153,7 +153,7 @@ def compare_page(r: Mapping[str, Any]) -> str:
         out.append(strip_plot(p["label"], p["a"], p["b"]))
     out.append("</div>")
     rows = []
-    for p in r["performance"].values():
+    for m, p in r["performance"].items():
         sa, sb = r["summary"]["a"].get(m, {}), r["summary"]["b"].get(m, {})
         ci = f"{p['ci_low']:.3f}–{p['ci_high']:.3f}" if p.get("ci_low") is not None else None
         rows.append(
