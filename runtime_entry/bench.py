@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 from . import __version__, config
+from .cli_common import AddFlags
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .cli_common import SubParsers
 
 
-def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
+def add_parser(sub: SubParsers, add_runtime_flags: AddFlags, /) -> None:
     from .separate import add_model_flags
 
     p = sub.add_parser(
@@ -27,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, add_runtime_flags) -> None:
     add_runtime_flags(p)
 
 
-def generated_audio(start: int, frames: int, sample_rate: int, seed: int = 0):
+def generated_audio(start: int, frames: int, sample_rate: int, seed: int = 0) -> np.ndarray:
     """Frames [start, start + frames) of a deterministic stereo test signal: harmonic
     tones, a pulse train and noise. Generated block by block, so a long benchmark
     file never has to exist in memory."""
@@ -51,9 +57,33 @@ def write_generated(path: str, seconds: float, sample_rate: int, block: int = 1 
     return total
 
 
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this process; `resource` exists only on POSIX systems."""
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
+
+        class Counters(ctypes.Structure):
+            _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
+                        ("PeakWorkingSetSize", ctypes.c_size_t), ("WorkingSetSize", ctypes.c_size_t),
+                        ("QuotaPeakPagedPoolUsage", ctypes.c_size_t), ("QuotaPagedPoolUsage", ctypes.c_size_t),
+                        ("QuotaPeakNonPagedPoolUsage", ctypes.c_size_t),
+                        ("QuotaNonPagedPoolUsage", ctypes.c_size_t), ("PagefileUsage", ctypes.c_size_t),
+                        ("PeakPagefileUsage", ctypes.c_size_t)]  # fmt: skip
+
+        counters = Counters()
+        counters.cb = ctypes.sizeof(counters)
+        kernel32, psapi = ctypes.WinDLL("kernel32"), ctypes.WinDLL("psapi")
+        handle = kernel32.GetCurrentProcess()
+        if not psapi.GetProcessMemoryInfo(handle, ctypes.byref(counters), counters.cb):
+            return None
+        peak_bytes: int = counters.PeakWorkingSetSize
+        return round(peak_bytes / 1e6, 1)
+    else:
+        import resource
+
+        peak: int = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
 def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, object]:
@@ -83,7 +113,7 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
             loaded, src, os.path.join(tmp, "out"), batch_size=args.batch_size, overlap=args.overlap
         )
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    chunks = int(result["chunks"])  # type: ignore[arg-type]
+    chunks = int(str(result["chunks"]))
     threads = torch.get_num_threads()
     return {
         "program": "stems",

@@ -17,20 +17,20 @@ def family(path: str) -> str | None:
 
 def loaded_libraries() -> list[str]:
     if sys.platform.startswith("linux"):
-        paths = set()
+        paths: set[str] = set()
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 parts = line.split(maxsplit=5)
                 if len(parts) == 6 and parts[5].startswith("/"):
                     paths.add(parts[5].strip())
         return sorted(paths)
-    if sys.platform == "darwin":
+    elif sys.platform == "darwin":
         dyld = ctypes.CDLL(None)
         dyld._dyld_image_count.restype = ctypes.c_uint32
         dyld._dyld_get_image_name.restype = ctypes.c_char_p
         dyld._dyld_get_image_name.argtypes = [ctypes.c_uint32]
         return sorted(dyld._dyld_get_image_name(i).decode() for i in range(dyld._dyld_image_count()))
-    if sys.platform == "win32":
+    elif sys.platform == "win32":
         from ctypes import wintypes
 
         psapi, kernel32 = ctypes.WinDLL("psapi"), ctypes.WinDLL("kernel32")
@@ -44,7 +44,8 @@ def loaded_libraries() -> list[str]:
             kernel32.GetModuleFileNameW(handle, buf, 1024)
             out.append(buf.value)
         return sorted(out)
-    return []
+    else:
+        return []
 
 
 def loaded_openmp() -> list[dict[str, str]]:

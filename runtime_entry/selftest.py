@@ -27,7 +27,11 @@ def report(cfg: config.RuntimeConfig) -> dict[str, object]:
     # "high"/"medium" may compute fp32 matmuls in bf16 (AMX): allow that rounding, not garbage.
     tol = 1e-5 if cfg.matmul_precision == "highest" else 2e-2
     ok = bool(torch.allclose(a @ torch.eye(256), a, rtol=tol, atol=tol))
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
     for optional in ("soundfile", "scipy", "yaml"):
         try:
             versions[optional] = __import__(optional).__version__
