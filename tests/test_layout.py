@@ -44,21 +44,23 @@ def test_no_lower_layer_imports_a_higher_one() -> None:
         me = module_name(path)
         for imported in builder_imports(path):
             if layer_of(imported) > layer_of(me):
-                wrong.append(f"{me} ({LAYERS[layer_of(me)]}) imports {imported} ({LAYERS[layer_of(imported)]})")
+                wrong.append(
+                    f"{me} ({LAYERS[layer_of(me)]}) imports {imported} ({LAYERS[layer_of(imported)]})"
+                )
     assert not wrong, "\n".join(wrong)
 
 
+def _imports_click(path: Path) -> bool:
+    for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(n, ast.Import) and any(a.name == "click" for a in n.names):
+            return True
+        if isinstance(n, ast.ImportFrom) and n.module == "click":
+            return True
+    return False
+
+
 def test_click_lives_only_in_the_command_modules() -> None:
-    users = [
-        module_name(p)
-        for p in sorted(BUILDER.rglob("*.py"))
-        if any(
-            isinstance(n, (ast.Import, ast.ImportFrom))
-            and any(a.name == "click" for a in n.names if isinstance(n, ast.Import))
-            or (isinstance(n, ast.ImportFrom) and n.module == "click")
-            for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
-        )
-    ]
+    users = [module_name(p) for p in sorted(BUILDER.rglob("*.py")) if _imports_click(p)]
     assert users and all(u.startswith("builder.cli") for u in users), users
 
 

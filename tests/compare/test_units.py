@@ -97,26 +97,31 @@ def test_package_diff_and_bisect_sets() -> None:
 def _fake_result() -> dict:
     runs_a = [{"startup_s": 1.0 + i / 100, "total_s": 3.0, "import_s": 0.9} for i in range(5)]
     runs_b = [{"startup_s": 1.8 + i / 100, "total_s": 3.8, "import_s": 1.7} for i in range(5)]
-    side = lambda label: {
-        "runtime": {
-            "label": label,
-            "kind": "venv",
-            "path": f"/x/{label}",
-            "profile": None,
-            "command": "python",
-        },
-        "python": "3.11.7",
-        "platform": "x86_64",
-        "total_bytes": 10,
-        "files": 2,
-        "install": {"venv_created_by": "uv 0.13.9", "installers": {"uv": 3}},
-        "openmp_files": {"runtimes": [{"family": "GNU libgomp", "path": "torch/lib/libgomp.so.1"}]},
-    }
-    imports = lambda extra: {
-        "total_s": 1.0,
-        "by_package_ms": {"torch": 500.0, **extra},
-        "slowest_modules": [],
-    }
+
+    def side(label: str) -> dict:
+        return {
+            "runtime": {
+                "label": label,
+                "kind": "venv",
+                "path": f"/x/{label}",
+                "profile": None,
+                "command": "python",
+            },
+            "python": "3.11.7",
+            "platform": "x86_64",
+            "total_bytes": 10,
+            "files": 2,
+            "install": {"venv_created_by": "uv 0.13.9", "installers": {"uv": 3}},
+            "openmp_files": {"runtimes": [{"family": "GNU libgomp", "path": "torch/lib/libgomp.so.1"}]},
+        }
+
+    def imports(extra: dict) -> dict:
+        return {
+            "total_s": 1.0,
+            "by_package_ms": {"torch": 500.0, **extra},
+            "slowest_modules": [],
+        }
+
     summary = lambda runs: {m: spread([r[m] for r in runs]) for m in ("startup_s", "total_s", "import_s")}  # noqa: E731
     return {
         "a": side("small"),
