@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.errors import ToolError
+from builder.contract import require
+from builder.errors import CheckError, ToolError
 from builder.log import Log
 from builder.measure.budget import check_budget, size_of
 from builder.measure.importtime import import_summary, median_imports, parse_importtime
@@ -79,16 +80,19 @@ class RunOptions:
 def _probe(
     rt: Runtime, argv: list[str], what: str, opts: RunOptions, run: dict[str, Any]
 ) -> tuple[Any, dict[str, Any] | None]:
-    """Run one process of a run; on a hang or no JSON, note it in `run` and return None."""
+    """Run one process of a run; on a hang, no JSON or JSON that breaks the contract, note it in
+    `run` and return None (`what` is the command, and the name of its schema)."""
     res = run_monitored(argv, env=rt.env, timeout=opts.timeout, stall=opts.stall)
     if res.killed:
         run["hung"] = f"{what}: {res.killed}"
         return res, None
     try:
-        return res, _json_line(res, what)
-    except ToolError as exc:
+        doc = _json_line(res, what)
+        require(doc, what, what=f"runtime {what}")
+    except (ToolError, CheckError) as exc:
         run["failed"] = exc.one_line()
         return res, None
+    return res, doc
 
 
 def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:

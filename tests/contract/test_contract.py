@@ -236,3 +236,45 @@ def test_the_freeze_bundles_the_contract_folder() -> None:
     from builder.stages.freeze import SPEC
 
     assert "runtime_entry/contract" in SPEC and "datas=" in SPEC
+
+
+def test_a_measured_runtime_that_drifts_is_reported_failed_with_the_violation(tmp_path: Path) -> None:
+    from builder.measure.bench import RunOptions, measure_once
+    from builder.measure.runtime import Runtime
+
+    # a "runtime" whose selftest says `interop_threads` where the contract says `interop`
+    program = tmp_path / "drifted.py"
+    program.write_text(
+        "import json, sys\n"
+        f"doc = json.loads({json.dumps(json.dumps(_SELFTEST_EXAMPLE))})\n"
+        "doc['threads']['interop_threads'] = doc['threads'].pop('interop')\n"
+        "print(json.dumps(doc))\n"
+    )
+    rt = Runtime(
+        label="drifted", kind="dist", path=tmp_path, argv=(sys.executable, str(program)), importtime=False
+    )
+    run = measure_once(rt, RunOptions(separation=False, timeout=60, stall=30))
+    assert "does not follow selftest.schema.json" in run["failed"]
+    assert "interop" in run["failed"]
+
+
+_SELFTEST_EXAMPLE: dict[str, Any] = {
+    "program": "stems",
+    "version": "0.1.0",
+    "frozen": True,
+    "executable": "/x/stems",
+    "platform": {"system": "Linux", "machine": "x86_64"},
+    "profile": None,
+    "config_source": "defaults",
+    "versions": {"python": "3.11.7", "torch": "2.13.0+cpu", "numpy": "2.4.6"},
+    "threads": {"requested": 2, "at_import": 2, "torch": 2, "interop": 1},
+    "matmul_precision": "highest",
+    "env": {},
+    "openmp": [],
+    "matmul_ok": True,
+    "torch_import_seconds": 0.5,
+}
+
+
+def test_the_example_selftest_conforms() -> None:
+    assert builder_contract.violations(_SELFTEST_EXAMPLE, "selftest") == []
