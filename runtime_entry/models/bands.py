@@ -53,7 +53,9 @@ class BandSplit(nn.Module):
             norms = [cast(RMSNorm, net[0]) for net in nets]
             linears = [cast(nn.Linear, net[1]) for net in nets]
 
-            def build(norms: list[RMSNorm] = norms, linears: list[nn.Linear] = linears) -> tuple[torch.Tensor, ...]:
+            def build(
+                norms: list[RMSNorm] = norms, linears: list[nn.Linear] = linears
+            ) -> tuple[torch.Tensor, ...]:
                 return (
                     torch.stack([n.fold(lin.weight).t() for n, lin in zip(norms, linears)]).to(cd),
                     torch.stack([lin.bias for lin in linears]).unsqueeze(1).to(cd),

@@ -168,9 +168,7 @@ class BSRoformer(_RoformerBase):
             for _ in range(num_stems)
         )
 
-    def forward(
-        self, raw_audio: torch.Tensor, active_stem_ids: Sequence[int] | None = None
-    ) -> torch.Tensor:
+    def forward(self, raw_audio: torch.Tensor, active_stem_ids: Sequence[int] | None = None) -> torch.Tensor:
         """(b, t) or (b, s, t) -> (b, n, s, t), n the stems (or `active_stem_ids`)."""
         raw = self._as_batch(raw_audio)
         b, _, length = raw.shape
@@ -272,9 +270,7 @@ class MelBandRoformer(_RoformerBase):
             for _ in range(num_stems)
         )
 
-    def forward(
-        self, raw_audio: torch.Tensor, active_stem_ids: Sequence[int] | None = None
-    ) -> torch.Tensor:
+    def forward(self, raw_audio: torch.Tensor, active_stem_ids: Sequence[int] | None = None) -> torch.Tensor:
         """(b, t) or (b, s, t) -> (b, n, s, t'), or (b, s, t') for one stem, t' = t only with
         match_input_audio_length (else the STFT's whole frames), as the community code."""
         raw = self._as_batch(raw_audio)

@@ -279,7 +279,9 @@ def spec_from_config(data: dict[str, Any], *, name: str, source: str) -> ModelSp
         if not _positive_int(value):
             raise ModelConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
     if num_overlap > chunk_size:
-        raise ModelConfigError(f"{where}: inference.num_overlap {num_overlap} exceeds the chunk size {chunk_size}")
+        raise ModelConfigError(
+            f"{where}: inference.num_overlap {num_overlap} exceeds the chunk size {chunk_size}"
+        )
     normalize = inference.get("normalize", False)
     if not isinstance(normalize, bool):
         raise ModelConfigError(f"{where}: inference.normalize must be true or false, got {normalize!r}")

@@ -66,7 +66,12 @@ class FeedForward(nn.Module):
         rows = x.view(-1, x.shape[-1])
         for start in range(0, rows.shape[0], _FF_ROWS):
             block = rows[start : start + _FF_ROWS]
-            normed = unit_rows(block, cd, out=ws.take("ff_norm", tuple(block.shape), cd, x.device))
+            normed = unit_rows(
+                block,
+                cd,
+                out=ws.take("ff_norm", tuple(block.shape), cd, x.device),
+                scratch=ws.take("ff_norm32", tuple(block.shape), x.dtype, x.device),
+            )
             hidden = torch.addmm(
                 b1, normed, w1, out=ws.take("ff_hidden", (block.shape[0], w1.shape[1]), cd, x.device)
             )
@@ -111,10 +116,21 @@ class Attention(nn.Module):
         hd = h * d
         cd = compute_dtype(x.device)
         rows = x.view(-1, dim)
-        w = self.norm.fold(torch.cat([self.to_qkv.weight, self.to_gates.weight])).to(cd)
+        qkv_weight = self.to_qkv.weight
+        halves = self.rotary_embed is not None and not self.rotary_embed.complex_dtype(cd)
+        if halves:  # see RotaryEmbedding.rotate_into: q and k features as two halves per head
+            order = torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)]).to(x.device)
+            qk_rows = qkv_weight[: 2 * hd].view(2, h, d, dim)[:, :, order]
+            qkv_weight = torch.cat([qk_rows.reshape(2 * hd, dim), qkv_weight[2 * hd :]])
+        w = self.norm.fold(torch.cat([qkv_weight, self.to_gates.weight])).to(cd)
         if w.shape[0] % 2:  # an even row length lets q and k be viewed as complex pairs
             w = torch.cat([w, w.new_zeros(1, dim)])
-        normed = unit_rows(rows, cd, out=ws.take("norm", tuple(rows.shape), cd, x.device))
+        normed = unit_rows(
+            rows,
+            cd,
+            out=ws.take("norm", tuple(rows.shape), cd, x.device),
+            scratch=ws.take("norm32", tuple(rows.shape), x.dtype, x.device),
+        )
         proj = torch.mm(normed, w.t(), out=ws.take("wide", (rows.shape[0], w.shape[0]), cd, x.device))
         proj = proj.view(b * g, n, -1)
         gates = torch.sigmoid(proj[..., 3 * hd : 3 * hd + h] + self.to_gates.bias.to(cd))
@@ -122,7 +138,9 @@ class Attention(nn.Module):
         qkv = proj[..., : 3 * hd].view(b * g, n, 3, h, d)
         qk = qkv[:, :, :2]
         if self.rotary_embed is not None:
-            qk = self.rotary_embed.rotate_into(qk, ws.take("qk", tuple(qk.shape), cd, x.device))
+            qk = self.rotary_embed.rotate_into(
+                qk, ws.take("qk", tuple(qk.shape), cd, x.device), halves=halves
+            )
         q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
         gated = ws.take("attn", (b * g, n, h, d), cd, x.device)
         width = 4 if self.pope_embed is not None else 1  # PoPE's float32 q and k of twice the width

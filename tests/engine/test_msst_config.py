@@ -44,16 +44,25 @@ def with_keys(base: dict[str, Any], **sections: dict[str, Any]) -> dict[str, Any
 
 def write_mix(path: Path, frames: int, channels: int, rate: int, *, offset: float = 0.0) -> Path:
     rng = np.random.default_rng(frames + channels)
-    sf.write(str(path), (0.2 * rng.standard_normal((frames, channels)) + offset).astype(np.float32), rate, subtype="FLOAT")
+    sf.write(
+        str(path),
+        (0.2 * rng.standard_normal((frames, channels)) + offset).astype(np.float32),
+        rate,
+        subtype="FLOAT",
+    )
     return path
 
 
 def ours(data: dict[str, Any], mix: Path, out: Path) -> tuple[LoadedModel, dict[str, np.ndarray]]:
     spec = spec_from_config(data, name="cfg", source="cfg.yaml")
-    loaded = LoadedModel(spec=spec, model=build_model(spec), checkpoint=None, checkpoint_sha256=None, load_seconds=0.0)
+    loaded = LoadedModel(
+        spec=spec, model=build_model(spec), checkpoint=None, checkpoint_sha256=None, load_seconds=0.0
+    )
     result = separate_file(loaded, mix, out)
     outputs: dict[str, str] = result["outputs"]  # type: ignore[assignment]
-    return loaded, {name: sf.read(path, dtype="float32", always_2d=True)[0].T for name, path in outputs.items()}
+    return loaded, {
+        name: sf.read(path, dtype="float32", always_2d=True)[0].T for name, path in outputs.items()
+    }
 
 
 def msst(loaded: LoadedModel, data: dict[str, Any], mix: Path) -> dict[str, np.ndarray]:
@@ -102,7 +111,9 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "training.instruments": (with_keys(TINY, training={"instruments": ["a", "b", "c", "d"]}), {}),
     "training.target_instrument": (with_keys(TINY, training={"target_instrument": "other"}), {}),
     "training.target_instrument, one-stem model": (
-        with_keys(TINY_MEL, model={**TINY_MEL["model"], "num_stems": 1}, training={"target_instrument": "other"}),
+        with_keys(
+            TINY_MEL, model={**TINY_MEL["model"], "num_stems": 1}, training={"target_instrument": "other"}
+        ),
         {},
     ),
     "training.model_type": (
@@ -121,7 +132,10 @@ def test_separation_equals_msst_inference(case: str, tmp_path: Path) -> None:
     data, file = CASES[case]
     data = {k: v for k, v in data.items() if k != "model_type"} if "training.model_type" in case else data
     mix = write_mix(
-        tmp_path / "mix.wav", file.get("frames", 30000), file.get("channels", 2), file.get("rate", 44100),
+        tmp_path / "mix.wav",
+        file.get("frames", 30000),
+        file.get("channels", 2),
+        file.get("rate", 44100),
         offset=file.get("offset", 0.0),
     )
     loaded, got = ours(data, mix, tmp_path / "out")
@@ -129,7 +143,9 @@ def test_separation_equals_msst_inference(case: str, tmp_path: Path) -> None:
 
 
 def test_inference_chunk_size_wins_over_audio_chunk_size() -> None:
-    spec = spec_from_config(CASES["inference.chunk_size before audio.chunk_size"][0], name="c", source="c.yaml")
+    spec = spec_from_config(
+        CASES["inference.chunk_size before audio.chunk_size"][0], name="c", source="c.yaml"
+    )
     assert spec.chunk_size == 8192
 
 
@@ -161,9 +177,13 @@ def test_target_instrument_not_among_the_instruments_is_an_error_naming_it() -> 
 
 
 def test_unknown_audio_or_inference_key_is_refused_with_a_suggestion() -> None:
-    with pytest.raises(ModelConfigError, match=r"c.yaml: unknown key audio.chunksize. Perhaps you meant 'chunk_size'"):
+    with pytest.raises(
+        ModelConfigError, match=r"c.yaml: unknown key audio.chunksize. Perhaps you meant 'chunk_size'"
+    ):
         spec_from_config(with_keys(TINY, audio={"chunksize": 8192}), name="c", source="c.yaml")
-    with pytest.raises(ModelConfigError, match=r"unknown key inference.normalise. Perhaps you meant 'normalize'"):
+    with pytest.raises(
+        ModelConfigError, match=r"unknown key inference.normalise. Perhaps you meant 'normalize'"
+    ):
         spec_from_config(with_keys(TINY, inference={"normalise": True}), name="c", source="c.yaml")
 
 

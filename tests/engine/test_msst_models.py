@@ -56,7 +56,14 @@ BASE: dict[str, dict[str, Any]] = {
     MEL_BAND_ROFORMER: {**_TINY, "num_bands": 8},
 }
 # Omitting one of these alone gives an inconsistent STFT/band layout: they go together.
-_COUPLED = {"stft_n_fft", "stft_win_length", "stft_hop_length", "freqs_per_bands", "num_bands", "dim_freqs_in"}
+_COUPLED = {
+    "stft_n_fft",
+    "stft_win_length",
+    "stft_hop_length",
+    "freqs_per_bands",
+    "num_bands",
+    "dim_freqs_in",
+}
 
 # A value other than msst's default for every option (with what it needs to matter).
 NON_DEFAULT: dict[str, dict[str, Any]] = {
@@ -247,7 +254,11 @@ def test_keys_listed_as_no_effect_on_inference_change_nothing(kind: str, highest
                 **{**base, key: value}
             )
         else:
-            cfg = {"model": {**base, key: value}, "training": {"model_type": kind}, "audio": {"chunk_size": 16384}}
+            cfg = {
+                "model": {**base, key: value},
+                "training": {"model_type": kind},
+                "audio": {"chunk_size": 16384},
+            }
             variant = build_model(spec_from_config(cfg, name="t", source="test.yaml"))
         variant.load_state_dict(ours.state_dict(), strict=True)
         with torch.inference_mode():
