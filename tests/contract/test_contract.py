@@ -118,7 +118,6 @@ def test_every_profile_writes_a_runtime_json_that_stems_accepts(root: Path, tmp_
             {"threads": 2, "interop_threads": 1, "matmul_precision": "high", "env": {"OMP_NUM_THREADS": "1"}},
             "env.OMP_NUM_THREADS",
         ),
-        ({"interop_threads": 1, "matmul_precision": "high"}, "threads"),
         ([1, 2, 3], "top level"),
     ],
 )
@@ -278,3 +277,12 @@ _SELFTEST_EXAMPLE: dict[str, Any] = {
 
 def test_the_example_selftest_conforms() -> None:
     assert builder_contract.violations(_SELFTEST_EXAMPLE, "selftest") == []
+
+
+def test_a_per_machine_override_may_set_only_the_threads(tmp_path: Path) -> None:
+    path = tmp_path / "runtime.json"
+    path.write_text(json.dumps({"threads": 1}))
+    proc = stems("selftest", "--json", env={"STEMS_RUNTIME_CONFIG": str(path)})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["threads"]["torch"] == 1
+    assert builder_contract.violations({"threads": 1}, "runtime") == []
