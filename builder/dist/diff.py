@@ -49,7 +49,7 @@ def explain(x: bytes, y: bytes, name: str) -> str:
         head = f"{kind}: size {len(x)} vs {len(y)}"
     else:
         head = f"{kind}: same size"
-    offset = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+    offset = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y)))
     detail = f"first difference at byte {offset}"
     if _looks_like_timestamp(x, y, offset):
         detail += " (an embedded timestamp)"

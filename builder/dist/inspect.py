@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from builder.venvs import site_packages_of
-
 import os
 from pathlib import Path
 from typing import Any
 
+from builder.dist.manifest import MANIFEST, read_manifest, read_site_packages
 from builder.errors import InputError
 from builder.fsutil import iter_files
-from builder.dist.manifest import MANIFEST, read_manifest, read_site_packages
+from builder.venvs import site_packages_of
 
 
 def tree_totals(root: Path) -> tuple[int, int]:

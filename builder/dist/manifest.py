@@ -65,7 +65,7 @@ def read_site_packages(site_packages: Path) -> list[InstalledPackage]:
                 size=size,
                 files=files,
                 top_level=tuple(sorted(tops)),
-            )  # fmt: skip
+            )
         )
     return out
 

@@ -129,8 +129,8 @@ def package_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[d
             (same if pa["version"] == pb["version"] else changed).append(row)
         elif pa:
             only_a.append({"name": pa["name"], "a": pa["version"], "size_a": pa["size"]})
-        else:
-            only_b.append({"name": pb["name"], "b": pb["version"], "size_b": pb["size"]})  # type: ignore[index]
+        elif pb:
+            only_b.append({"name": pb["name"], "b": pb["version"], "size_b": pb["size"]})
 
     def by_size(key: str) -> Callable[[dict[str, Any]], int]:
         return lambda r: -int(r.get(key, 0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from builder.contract import OPENMP_FAMILIES, SHARED_LIBRARY
 
@@ -41,8 +41,12 @@ def _plain(value: Any) -> Any:
 
 
 class JsonRecord:
+    if TYPE_CHECKING:
+        # Every subclass is a dataclass; this makes the mixin one for asdict's signature.
+        __dataclass_fields__: ClassVar[dict[str, Any]]
+
     def to_json(self) -> dict[str, Any]:
-        plain: dict[str, Any] = _plain(asdict(self))  # type: ignore[call-overload]  # subclasses are dataclasses
+        plain: dict[str, Any] = _plain(asdict(self))
         return plain
 
 

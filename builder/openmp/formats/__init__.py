@@ -63,7 +63,7 @@ class SearchContext:
     exists: Callable[[Path], bool]
     executable_dir: Path | None = None  # @executable_path (a frozen app's folder)
     dll_dirs: tuple[Path, ...] = ()  # folders packages add with os.add_dll_directory
-    by_name: Mapping[str, tuple[Path, ...]] = None  # type: ignore[assignment]  # lower-cased file/soname -> runtime paths
+    by_name: Mapping[str, tuple[Path, ...]] | None = None  # lower-cased file/soname -> runtime paths
 
 
 @dataclass(frozen=True, kw_only=True)
