@@ -26,8 +26,6 @@ def make_dist(tmp: Path, name: str = "tiny-linux-x86_64") -> Path:
     return dist
 
 
-
-
 def run_cli(
     *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
