@@ -51,7 +51,7 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
         raise CheckpointError(
             f"{path}: refused: loading it would execute pickled code (weights-only load failed: {first[:200]})"
         ) from None
-    except Exception as exc:  # zip/pickle readers raise many types on junk input
+    except Exception as exc:  # noqa: BLE001 - zip/pickle readers raise many types on junk input
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0][:200]}"
         ) from None

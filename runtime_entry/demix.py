@@ -208,7 +208,7 @@ def demix_stream(
             elif p.fade and batch_starts[-1] + p.step >= p.padded:
                 w = window.clone()
                 w[-p.fade :] = 1
-            for k, (i, seg) in enumerate(zip(batch_starts, segs)):
+            for k, (i, seg) in enumerate(zip(batch_starts, segs, strict=True)):
                 emit_until(i)
                 acc[..., :seg] += out[k, ..., :seg] * w[:seg]
                 cnt[:seg] += w[:seg]

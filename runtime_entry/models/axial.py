@@ -30,15 +30,15 @@ def build_layers(
     use_pope: bool = False,
 ) -> nn.ModuleList:
     """layers.{i} = [linear?, time, freq] transformers; one rotary (or PoPE) module shared per axis."""
-    kwargs: dict[str, Any] = dict(
-        dim=dim,
-        heads=heads,
-        dim_head=dim_head,
-        attn_dropout=attn_dropout,
-        ff_dropout=ff_dropout,
-        flash_attn=flash_attn,
-        norm_output=norm_output,
-    )
+    kwargs: dict[str, Any] = {
+        "dim": dim,
+        "heads": heads,
+        "dim_head": dim_head,
+        "attn_dropout": attn_dropout,
+        "ff_dropout": ff_dropout,
+        "flash_attn": flash_attn,
+        "norm_output": norm_output,
+    }
     time_pos: dict[str, Any]
     freq_pos: dict[str, Any]
     if use_pope:

@@ -7,6 +7,7 @@ computation runs as batched matmuls over runs of equally wide bands.
 
 from __future__ import annotations
 
+import itertools
 from typing import cast
 
 import torch
@@ -57,11 +58,15 @@ class BandSplit(nn.Module):
                 norms: list[RMSNorm] = norms, linears: list[nn.Linear] = linears
             ) -> tuple[torch.Tensor, ...]:
                 return (
-                    torch.stack([n.fold(lin.weight).t() for n, lin in zip(norms, linears)]).to(cd),
+                    torch.stack([n.fold(lin.weight).t() for n, lin in zip(norms, linears, strict=True)]).to(
+                        cd
+                    ),
                     torch.stack([lin.bias for lin in linears]).unsqueeze(1).to(cd),
                 )
 
-            params = [p for n, lin in zip(norms, linears) for p in (n.gamma, lin.weight, lin.bias)]
+            params = [
+                p for n, lin in zip(norms, linears, strict=True) for p in (n.gamma, lin.weight, lin.bias)
+            ]
             w, bias = self._stacked.get(start, cd, params, build)
             part = rows[:, offset : offset + (stop - start) * width].view(-1, stop - start, width)
             part = unit_rows(part, cd).transpose(0, 1)  # (bands, rows, width)
@@ -74,7 +79,7 @@ def mlp(dim_in: int, dim_out: int, dim_hidden: int, n_hidden: int) -> nn.Sequent
     """Linear/Tanh stack with `n_hidden` hidden layers (keys 0, 2, 4, ... are the Linears)."""
     dims = (dim_in, *((dim_hidden,) * n_hidden), dim_out)
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(dims)):
         layers.append(nn.Linear(a, b))
         if i < len(dims) - 2:
             layers.append(nn.Tanh())

@@ -24,7 +24,7 @@ def _cpu_has_bf16() -> bool:
         try:
             mkldnn = bool(torch.backends.mkldnn.is_available())  # type: ignore[no-untyped-call]
             _FAST_BF16 = mkldnn and any(f is not None and f() for f in probes)
-        except Exception:  # private probes: absent or failing means no
+        except Exception:  # noqa: BLE001 - private probes: absent or failing means no
             _FAST_BF16 = False
     return _FAST_BF16
 

@@ -50,12 +50,12 @@ class _RoformerBase(nn.Module):
         self.num_stems = num_stems
         self.zero_dc = zero_dc
         self.skip_connection = skip_connection
-        self.stft_kwargs: dict[str, Any] = dict(
-            n_fft=stft_n_fft,
-            hop_length=stft_hop_length,
-            win_length=stft_win_length,
-            normalized=stft_normalized,
-        )
+        self.stft_kwargs: dict[str, Any] = {
+            "n_fft": stft_n_fft,
+            "hop_length": stft_hop_length,
+            "win_length": stft_win_length,
+            "normalized": stft_normalized,
+        }
         window = (stft_window_fn or torch.hann_window)(stft_win_length)
         self.register_buffer("stft_window", window, persistent=False)
         self.n_freqs = stft_n_fft // 2 + 1

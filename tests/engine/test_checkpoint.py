@@ -69,7 +69,7 @@ def test_checkpoint_that_needs_pickle_code_execution_is_refused(tmp_path):
 def test_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path):
     path = tmp_path / "junk.ckpt"
     path.write_bytes(b"not a zip or a pickle" * 10)
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint|refused"):
+    with pytest.raises(CheckpointError, match=r"not a readable PyTorch checkpoint|refused"):
         load_checkpoint(build_model(resolve_spec("tiny")), path)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(build_model(resolve_spec("tiny")), tmp_path / "missing.ckpt")

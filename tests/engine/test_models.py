@@ -142,7 +142,7 @@ def _plain_transformer(transformer, x: torch.Tensor) -> torch.Tensor:
         angles = torch.arange(n, dtype=torch.float32)[:, None] * attn.rotary_embed.freqs[None, :]
         cos, sin = angles.cos(), angles.sin()
 
-        def rotate(t: torch.Tensor) -> torch.Tensor:
+        def rotate(t: torch.Tensor, cos: torch.Tensor = cos, sin: torch.Tensor = sin) -> torch.Tensor:
             x1, x2 = t[..., 0::2], t[..., 1::2]
             return torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict  # type: ignore[import-untyped]
 from msst._inference import separate_audio
 
 from runtime_entry.engine import LoadedModel, separate_file

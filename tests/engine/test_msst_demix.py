@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict  # type: ignore[import-untyped]
 from msst.utils.model_utils import demix as msst_demix
 
 from runtime_entry.demix import demix_array
@@ -37,7 +37,9 @@ def msst_config(spec: ModelSpec, **sections: dict[str, Any]) -> ConfigDict:
 
 
 def msst_stems(config: ConfigDict, model: torch.nn.Module, mix: np.ndarray) -> np.ndarray:
-    out = msst_demix(config, model, mix, "cpu", "bs_roformer")
+    # msst's demix takes the mix as an array despite its hint, and returns {stem: array} here
+    out = msst_demix(config, model, mix, torch.device("cpu"), "bs_roformer")  # type: ignore[arg-type]
+    assert isinstance(out, dict)
     return np.stack(list(out.values()))
 
 
