@@ -79,9 +79,9 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--repeat",
                 type=click.IntRange(1, 1000),
-                default=3,
+                default=5,
                 show_default=True,
-                help="Measured runs (each in fresh processes), after one warm-up.",
+                help="Measured runs (each in fresh processes), after one warm-up; compare's interval needs 3.",
             ),
             click.option(
                 "--seconds",

@@ -2,8 +2,8 @@
 
 Static sections (packages, install method, OpenMP files) come from the folders; dynamic ones
 (OpenMP loaded, threads, imports, performance) from runs interleaved A B / B A in fresh
-processes. Each time metric gets medians, spreads, the ratio B/A with a paired bootstrap
-95% confidence interval and a verdict.
+processes. Each time metric gets medians, spreads, the ratio B/A with a 95% t-interval on
+the per-round log ratios and a verdict.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from builder.measure.bench import (
     usable,
 )
 from builder.measure.runtime import Runtime
-from builder.measure.stats import BOOTSTRAP, DEFAULT_MIN_EFFECT, paired_ratio, verdict
+from builder.measure.stats import DEFAULT_MIN_EFFECT, METHOD, paired_ratio, verdict
 from builder.venvs import site_packages_of
 
 TIME_METRICS = ("total_s", "separation_s", "startup_s", "import_s")
@@ -240,7 +240,7 @@ def compare_runtimes(
             "min_effect": min_effect,
             "primary_metric": primary,
             "order": "interleaved, alternating A B / B A",
-            "ci": f"95% percentile bootstrap over paired rounds ({BOOTSTRAP} resamples, seed 0)",
+            "ci": METHOD,
         },
         "verdict": head["verdict"]["text"] if head else "no runs completed",
         "verdict_metric": primary if head else None,
