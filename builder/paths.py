@@ -1,10 +1,18 @@
-"""Where builder reads profiles and locks and writes its work, from one place."""
+"""Where builder reads profiles and locks and writes its work, from one place.
+
+A project is any folder with `profiles/` (what `builder init` writes); it need not be this
+checkout. The bundled program `runtime_entry/` ships in the same wheel as builder, beside it;
+a project that has its own `runtime_entry/` (this checkout) freezes that one.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+# runtime_entry is installed beside builder (one wheel, or this checkout): found by path, never imported.
+BUNDLED_RUNTIME_ENTRY = Path(__file__).resolve().parent.parent / "runtime_entry"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,18 +34,22 @@ class Project:
 
     @property
     def runtime_entry(self) -> Path:
-        return self.root / "runtime_entry"
+        """The bundled program's package: the project's own copy if it has one, else the installed one."""
+        own = self.root / "runtime_entry"
+        return own if (own / "main.py").is_file() else BUNDLED_RUNTIME_ENTRY
 
     def lock_path(self, profile: str) -> Path:
         return self.locks / f"{profile}.lock"
 
 
 def find_project(start: Path | None = None) -> Project:
-    """BUILDER_ROOT, else the nearest folder up from `start` with profiles/, else the checkout."""
+    """BUILDER_ROOT, else the nearest folder up from `start` with profiles/, else the checkout
+    builder runs from (when it has profiles/), else `start` itself."""
     if env := os.environ.get("BUILDER_ROOT"):
         return Project(root=Path(env).resolve())
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "profiles").is_dir() and (folder / "runtime_entry").is_dir():
+        if (folder / "profiles").is_dir():
             return Project(root=folder)
-    return Project(root=Path(__file__).resolve().parent.parent)
+    checkout = Path(__file__).resolve().parent.parent
+    return Project(root=checkout if (checkout / "profiles").is_dir() else here)

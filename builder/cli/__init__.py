@@ -24,7 +24,7 @@ class LazyGroup(click.Group):
     """
 
     COMMANDS: ClassVar[tuple[str, ...]] = (
-        "profiles", "lock", "build", "openmp", "inspect", "verify", "sbom", "diff",
+        "init", "profiles", "lock", "build", "openmp", "inspect", "verify", "sbom", "diff",
         "matrix", "clean", "bench", "compare", "bisect", "tune",
     )  # fmt: skip
 

@@ -1,0 +1,1 @@
+"""A new project folder for `builder init`: profiles for one target, locks/, a .gitignore."""
