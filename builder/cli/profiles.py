@@ -32,6 +32,10 @@ def profiles(project: Project, as_json: bool, schema: bool) -> None:
             f"{r['name']:<{width}}  {r['target']:<15} py{r['python']:<5} {r['packages']:>3} packages"
             + (f"  (extends {r['extends']})" if r["extends"] else "")
         )
+        if r["program"]["entry"] != "bundled stems":
+            click.echo(f"{'':<{width}}  program {r['program']['name']}: {r['program']['entry']}")
+        for override in r["overrides"]:
+            click.echo(f"{'':<{width}}  override {override} (replaces every package's pin of it)")
         for pkg, why in sorted(r["excluded"].items()):
             click.echo(f"{'':<{width}}  excluded {pkg}: {why}")
     click.echo(f"{len(rows)} profiles, all valid")

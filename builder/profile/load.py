@@ -72,19 +72,53 @@ def validate(raw: dict[str, Any], path: Path) -> None:
                 _check(BY_DOTTED[f"{name}.{sub}"], subvalue, path)
         else:
             raise ProfileError(f"{path}: unknown key '{name}'", hint=_suggest(name, allowed))
-    for req in raw.get("packages", {}).get("requirements", []):
-        try:
-            Requirement(req)
-        except InvalidRequirement as exc:
-            raise ProfileError(
-                f"{path}: key 'packages.requirements': invalid requirement '{req}': {exc}"
-            ) from None
+    for key in ("requirements", "overrides"):
+        for req in raw.get("packages", {}).get(key, []):
+            try:
+                Requirement(req)
+            except InvalidRequirement as exc:
+                raise ProfileError(
+                    f"{path}: key 'packages.{key}': invalid requirement '{req}': {exc}"
+                ) from None
+    _validate_program(raw.get("program", {}), path)
     target = raw.get("target", {}).get("name")
     if target is not None and target not in TARGETS:
         raise ProfileError(
             f"{path}: key 'target.name': unknown target '{target}'",
             hint=_suggest(target, list(TARGETS)) or f"known: {', '.join(sorted(TARGETS))}",
         )
+
+
+_FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+PROGRAM_ENTRIES = ("console-script", "function", "script")
+
+
+def _validate_program(program: dict[str, Any], path: Path) -> None:
+    """[program]: one entry at most, each in its own form (where it exists is checked at freeze)."""
+    named = [k for k in PROGRAM_ENTRIES if k in program]
+    if len(named) > 1:
+        raise ProfileError(
+            f"{path}: keys 'program.{named[0]}' and 'program.{named[1]}' both name the program",
+            hint="keep one of them",
+        )
+    if "function" in program and not _FUNCTION.fullmatch(program["function"]):
+        raise ProfileError(
+            f"{path}: key 'program.function' must be 'module:function', got {program['function']!r}",
+            hint='e.g. function = "my_app.worker:main"',
+        )
+    if "name" in program and not NAME.fullmatch(program["name"]):
+        raise ProfileError(
+            f"{path}: key 'program.name' must be a file name of letters, digits, '.', '_' and '-', "
+            f"got {program['name']!r}"
+        )
+    paths = [("script", program["script"])] if "script" in program else []
+    paths += [("datas", value) for value in program.get("datas", [])]
+    for key, value in paths:
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ProfileError(
+                f"{path}: key 'program.{key}' must be a path inside the project, got {value!r}",
+                hint="a path relative to the folder holding profiles/",
+            )
 
 
 def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +252,7 @@ def resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...], 
         runtime=runtime,
         freeze=_section("freeze", s.get("freeze", {})),
         bench=_section("bench", s.get("bench", {})),
+        program=_section("program", s.get("program", {})),
     )
 
 

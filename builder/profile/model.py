@@ -20,6 +20,7 @@ class Packages:
     only_binary: tuple[str, ...] = default("packages.only-binary")
     from_wheelhouse: tuple[str, ...] = default("packages.from-wheelhouse")
     excluded: Mapping[str, str] = field(default_factory=dict)
+    overrides: tuple[str, ...] = default("packages.overrides")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,10 +62,37 @@ class BenchBudget:
     max_files: int | None = default("bench.max-files")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProgramSettings:
+    """What the freeze turns into an executable: the bundled `stems` unless one entry is named."""
+
+    name: str = default("program.name")
+    console_script: str | None = default("program.console-script")
+    function: str | None = default("program.function")
+    script: str | None = default("program.script")
+    datas: tuple[str, ...] = default("program.datas")
+    collect: tuple[str, ...] = default("program.collect")
+
+    @property
+    def bundled(self) -> bool:
+        """True for the bundled `stems` (no entry named): the selftest contract applies."""
+        return not (self.console_script or self.function or self.script)
+
+    def describe(self) -> str:
+        if self.console_script:
+            return f"console script {self.console_script}"
+        if self.function:
+            return f"function {self.function}"
+        if self.script:
+            return f"script {self.script}"
+        return "bundled stems"
+
+
 # The dataclass each table of a profile resolves into (the schema test checks they match KEYS).
 SECTION_TYPES: dict[str, type] = {
     "packages": Packages,
     "indexes": Indexes,
+    "program": ProgramSettings,
     "runtime": RuntimeSettings,
     "freeze": FreezeSettings,
     "bench": BenchBudget,
@@ -85,6 +113,7 @@ class Profile:
     runtime: RuntimeSettings
     freeze: FreezeSettings
     bench: BenchBudget
+    program: ProgramSettings = field(default_factory=ProgramSettings)
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -112,6 +141,8 @@ class Profile:
             "only-binary": sorted(self.only_binary),
             "from-wheelhouse": sorted(self.from_wheelhouse),
             "indexes": asdict(self.indexes),
+            # only when set: locks of profiles without overrides keep their hash
+            **({"overrides": sorted(self.packages.overrides)} if self.packages.overrides else {}),
         }
 
     def lock_hash(self) -> str:
@@ -128,5 +159,7 @@ class Profile:
             "python": self.python,
             "packages": len(self.requirements),
             "excluded": dict(self.excluded),
+            "overrides": list(self.packages.overrides),
+            "program": {"name": self.program.name, "entry": self.program.describe()},
             "lock_hash": self.lock_hash(),
         }

@@ -176,6 +176,8 @@ def header(profile: Profile, src: Sources, body: str) -> str:
         lines.append(
             f"# {pkg}: from a wheelhouse or {profile.indexes.torch_index or 'a local find-links'}, never PyPI"
         )
+    for override in profile.packages.overrides:
+        lines.append(f"# override {override}: replaces every package's pin of it (packages.overrides)")
     for pkg, why in sorted(profile.excluded.items()):
         lines.append(f"# excluded {pkg}: {why}")
     return "\n".join(lines) + "\n"
@@ -188,6 +190,13 @@ def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None) -> 
         # A fixed relative input name keeps host paths out of the lock's annotations.
         req = Path(tmp) / f"{profile.name}.in"
         req.write_text("\n".join(profile.requirements) + "\n", encoding="utf-8")
+        overrides: list[str] = []
+        if profile.packages.overrides:
+            # uv's --override: an upstream pin (msst's torch<2.12) gives way to the profile's
+            (Path(tmp) / "overrides.txt").write_text(
+                "\n".join(profile.packages.overrides) + "\n", encoding="utf-8"
+            )
+            overrides = ["--override", "overrides.txt"]
         args = [
             "pip", "compile", req.name,
             "--python-platform", profile.target.uv_platform,
@@ -195,6 +204,7 @@ def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None) -> 
             "--generate-hashes", "--no-header",
             *[f"--only-binary={ob}" for ob in profile.only_binary],
             *src.args,
+            *overrides,
         ]  # fmt: skip
         proc = uv.run(["--directory", tmp, *args], check=False, env=profile.target.resolver_env())
     if proc.returncode != 0:

@@ -53,6 +53,8 @@ def manifest_body(
             "host_python": platform.python_version(),
         },
         "sources": inst.sources,
+        "overrides": list(profile.packages.overrides),  # pins the profile forced over upstream ones
+        "program": {"name": profile.program.name, "entry": profile.program.describe()},
         "openmp": dict(openmp_record),
         "runtime": dict(runtime_config),
         "freeze": asdict(profile.freeze),
