@@ -117,7 +117,7 @@ def build_env(
                 "--quiet",
                 "--no-deps",
                 "--python",
-                str(tmp / "bin" / "python"),
+                str(venv_python(tmp)),
                 "-r",
                 str(req),
                 *[f"--find-links={p}" for p in find_links],
@@ -131,7 +131,7 @@ def build_env(
         a_rt,
         label="A+" + ",".join(b_pkgs[n]["name"] for n in subset),
         path=venv,
-        argv=(str(venv / "bin" / "python"), *a_rt.argv[1:]),
+        argv=(str(venv_python(venv)), *a_rt.argv[1:]),
     )
     log.line(f"    {'built' if built else 'reused'} {venv.name}: A + {', '.join(subset)}")
     return rt, built
