@@ -12,6 +12,19 @@ from . import __version__, config
 from .contract import REPORTED_ENV
 from .openmp_loaded import loaded_openmp
 
+# What the contract reports of each pool threadpoolctl finds (selftest.schema.json `threadpools`).
+POOL_KEYS = ("user_api", "internal_api", "prefix", "filepath", "version", "num_threads")
+
+
+def threadpools() -> list[dict[str, object]]:
+    """The native thread pools loaded in this process (OpenMP, BLAS), as threadpoolctl finds them:
+    the same inventory on Linux, macOS and Windows (it asks the dynamic loader, not /proc)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # a runtime without threadpoolctl: the check stage says so
+        return []
+    return [{k: pool.get(k) for k in POOL_KEYS} for pool in threadpool_info()]
+
 
 def report(cfg: config.RuntimeConfig) -> dict[str, object]:
     started = time.perf_counter()
@@ -55,6 +68,7 @@ def report(cfg: config.RuntimeConfig) -> dict[str, object]:
         "matmul_precision": torch.get_float32_matmul_precision(),
         "env": {k: os.environ[k] for k in sorted({*REPORTED_ENV, *cfg.env}) if k in os.environ},
         "openmp": loaded_openmp(),
+        "threadpools": threadpools(),
         "matmul_ok": ok,
         "torch_import_seconds": round(import_seconds, 3),
     }

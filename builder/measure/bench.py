@@ -19,7 +19,7 @@ from builder.errors import CheckError, ToolError
 from builder.log import Log
 from builder.measure.budget import check_budget, size_of
 from builder.measure.importtime import import_summary, median_imports, parse_importtime
-from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT, ProcessResult, run_monitored
+from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT, ProcessResult, run_monitored, window
 from builder.measure.runtime import Runtime
 from builder.measure.stats import spread
 from builder.profile import Profile
@@ -114,6 +114,7 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
             "matmul_precision": st.get("matmul_precision"),
             "env": st.get("env"),
             "openmp_loaded": st.get("openmp"),
+            "threadpools": st.get("threadpools"),
             "versions": st.get("versions"),
             "config_source": st.get("config_source"),
         })  # fmt: skip
@@ -123,14 +124,22 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
         if b is None:
             return run
         threads = (b.get("threads") or {}).get("intra_op")
-        cores = b.get("cpu_cores_busy")
+        # Cores busy during separation, measured by builder (psutil, the same on every system):
+        # the separation is the window of `wall_seconds` that ends with the JSON line.
+        sep = b.get("wall_seconds")
+        fig = window(res.samples, res.last_output_s, float(sep)) if sep and res.last_output_s else None
+        cores = fig.cores_busy if fig else b.get("cpu_cores_busy")
         run.update({
-            "separation_s": b.get("wall_seconds"),
+            "separation_s": sep,
             "total_s": round(res.wall_s, 4),
             "rtf": b.get("realtime_factor"),
             "seconds_per_chunk": b.get("seconds_per_chunk"),
             "chunks": b.get("chunks"),
             "cores_busy": cores,
+            "cores_busy_source": "builder (psutil)" if fig else "runtime (its own CPU time)",
+            "cores_busy_runtime": b.get("cpu_cores_busy"),
+            "busy_threads": fig.busy_threads if fig else None,
+            "thread_shares": list(fig.thread_shares[:8]) if fig else None,
             "cpu_utilisation": b.get("cpu_utilisation"),
             "process_cpu_s": round(res.cpu_s, 3) if res.cpu_s is not None else None,
             "peak_rss_mb": res.peak_rss_mb or b.get("peak_rss_mb"),
@@ -182,6 +191,26 @@ def bench_runtime(
     return result_of(rt, runs, opts, profile)
 
 
+def single_thread_diagnosis(
+    run: Mapping[str, Any], pools: Sequence[Mapping[str, Any]] | None, asked: int | None
+) -> str:
+    """Why a run kept one core busy, from what builder saw (pure): how many threads did the work
+    (psutil, per thread) and how many threads each native pool runs (threadpoolctl, in selftest)."""
+    bits = []
+    if run.get("busy_threads") is not None:
+        n = run["busy_threads"]
+        bits.append(f"{n} thread{'s' if n != 1 else ''} did the work (cores busy {run.get('cores_busy')})")
+    for pool in pools or []:
+        n = pool.get("num_threads")
+        if asked and n is not None and n < asked:
+            bits.append(
+                f"{pool.get('user_api')} pool {pool.get('prefix')} runs {n} thread{'s' if n != 1 else ''}"
+            )
+    if run.get("busy_threads") and run["busy_threads"] >= 2 and not bits[1:]:
+        bits.append("the threads share one core (CPU affinity, or a busy machine)")
+    return f": {'; '.join(bits)}" if bits else ""
+
+
 def result_of(
     rt: Runtime, runs: list[dict[str, Any]], opts: RunOptions, profile: Profile | None
 ) -> dict[str, Any]:
@@ -200,6 +229,7 @@ def result_of(
         flags.append(
             f"single-threaded: {len(single)} of {len(runs)} runs kept < {SINGLE_THREAD_CORES} cores busy "
             f"with {t.get('intra_op')} threads asked for"
+            + single_thread_diagnosis(single[0], first.get("threadpools"), t.get("intra_op"))
             + (
                 " (a model this small may not use more: try --model bs_roformer_4stem)"
                 if opts.model.startswith("tiny")

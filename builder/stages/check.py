@@ -4,42 +4,41 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from builder.contract import require, runtime_environment
+from builder.contract import require
+from builder.dist.bundle import frozen_problems
 from builder.errors import CheckError
+from builder.measure.runner import DEFAULT_STALL, run_monitored
 from builder.profile import Profile
 from builder.stages.lock import Lock
-from builder.tools import process
+from builder.tools.process import last_lines
 
 
 def host_cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
+    if sys.platform == "linux":  # the CPUs this process may use (a container's limit), Linux only
         return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    else:
+        return os.cpu_count() or 1
 
 
 def run_selftest(program: Path, timeout: float = 300) -> dict[str, Any]:
-    # Inherited values would hide whether the program sets its own (the bug we guard against).
-    env = runtime_environment({}, os.environ)
-    proc = process.run(
-        [program, "selftest", "--json"],
-        tool="stems selftest",
-        timeout=timeout,
-        check=False,
-        env=env,
-        inherit=False,
+    # The runtime runner removes inherited thread variables: they would hide whether the
+    # program sets its own (the bug we guard against). It kills the whole tree on a hang.
+    res = run_monitored(
+        [str(program), "selftest", "--json"], env={}, timeout=timeout, stall=min(DEFAULT_STALL, timeout)
     )
-    if proc.returncode != 0 and not proc.stdout.strip():
-        raise CheckError(
-            f"{program} selftest failed (exit {proc.returncode}): {process.last_lines(proc.stderr)}"
-        )
+    if res.killed:
+        raise CheckError(f"{program} selftest {res.killed}")
+    if res.returncode != 0 and not res.stdout.strip():
+        raise CheckError(f"{program} selftest failed (exit {res.returncode}): {last_lines(res.stderr)}")
     try:
-        report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        report: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         raise CheckError(
-            f"{program} selftest printed no JSON: {process.last_lines(proc.stdout + proc.stderr)}"
+            f"{program} selftest printed no JSON: {last_lines(res.stdout + res.stderr)}"
         ) from None
     require(report, "selftest", what=f"{program} selftest")
     return report
@@ -81,17 +80,56 @@ def compare(report: dict[str, Any], want: dict[str, Any]) -> list[str]:
         problems.append("KMP_DUPLICATE_LIB_OK is set: it hides duplicate OpenMP runtimes")
     if want["torch"] and report.get("versions", {}).get("torch") != want["torch"]:
         problems.append(f"torch {report.get('versions', {}).get('torch')} != locked {want['torch']}")
-    openmp = report.get("openmp", [])
-    if len(openmp) > 1:
-        problems.append(f"{len(openmp)} OpenMP runtimes loaded: " + ", ".join(o["path"] for o in openmp))
+    problems += openmp_problems(report, want["threads"])
     if not report.get("matmul_ok"):
         problems.append("the torch matmul check gave a wrong result")
+    return problems
+
+
+def openmp_pools(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The OpenMP pools threadpoolctl found in the program, one per loaded file."""
+    pools: dict[str, dict[str, Any]] = {}
+    for pool in report.get("threadpools", []):
+        if pool.get("user_api") == "openmp":
+            pools.setdefault(pool.get("filepath", ""), pool)
+    return list(pools.values())
+
+
+def openmp_problems(report: dict[str, Any], threads: int) -> list[str]:
+    """Exactly one OpenMP runtime, running the profile's threads (pure).
+
+    threadpoolctl's inventory is the proof on every system; the OS's list of mapped files
+    (`openmp`: /proc on Linux, dyld on macOS, the module list on Windows) is a second witness.
+    """
+    problems = []
+    pools = openmp_pools(report)
+    if not pools:
+        problems.append(
+            "threadpoolctl found no OpenMP runtime in the program (torch loads one: is threadpoolctl in the lock?)"
+        )
+    elif len(pools) > 1:
+        problems.append(
+            f"{len(pools)} OpenMP runtimes loaded (threadpoolctl): " + ", ".join(p["filepath"] for p in pools)
+        )
+    else:
+        n = pools[0].get("num_threads")
+        if n != threads:
+            problems.append(
+                f"the OpenMP pool ({pools[0].get('prefix')}) runs {n} threads, expected {threads} "
+                "(torch's setting did not reach the OpenMP runtime)"
+            )
+    mapped = report.get("openmp", [])
+    if len(mapped) > 1:
+        problems.append(
+            f"{len(mapped)} OpenMP runtimes loaded (mapped files): " + ", ".join(o["path"] for o in mapped)
+        )
     return problems
 
 
 def check(program: Path, profile: Profile, lock: Lock) -> dict[str, Any]:
     report = run_selftest(program)
     problems = compare(report, expected(profile, lock))
+    problems += frozen_problems(program.parent, report, profile)  # the loaded OpenMP file; macOS rules
     if problems:
         raise CheckError(f"{program} does not match {profile.name}: " + "; ".join(problems))
     return report

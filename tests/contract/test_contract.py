@@ -270,6 +270,16 @@ _SELFTEST_EXAMPLE: dict[str, Any] = {
     "matmul_precision": "highest",
     "env": {},
     "openmp": [],
+    "threadpools": [
+        {
+            "user_api": "openmp",
+            "internal_api": "openmp",
+            "prefix": "libgomp",
+            "filepath": "/x/libgomp.so.1",
+            "version": None,
+            "num_threads": 2,
+        },
+    ],
     "matmul_ok": True,
     "torch_import_seconds": 0.5,
 }

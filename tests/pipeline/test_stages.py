@@ -82,6 +82,24 @@ SELFTEST = {
     "env": {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"},
     "versions": {"torch": "2.13.0+cpu"},
     "openmp": [{"path": "/x/torch/lib/libgomp.so.1", "family": "GNU libgomp"}],
+    "threadpools": [
+        {
+            "user_api": "openmp",
+            "internal_api": "openmp",
+            "prefix": "libgomp",
+            "filepath": "/x/torch/lib/libgomp.so.1",
+            "version": None,
+            "num_threads": 4,
+        },
+        {
+            "user_api": "blas",
+            "internal_api": "openblas",
+            "prefix": "libscipy_openblas",
+            "filepath": "/x/numpy.libs/libscipy_openblas64_.so",
+            "version": "0.3.31",
+            "num_threads": 4,
+        },
+    ],
     "matmul_ok": True,
 }
 WANT = {
@@ -109,6 +127,20 @@ def test_selftest_matching_the_profile_passes() -> None:
             "OpenMP runtimes loaded",
         ),
         ({"versions": {"torch": "2.2.2"}}, "locked 2.13.0+cpu"),
+        (
+            {
+                "threadpools": [
+                    *SELFTEST["threadpools"],
+                    {**SELFTEST["threadpools"][0], "filepath": "/y/libgomp-1.so"},
+                ]
+            },
+            "2 OpenMP runtimes loaded (threadpoolctl)",
+        ),
+        ({"threadpools": SELFTEST["threadpools"][1:]}, "threadpoolctl found no OpenMP runtime"),
+        (
+            {"threadpools": [{**SELFTEST["threadpools"][0], "num_threads": 1}]},
+            "OpenMP pool (libgomp) runs 1 threads, expected 4",
+        ),
     ],
 )
 def test_selftest_differing_from_the_profile_is_named(change: dict, problem: str) -> None:
