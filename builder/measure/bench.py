@@ -36,13 +36,19 @@ METRICS: dict[str, tuple[str, str]] = {
     "separation_s": ("separation wall time", "s"),
     "total_s": ("bench process wall time", "s"),
     "rtf": ("real-time factor (wall / audio)", "x"),
-    "seconds_per_chunk": ("seconds per chunk", "s"),
+    "seconds_per_chunk": ("separation, seconds per chunk", "s"),
     "cores_busy": ("CPU cores busy during separation", "cores"),
     "peak_rss_mb": ("peak memory (bench process)", "MB"),
     "os_threads": ("OS threads (max seen)", ""),
 }
 # What `--metric` names in compare/bisect/tune mean.
-METRIC_ALIASES = {"wall": "separation_s", "import": "import_s", "startup": "startup_s", "total": "total_s"}
+METRIC_ALIASES = {
+    "chunk": "seconds_per_chunk",
+    "wall": "separation_s",
+    "import": "import_s",
+    "startup": "startup_s",
+    "total": "total_s",
+}
 
 
 def _json_line(res: ProcessResult, what: str) -> dict[str, Any]:

@@ -23,7 +23,8 @@ LEVEL = 0.95
 # The t-interval needs a spread estimate (n >= 2); with n = 2 it has one degree of freedom
 # (t = 12.7): exact only for exactly normal noise and too wide to tell anything. 3 is our floor.
 MIN_PAIRS = 3
-METHOD = f"{LEVEL:.0%} t-interval on the per-round log ratios log(B/A) (paired rounds, n >= {MIN_PAIRS})"
+# (the level is not in the name: a report with too few rounds prints no "95%" anywhere)
+METHOD = f"Student t-interval on the per-round log ratios log(B/A) (paired rounds, needs n >= {MIN_PAIRS})"
 
 # Two-sided 95% Student t quantiles t(0.975, df) for df = 1..30; beyond, a Cornish-Fisher series.
 _T975 = (

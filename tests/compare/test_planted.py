@@ -103,6 +103,8 @@ def test_compare_surfaces_a_runtime_forced_to_one_thread(venv_factory) -> None:
     assert rows["env OMP_NUM_THREADS"]["b"] == "1"
     assert rows["runtime settings from"]["b"].endswith("runtime.json")
     assert r["summary"]["b"]["os_threads"]["median"] < r["summary"]["a"]["os_threads"]["median"]
+    # the headline is the job (seconds per chunk), start-up a line of its own
+    assert r["verdict_metric"] == "seconds_per_chunk" and r["startup"].startswith("start-up (time to ready)")
 
 
 def test_bisect_names_exactly_the_planted_package(venv_factory, wheelhouse: Path) -> None:

@@ -228,3 +228,49 @@ def test_a_runtime_without_bench_fails_its_runs_with_one_clear_line(tmp_path) ->
     assert r["flags"][0].startswith("failed: 2 of 2 runs")
     with pytest.raises(CheckError, match="2 of 2 runs failed"):
         enforce(r)
+
+
+def _job_runs(n: int, chunk_b: float) -> tuple[list[dict], list[dict]]:
+    """Runs whose process wall time is start-up dominated, the same on both sides, while B's job
+    (seconds per chunk) is `chunk_b` times A's: the one-thread case that a wall-time headline hid."""
+    runs_a, runs_b = [], []
+    for i in range(n):
+        wobble = 1 + (i % 3 - 1) / 50
+        runs_a.append({"startup_s": 2.0 * wobble, "total_s": 4.0 * wobble, "seconds_per_chunk": 0.1 * wobble})
+        runs_b.append(
+            {"startup_s": 2.0 / wobble, "total_s": 4.1 / wobble, "seconds_per_chunk": 0.1 * chunk_b * wobble}
+        )
+    return runs_a, runs_b
+
+
+def _result_from(runs_a: list[dict], runs_b: list[dict]) -> dict:
+    from builder.measure.compare import TIME_METRICS, startup_line
+
+    perf = performance(runs_a, runs_b)
+    head = TIME_METRICS[0]
+    return {
+        **_fake_result(),
+        "performance": perf,
+        "verdict": perf[head]["verdict"]["text"],
+        "verdict_metric": head,
+        "startup": startup_line(perf),
+        "settings": {**_fake_result()["settings"], "repeat": len(runs_a), "ci": "t"},
+    }
+
+
+def test_the_headline_is_the_job_and_start_up_is_its_own_line() -> None:
+    r = _result_from(*_job_runs(5, 1.47))
+    assert r["verdict_metric"] == "seconds_per_chunk"
+    assert r["performance"]["total_s"]["verdict"]["call"] == "same"  # what the old headline said
+    md = markdown.compare_report(r)
+    assert "**Verdict (separation, seconds per chunk): B is 47% slower (95% CI" in md
+    assert "\nStart-up (time to ready): A 2.00 s, B 2.00 s; no difference detected" in md
+    page = html.compare_page(r)
+    assert 'id="startup"' in page and "B is 47% slower" in page
+
+
+def test_too_few_rounds_print_no_95_percent_anywhere() -> None:
+    r = _result_from(*_job_runs(2, 1.47))
+    assert r["verdict"].startswith("no interval: 2 paired rounds")
+    for text in (markdown.compare_report(r), html.compare_page(r)):
+        assert "95%" not in text and "needs 3 rounds" in text

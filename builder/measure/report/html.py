@@ -8,6 +8,7 @@ from typing import Any
 
 from builder.dist.inspect import human_size
 from builder.measure.bench import METRICS
+from builder.measure.report.markdown import ci_header
 
 COLOR_A, COLOR_B = "#2563eb", "#ea580c"
 CSS = """
@@ -145,6 +146,7 @@ def compare_page(r: Mapping[str, Any]) -> str:
         f'<span class="muted">({escape(b["runtime"]["path"])}, {b["runtime"]["kind"]})</span></p>',
         f'<div class="verdict {call}" id="verdict">'
         f"<b>{escape(METRICS[r['verdict_metric']][0]) if r['verdict_metric'] else ''}:</b> {escape(r['verdict'])}</div>",
+        f'<p id="startup">{escape(r["startup"])}</p>' if r.get("startup") else "",
         f'<p class="muted">{s["repeat"]} rounds, {escape(s["order"])}; model <code>{escape(s["model"])}</code>, '
         f"{s['seconds']:g} s of audio per run; {escape(s['ci'])}; minimum effect {s['min_effect'] * 100:.0f}%.</p>",
         '<h2 id="performance">Performance</h2><div class="plots">',
@@ -170,7 +172,7 @@ def compare_page(r: Mapping[str, Any]) -> str:
         )
     out.append(
         table(
-            ["metric (s)", "A median", "A IQR", "B median", "B IQR", "B/A", "95% CI", "verdict"], rows, "perf"
+            ["metric (s)", "A median", "A IQR", "B median", "B IQR", "B/A", ci_header(r), "verdict"], rows, "perf"
         )
     )
     res = [m for m in ("rtf", "cores_busy", "peak_rss_mb", "os_threads") if m in r["summary"]["a"]]

@@ -7,6 +7,7 @@ from typing import Any
 
 from builder.dist.inspect import human_size
 from builder.measure.bench import METRICS
+from builder.measure.stats import MIN_PAIRS
 
 
 def _v(value: Any) -> str:
@@ -19,6 +20,13 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def ci_header(r: Mapping[str, Any]) -> str:
+    """'95% CI' only when some metric has one: too few rounds print no 95% anywhere."""
+    if any(p.get("ci_low") is not None for p in r["performance"].values()):
+        return "95% CI"
+    return f"CI (needs {MIN_PAIRS} rounds)"
+
+
 def compare_report(r: Mapping[str, Any]) -> str:
     a, b = r["a"], r["b"]
     s = r["settings"]
@@ -27,6 +35,7 @@ def compare_report(r: Mapping[str, Any]) -> str:
         "",
         f"**Verdict ({METRICS[r['verdict_metric']][0] if r['verdict_metric'] else '-'}): {r['verdict']}**",
         "",
+        *([r["startup"][0].upper() + r["startup"][1:], ""] if r.get("startup") else []),
         f"A: `{a['runtime']['path']}` ({a['runtime']['kind']}); B: `{b['runtime']['path']}` ({b['runtime']['kind']}).  ",
         f"{s['repeat']} rounds, {s['order']}; model `{s['model']}`, {s['seconds']:g} s of audio per run; "
         f"CI: {s['ci']}; minimum effect {s['min_effect'] * 100:.0f}%.",
@@ -48,7 +57,7 @@ def compare_report(r: Mapping[str, Any]) -> str:
                 p["verdict"]["text"],
             ]
         )
-    lines += table(["metric (s)", "A median", "B median", "B/A", "95% CI", "verdict"], rows)
+    lines += table(["metric (s)", "A median", "B median", "B/A", ci_header(r), "verdict"], rows)
     other = [
         m
         for m in ("rtf", "cores_busy", "peak_rss_mb", "os_threads")
