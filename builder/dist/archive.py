@@ -1,15 +1,25 @@
-"""A reproducible archive of a dist: same files in, same bytes out.
+"""Reproducible archives of a dist, `.tar.xz` and `.zip`: same files in, same bytes out.
 
-Entries are sorted, owners and times fixed (mtime = SOURCE_DATE_EPOCH), modes
-normalised to 0755/0644, and xz runs with a fixed block size so its output
-does not depend on how many threads compress it.
+Both hold the same entries, sorted, under `<arcname>/`. The tar: owners and times fixed
+(mtime = SOURCE_DATE_EPOCH), modes normalised to 0755/0644, and xz runs with a fixed block size
+so its output does not depend on how many threads compress it. The zip (what Windows users and
+app updaters expect): every entry's time is SOURCE_DATE_EPOCH (UTC, at least 1980, zip's first
+year), its creator is "Unix" with the same normalised modes in the external attributes (plus
+the MS-DOS directory bit for folders), names are UTF-8, and deflate runs at a fixed level. A
+symlink is stored as a Unix link entry (its target as content): Info-ZIP's unzip, bsdtar and
+macOS restore it; Windows' own extractor would write a small file instead, which is why the
+freeze makes none on Windows. The bytes depend on zlib's version, like any deflate output.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import tarfile
+import time
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from builder.errors import ToolError
@@ -33,15 +43,29 @@ def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
     return info
 
 
-def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str) -> str:
+ZIP_LEVEL = 6  # zlib's default: the zip is for Windows users, who get no xz
+ZIP_FIRST_YEAR = 1980
+
+
+def _tmp(archive: Path) -> Path:
+    return archive.with_name(f".{archive.name}.tmp")
+
+
+def payload(folder: Path, skip: Iterable[Path] = ()) -> list[Path]:
+    """What an archive of folder holds: folder itself and every entry under it, sorted by relative
+    path, without `skip` (archives written into the folder, and their temporary files)."""
+    left_out = {p for s in skip for p in (s, _tmp(s))}
+    paths = [p for p in (folder, *walk(folder)) if p not in left_out]
+    return sorted(paths, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str, skip: Iterable[Path] = ()) -> str:
     """Write `folder` as `<arcname>/...` into archive (tar.xz), atomically; return its SHA-256.
 
-    The archive may live inside `folder`: it and its temporary file are left out.
+    The archive may live inside `folder`: it, its temporary file and `skip` are left out.
     """
-    tmp = archive.with_name(f".{archive.name}.tmp")
-    skip = {archive, tmp}
-    paths = [folder, *walk(folder)]
-    paths.sort(key=lambda p: p.relative_to(folder).as_posix())
+    tmp = _tmp(archive)
+    paths = payload(folder, [archive, *skip])
     try:
         with tmp.open("wb") as out:
             try:
@@ -52,8 +76,6 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str) -> s
             try:
                 with tarfile.open(fileobj=xz.stdin, mode="w|", format=tarfile.GNU_FORMAT) as tar:
                     for path in paths:
-                        if path in skip:
-                            continue
                         rel = path.relative_to(folder).as_posix()
                         name = arcname if rel == "." else f"{arcname}/{rel}"
                         info = _normalise(tar.gettarinfo(str(path), arcname=name), epoch)
@@ -67,6 +89,64 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str) -> s
                 code = xz.wait()
         if code != 0:
             raise ToolError(f"xz failed (exit {code}) writing {archive}")
+        os.replace(tmp, archive)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return sha256_file(archive)
+
+
+def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:
+    t = time.gmtime(epoch)
+    if t.tm_year < ZIP_FIRST_YEAR:
+        return (ZIP_FIRST_YEAR, 1, 1, 0, 0, 0)
+    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def zip_entry(path: Path, name: str, epoch: int) -> zipfile.ZipInfo:
+    """The ZipInfo of one entry: fixed time, Unix creator, normalised mode (as in the tar)."""
+    info = zipfile.ZipInfo(name, date_time=_zip_time(epoch))
+    info.create_system = 3  # Unix: unzip applies the mode bits below
+    if path.is_symlink():
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        info.compress_type = zipfile.ZIP_STORED
+    elif path.is_dir():
+        info.external_attr = ((stat.S_IFDIR | 0o755) << 16) | 0x10  # 0x10: the MS-DOS directory bit
+        info.compress_type = zipfile.ZIP_STORED
+    else:
+        mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+        info.external_attr = (stat.S_IFREG | mode) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def write_zip(folder: Path, archive: Path, epoch: int, *, arcname: str, skip: Iterable[Path] = ()) -> str:
+    """Write `folder` as `<arcname>/...` into archive (.zip), atomically; return its SHA-256.
+
+    The archive may live inside `folder`: it, its temporary file and `skip` are left out.
+    """
+    tmp = _tmp(archive)
+    paths = payload(folder, [archive, *skip])
+    try:
+        with zipfile.ZipFile(tmp, "w", compresslevel=ZIP_LEVEL, allowZip64=True) as zf:
+            for path in paths:
+                rel = path.relative_to(folder).as_posix()
+                name = arcname if rel == "." else f"{arcname}/{rel}"
+                is_dir = path.is_dir() and not path.is_symlink()
+                info = zip_entry(path, name + "/" if is_dir else name, epoch)
+                if path.is_symlink():
+                    zf.writestr(info, os.readlink(path).replace(os.sep, "/"))
+                elif is_dir:
+                    zf.writestr(info, b"")
+                else:
+                    # zip64 headers only where a file needs them: the choice depends on the size alone
+                    size = path.stat().st_size
+                    with (
+                        path.open("rb") as src,
+                        zf.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as dst,
+                    ):
+                        while chunk := src.read(1 << 20):
+                            dst.write(chunk)
         os.replace(tmp, archive)
     except BaseException:
         tmp.unlink(missing_ok=True)

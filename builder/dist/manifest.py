@@ -16,7 +16,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
-from builder.dist.archive import write_archive
+from builder.dist.archive import write_archive, write_zip
 from builder.fsutil import atomic_write_text, iter_files, sha256_file, staged_dir
 
 MANIFEST = "manifest.json"
@@ -97,6 +97,8 @@ class PackageResult:
     archive: Path | None = None
     archive_size: int | None = None
     archive_sha256: str | None = None
+    zip: Path | None = None  # P.zip beside P.tar.xz: the same entries
+    zip_sha256: str | None = None
 
 
 def package(
@@ -110,8 +112,8 @@ def package(
 ) -> PackageResult:
     """Move the frozen folder into a staged dist, write manifest, sums and archive; rename into place.
 
-    The archive (`P.tar.xz`, holding everything else in dist/P as `P/...`) and its
-    `P.tar.xz.sha256` are written inside the staged folder, so dist/P and its archive
+    The archives (`P.tar.xz` and `P.zip`, each holding everything else in dist/P as `P/...`)
+    and their `.sha256` files are written inside the staged folder, so dist/P and its archive
     always belong together. `reports` (measurements of this build run, e.g. bench.json)
     are named in the manifest but neither hashed nor archived: timings differ from run
     to run, and the payload must not.
@@ -136,13 +138,17 @@ def package(
         atomic_write_text(tmp / MANIFEST, json.dumps(body, indent=2, sort_keys=True) + "\n")
         sums = sums_text(entries) + f"{sha256_file(tmp / MANIFEST).removeprefix('sha256:')}  {MANIFEST}\n"
         atomic_write_text(tmp / SUMS, sums)
-        archive = archive_sha = None
+        archive = archive_sha = zipped = zip_sha = None
         if archive_epoch is not None:
-            archive = tmp / f"{dist.name}.tar.xz"
-            archive_sha = write_archive(tmp, archive, archive_epoch, arcname=dist.name)
-            atomic_write_text(
-                tmp / f"{archive.name}.sha256", f"{archive_sha.removeprefix('sha256:')}  {archive.name}\n"
-            )
+            archive, zipped = tmp / f"{dist.name}.tar.xz", tmp / f"{dist.name}.zip"
+            # Each archive leaves out the other and its .sha256: both hold the same entries.
+            sides = [archive, zipped, *(a.with_name(a.name + ".sha256") for a in (archive, zipped))]
+            archive_sha = write_archive(tmp, archive, archive_epoch, arcname=dist.name, skip=sides)
+            zip_sha = write_zip(tmp, zipped, archive_epoch, arcname=dist.name, skip=sides)
+            for written, digest in ((archive, archive_sha), (zipped, zip_sha)):
+                atomic_write_text(
+                    tmp / f"{written.name}.sha256", f"{digest.removeprefix('sha256:')}  {written.name}\n"
+                )
         for name, text in reports.items():
             atomic_write_text(tmp / name, text)
     return PackageResult(
@@ -153,6 +159,8 @@ def package(
         archive=dist / archive.name if archive else None,
         archive_size=(dist / archive.name).stat().st_size if archive else None,
         archive_sha256=archive_sha,
+        zip=dist / zipped.name if zipped else None,
+        zip_sha256=zip_sha,
     )
 
 

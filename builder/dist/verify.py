@@ -2,9 +2,9 @@
 
 Every file on disk is compared with the manifest (size, then SHA-256; symlink
 targets), every manifest entry must be on disk, SHA256SUMS must say the same as
-the manifest, and SHA256SUMS must carry the manifest's own hash. The archive
-`P.tar.xz` that packaging writes after the manifest (so it cannot be listed in
-it) must match its `P.tar.xz.sha256`. Anything else is a difference: nothing
+the manifest, and SHA256SUMS must carry the manifest's own hash. The archives
+`P.tar.xz` and `P.zip` that packaging writes after the manifest (so they cannot be
+listed in it) must each match its `.sha256` file. Anything else is a difference: nothing
 under the dist is ignored. Works from the dist alone (any host, no builder state).
 """
 
@@ -137,11 +137,27 @@ def read_sha256_file(path: Path) -> str | None:
     return "sha256:" + digest if len(digest) == 64 else None
 
 
-def _check_archive(
+ARCHIVE_SUFFIXES = (".tar.xz", ".zip")
+
+
+def _check_archives(
     dist: Path, manifest: dict[str, Any], on_disk: dict[str, Path]
 ) -> tuple[list[Difference], frozenset[str], list[str]]:
-    """The archive and its .sha256 (written after the manifest): both or neither, and matching."""
-    name = f"{manifest.get('profile') or dist.name}.tar.xz"
+    """Every archive format: its differences, the names it covers, its missing files."""
+    diffs: list[Difference] = []
+    names: frozenset[str] = frozenset()
+    missing: list[str] = []
+    for suffix in ARCHIVE_SUFFIXES:
+        d, n, m = _check_archive(dist, manifest, on_disk, suffix)
+        diffs, names, missing = diffs + d, names | n, missing + m
+    return diffs, names, missing
+
+
+def _check_archive(
+    dist: Path, manifest: dict[str, Any], on_disk: dict[str, Path], suffix: str
+) -> tuple[list[Difference], frozenset[str], list[str]]:
+    """One archive and its .sha256 (written after the manifest): both or neither, and matching."""
+    name = f"{manifest.get('profile') or dist.name}{suffix}"
     side = f"{name}.sha256"
     names = frozenset({name, side})
     has_archive, has_side = name in on_disk, side in on_disk
@@ -191,7 +207,7 @@ def verify_dist(dist: Path) -> VerifyReport:
                     Difference(path=rel, expected=_describe(entry), found=f"{size} bytes {digest}")
                 )
 
-    archive_diffs, archive_names, archive_removed = _check_archive(dist, manifest, on_disk)
+    archive_diffs, archive_names, archive_removed = _check_archives(dist, manifest, on_disk)
     modified += archive_diffs
     removed += archive_removed
     # Reports (bench.json: timings of this build run) are named in the manifest, never hashed.

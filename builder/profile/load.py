@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from builder.errors import ProfileError
 from builder.profile.model import SECTION_TYPES, Profile
 from builder.profile.schema import BY_DOTTED, KEYS, SECTIONS, THREAD_VARIABLES, TOP_LEVEL, Key, keys_of
-from builder.targets import TARGETS
+from builder.targets import TARGETS, Target
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -239,6 +239,8 @@ def resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...], 
             hint=f"set the thread count with runtime.threads (it sets {', '.join(THREAD_VARIABLES)}); "
             f"remove {clash[0]} from runtime.env",
         )
+    freeze = _section("freeze", s.get("freeze", {}))
+    _check_macos_min(freeze.macos_min_version, TARGETS[s["target"]["name"]], path)
     return Profile(
         name=name,
         path=path,
@@ -250,10 +252,28 @@ def resolve(name: str, path: Path, raw: dict[str, Any], chain: tuple[str, ...], 
         packages=packages,
         indexes=_section("indexes", s.get("indexes", {})),
         runtime=runtime,
-        freeze=_section("freeze", s.get("freeze", {})),
+        freeze=freeze,
         bench=_section("bench", s.get("bench", {})),
         program=_section("program", s.get("program", {})),
     )
+
+
+def _check_macos_min(value: str | None, target: Target, path: Path) -> None:
+    """freeze.macos-min-version: only for mac targets, and never below the target's own minimum
+    (the lock resolves wheels for that one; torch's decide it)."""
+    if value is None:
+        return
+    if target.macos_min is None:
+        raise ProfileError(
+            f"{path}: key 'freeze.macos-min-version' is for mac targets, not {target.name}",
+            hint="remove it from this profile",
+        )
+    as_tuple = [tuple(int(x) for x in (v + ".0.0").split(".")[:3]) for v in (value, target.macos_min)]
+    if as_tuple[0] < as_tuple[1]:
+        raise ProfileError(
+            f"{path}: key 'freeze.macos-min-version' is {value}, below {target.name}'s minimum {target.macos_min}",
+            hint=f"use {target.macos_min} or later (the locked wheels need it), or leave the key out",
+        )
 
 
 def load_all(profiles_dir: Path) -> list[Profile]:

@@ -52,6 +52,9 @@ class FreezeSettings:
     drop: tuple[str, ...] = default("freeze.drop")
     strip: bool = default("freeze.strip")
     keep_sources: bool = default("freeze.keep-sources")
+    macos_min_version: str | None = default("freeze.macos-min-version")
+    codesign_identity: str | None = default("freeze.codesign-identity")
+    entitlements: str | None = default("freeze.entitlements")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -94,6 +94,11 @@ PYTHON = Kind(
     ok=lambda v: isinstance(v, str) and re.fullmatch(r"3\.(8|9|1[0-4])", v) is not None,
     json={"type": "string", "pattern": r"^3\.(8|9|1[0-4])$"},
 )
+MACOS_VERSION = Kind(
+    expected='a macOS version like "11.0" or "10.15"',
+    ok=lambda v: isinstance(v, str) and re.fullmatch(r"1\d(\.\d+){0,2}|2\d(\.\d+){0,2}", v) is not None,
+    json={"type": "string", "pattern": r"^(1|2)\d(\.\d+){0,2}$"},
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +175,15 @@ KEYS: tuple[Key, ...] = (
         doc="strip --strip-unneeded ELF libraries (Linux targets)"),
     Key(section="freeze", name="keep-sources", kind=BOOL, default=False,
         doc="keep torch's .py files beside the PYZ archive"),
+    Key(section="freeze", name="macos-min-version", kind=MACOS_VERSION, default=None,
+        doc="mac targets: the oldest macOS the runtime supports (at least the target's; default: the target's); "
+            "the check fails when a bundled binary needs a newer one"),
+    Key(section="freeze", name="codesign-identity", kind=STR, default=None,
+        doc="mac targets: the codesign identity PyInstaller signs every binary with (hardened runtime); "
+            "none: ad-hoc signing"),
+    Key(section="freeze", name="entitlements", kind=STR, default=None,
+        doc="mac targets: the entitlements file for signing, relative to the project folder; "
+            "none: builder's default (builder/data/entitlements.plist)"),
     Key(section="bench", name="max-startup-seconds", kind=POS_NUMBER, default=None,
         doc="time to ready budget (median), seconds"),
     Key(section="bench", name="max-seconds-per-chunk", kind=POS_NUMBER, default=None,

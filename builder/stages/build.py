@@ -76,6 +76,7 @@ def dist_summary(dist: Path) -> dict[str, Any]:
         "archive": str(archive) if archive.is_file() else None,
         "archive_bytes": archive.stat().st_size if archive.is_file() else None,
         "archive_sha256": "sha256:" + sha_file.read_text().split()[0] if sha_file.is_file() else None,
+        "zip": str(dist / f"{dist.name}.zip") if (dist / f"{dist.name}.zip").is_file() else None,
     }
 
 

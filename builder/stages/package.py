@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from builder import __version__
+from builder.dist.bundle import macos_minimum
 from builder.dist.manifest import PackageResult, package, packages_json, read_site_packages
 from builder.dist.sbom import make_sbom
 from builder.profile import Profile
@@ -22,6 +23,14 @@ from builder.venvs import site_packages_of
 SBOM_NAME = "sbom.cdx.json"
 # Timings: kept out of the dist's hashed payload so two builds stay byte-identical.
 VOLATILE_SELFTEST = ("torch_import_seconds",)
+
+
+def target_json(profile: Profile) -> dict[str, str]:
+    """The manifest's target; mac targets add `macos_min`, the oldest macOS the bundle declares
+    (no .app is made, so there is no Info.plist; the check stage holds every binary to it)."""
+    out = {"name": profile.target.name, "platform": profile.target.uv_platform}
+    minimum = macos_minimum(profile)
+    return {**out, "macos_min": minimum} if minimum else out
 
 
 def manifest_body(
@@ -44,7 +53,7 @@ def manifest_body(
         "inputs_hash": inputs_hash,
         "source_date_epoch": epoch,
         "lock": {"path": f"locks/{lock_path.name}", "sha256": lock.hash()},
-        "target": {"name": profile.target.name, "platform": profile.target.uv_platform},
+        "target": target_json(profile),
         "python": python_version,
         "tools": {
             "builder": __version__,
