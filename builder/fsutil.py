@@ -105,5 +105,13 @@ def require_writable_dir(path: Path, what: str) -> None:
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{what} {path}: cannot write there ({existing} is not a writable folder)")
+    if not existing.is_dir():
+        raise InputError(f"{what} {path}: cannot write there ({existing} is not a folder)")
+    # a real probe, not os.access: root passes access() on read-only mounts and /proc
+    try:
+        with tempfile.TemporaryDirectory(prefix=".probe-", dir=existing):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"{what} {path}: cannot write there ({existing} is not a writable folder: {exc.strerror or exc})"
+        ) from None

@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.BadParameter as exc:
         # A path that is missing or of the wrong kind is bad input like any other (exit 10),
         # whichever command it was given to; other bad values are usage errors.
-        code = InputError.exit_code if isinstance(exc.param and exc.param.type, click.Path) else EXIT_USAGE
+        # A missing argument is a usage error, whatever its type.
+        is_path = isinstance(exc.param and exc.param.type, click.Path)
+        code = InputError.exit_code if is_path and not isinstance(exc, click.MissingParameter) else EXIT_USAGE
         click.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(code)
     except click.UsageError as exc:
