@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import plistlib
+import re
 import shutil
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def test_minimum_on_a_non_mac_target_is_refused(tmp_path: Path) -> None:
 def test_missing_entitlements_file_is_one_input_error(tmp_path: Path) -> None:
     write_profile(tmp_path, '[freeze]\nentitlements = "nope.plist"\n')
     (tmp_path / "sp" / "torch").mkdir(parents=True)
-    with pytest.raises(InputError, match="key 'freeze.entitlements': cannot read"):
+    with pytest.raises(InputError, match=re.escape("key 'freeze.entitlements': cannot read")):
         plan_freeze(load_profile("p", tmp_path / "profiles"), tmp_path / "sp", tmp_path, tmp_path / "w")
 
 
