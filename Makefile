@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help lint dev dev-engine chromium compare-report run test test-fast test-slow lock-check bench-install bench-engine bench-frozen bench-resample check-repro clean
+.PHONY: help lint dev dev-engine chromium shellcheck compare-report run test test-fast test-slow lock-check bench-install bench-engine bench-frozen bench-resample check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
@@ -47,15 +47,19 @@ lint: $(VENV)/.installed-lint
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# actionlint runs ShellCheck over the release workflow's scripts when it is on PATH (Debian's package).
+shellcheck:
+	@command -v shellcheck >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null)
+
 dev-engine: $(VENV)/.installed-engine
 
 run: dev
 	$(BIN)/builder build
 
-test: dev-engine chromium
+test: dev-engine chromium shellcheck
 	$(BIN)/python -m pytest
 
-test-fast: dev-engine
+test-fast: dev-engine shellcheck
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: dev-engine chromium

@@ -1,4 +1,6 @@
-"""The release workflow: valid for actionlint, and its matrix is `builder matrix --json`."""
+"""The release workflow: valid for actionlint (with ShellCheck over its scripts), fast tests on every
+runner OS before any build, the build matrix is `builder matrix --json`, and the build jobs check
+the packaged program against its profile, bench it and upload both archives."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from typing import Any
 import yaml
 
 from builder.matrix import release_matrix
-from builder.profile import load_all
+from builder.profile import load_all, load_profile
+from builder.stages.lock import read_lock
 from builder.targets import TARGETS
 from release.helpers import run_cli
 
@@ -25,8 +28,8 @@ def workflow() -> dict[str, Any]:
     return yaml.safe_load(WORKFLOW.read_text())
 
 
-def build_job_text() -> str:
-    """Every string in the build job (names, expressions, run scripts), one per line."""
+def build_job_text(job: str = "build") -> str:
+    """Every string in a job (names, expressions, run scripts), one per line."""
 
     def strings(node: Any) -> list[str]:
         if isinstance(node, dict):
@@ -35,7 +38,7 @@ def build_job_text() -> str:
             return [s for v in node for s in strings(v)]
         return [str(node)]
 
-    return "\n".join(strings(workflow()["jobs"]["build"]))
+    return "\n".join(strings(workflow()["jobs"][job]))
 
 
 def actionlint() -> str:
@@ -61,6 +64,47 @@ def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
         [actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode != 0 and "nope" in proc.stdout
+
+
+def test_actionlint_runs_shellcheck_over_the_run_scripts(tmp_path: Path) -> None:
+    """An unquoted variable in a run script is a ShellCheck finding (SC2086), so ShellCheck ran."""
+    assert shutil.which("shellcheck"), (
+        "ShellCheck is not installed: `make test` installs it (Debian's package)"
+    )
+    broken = tmp_path / ".github" / "workflows" / "release.yml"
+    broken.parent.mkdir(parents=True)
+    text = WORKFLOW.read_text()
+    assert 'builder verify "dist/$PROFILE"' in text
+    broken.write_text(text.replace('builder verify "dist/$PROFILE"', "builder verify dist/$PROFILE"))
+    proc = subprocess.run(
+        [actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0 and "SC2086" in proc.stdout, proc.stdout
+
+
+def test_fast_tests_run_on_every_targets_runner_before_any_build() -> None:
+    jobs = workflow()["jobs"]
+    test = jobs["test"]
+    rows = test["strategy"]["matrix"]["include"]
+    assert test["runs-on"] == "${{ matrix.runner }}"
+    assert sorted(r["runner"] for r in rows) == sorted({t.runner for t in TARGETS.values()})
+    assert set(jobs["build"]["needs"]) == {"matrix", "test"}
+    text = build_job_text("test")
+    assert '-m pytest -m "not slow"' in text and "-r tests/requirements-engine.txt" in text
+    assert "--override .overrides.txt" in text and "msst==0.1.0" in text
+
+
+def test_each_test_runner_gets_its_targets_python_and_locked_torch() -> None:
+    """The test job runs with what the target's minimal profile locks, so the runner tests that."""
+    rows = {r["runner"]: r for r in workflow()["jobs"]["test"]["strategy"]["matrix"]["include"]}
+    for target in TARGETS.values():
+        profile = load_profile(f"minimal-{target.name}", ROOT / "profiles")
+        pins = read_lock(ROOT / "locks" / f"{profile.name}.lock").pins
+        row = rows[target.runner]
+        assert row["python"] == profile.python, target.name
+        assert f"torch=={pins['torch'].version}" in row["overrides"].split(), target.name
+        if pins["numpy"].version.startswith("1."):  # numpy<2 targets pin it too
+            assert f"numpy=={pins['numpy'].version}" in row["overrides"].split(), target.name
 
 
 def test_matrix_json_is_every_profile_with_its_targets_runner_and_python() -> None:
@@ -90,7 +134,7 @@ def test_workflow_matrix_is_the_output_of_builder_matrix_json() -> None:
     assert output and "$GITHUB_OUTPUT" in producer["run"]
     assert jobs["matrix"]["outputs"][output[1]] == f"${{{{ steps.{producer['id']}.outputs.{output[1]} }}}}"
     build = jobs["build"]
-    assert build["needs"] == "matrix"
+    assert "matrix" in build["needs"]
     assert build["strategy"]["matrix"] == {
         "include": f"${{{{ fromJSON(needs.matrix.outputs.{output[1]}) }}}}"
     }
@@ -110,9 +154,11 @@ def test_workflow_builds_checks_and_uploads_every_release_file() -> None:
         'builder lock --profile "$PROFILE" --check',
         'builder build --profile "$PROFILE" --json',
         'builder verify "dist/$PROFILE"',
-        '"$program" selftest --json',
-        '"$program" bench --json',
+        'python scripts/release_check.py "$PROFILE" "$program"',
+        'builder bench "dist/$PROFILE" --repeat 3 --json',
         'builder sbom "dist/$PROFILE"',
+        '"dist/$PROFILE/$PROFILE.tar.xz" "dist/$PROFILE/$PROFILE.zip"',
+        'cp "$archive" "$archive.sha256" release/',
     ):
         assert command in text, command
     upload = next(
@@ -121,5 +167,8 @@ def test_workflow_builds_checks_and_uploads_every_release_file() -> None:
         if s.get("uses", "").startswith("actions/upload-artifact")
     )
     assert upload["with"]["path"] == "release/" and upload["with"]["if-no-files-found"] == "error"
-    for name in (".manifest.json", ".cdx.json", ".bench.json", ".selftest.json", ".tar.gz"):
+    for name in (".manifest.json", ".cdx.json", ".bench.json", ".selftest.json"):
         assert f"release/$PROFILE{name}" in text, name
+    # the script the build job runs exists and judges with the build's own check stage
+    script = (ROOT / "scripts" / "release_check.py").read_text()
+    assert "from builder.stages.check import check" in script
