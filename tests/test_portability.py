@@ -173,3 +173,12 @@ def test_the_proc_check_sees_an_unguarded_read() -> None:
     assert _proc_paths_outside_linux_branches(elsewhere, "x.py") == ["x.py:5"]
     guarded = 'import sys\nif sys.platform.startswith("linux"):\n    X = open(f"/proc/{1}/stat")\n'
     assert _proc_paths_outside_linux_branches(guarded, "x.py") == []
+
+
+def test_make_lint_runs_mypy_for_every_target_system_and_ci_runs_make_lint() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    platforms = makefile.split("MYPY_PLATFORMS :=", 1)[1].split("\n", 1)[0].split()
+    assert sorted(platforms) == ["darwin", "linux", "win32"]
+    assert "mypy --platform $$p" in recipe and "$(MYPY_PLATFORMS)" in recipe and "exit 1" in recipe
+    assert "make lint" in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
