@@ -153,9 +153,7 @@ def changed_since(folder: Path, before: dict[str, str]) -> list[str]:
 
 def codesign_problems(folder: Path) -> list[str]:
     """`codesign --verify --strict` of every Mach-O (macOS hosts only: codesign exists nowhere else)."""
-    if sys.platform == "darwin":
-        return codesign_verify(sorted(macho_files(folder)))
-    return []
+    return codesign_verify(sorted(macho_files(folder)) if sys.platform == "darwin" else [])
 
 
 def codesign_verify(files: list[Path]) -> list[str]:
