@@ -1,4 +1,6 @@
-"""Which OpenMP runtimes are mapped into this process, read from the OS (no threadpoolctl needed)."""
+"""Which OpenMP runtimes are mapped into this process, read from the OS: /proc on Linux, dyld on
+macOS, the module list on Windows. The second witness beside threadpoolctl's inventory
+(selftest `threadpools`), which the check stage relies on; one branch per system."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from builder.tools import pyinstaller
 
 pytestmark = pytest.mark.slow
 PROFILE = "minimal-linux-x86_64"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,10 @@ def test_frozen_selftest_reports_the_profiles_thread_settings(built: dict) -> No
     assert st["threads"]["interop"] == 2 and st["matmul_precision"] == "high"
     assert st["versions"]["torch"] == "2.13.0+cpu"
     assert len(st["openmp"]) == 1
+    # threadpoolctl is inside the frozen program and sees the one OpenMP pool, at the profile's threads
+    omp = [p for p in st["threadpools"] if p["user_api"] == "openmp"]
+    assert len(omp) == 1 and omp[0]["num_threads"] == host_cpus(), st["threadpools"]
+    assert os.path.realpath(omp[0]["filepath"]) == os.path.realpath(st["openmp"][0]["path"])
 
 
 def test_dist_has_manifest_sums_and_a_program_that_runs(built: dict) -> None:
@@ -194,3 +200,35 @@ def test_frozen_program_separates_a_real_file_into_four_stems(built: dict, tmp_p
     for p in (tmp_path / "out/song").iterdir():
         info = sf.info(str(p))
         assert info.frames == len(t) and info.samplerate == rate
+
+
+def test_frozen_folder_holds_one_openmp_file_and_the_packaged_program_loads_it(built: dict) -> None:
+    from builder.openmp.frozen import plan_relinks
+
+    folder = Path(built["artifact"]) / "stems"
+    keep, relinks = plan_relinks(folder)
+    assert keep == ("_internal/torch/lib/libgomp.so.1",) and relinks == ()
+    # the packaged program (moved into dist/ by packaging), judged by the build's check stage
+    proc = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "release_check.py", PROFILE, built["program"]],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pools = [p for p in json.loads(proc.stdout)["threadpools"] if p["user_api"] == "openmp"]
+    assert len(pools) == 1 and Path(pools[0]["filepath"]).resolve() == (folder / keep[0]).resolve()
+    assert built["zip"] == str(Path(built["artifact"]) / f"{PROFILE}.zip")
+
+
+def test_release_check_fails_when_the_packaged_program_mismatches_its_profile(built: dict) -> None:
+    config = Path(built["artifact"]) / "stems" / "runtime.json"
+    original = config.read_text()
+    try:
+        config.write_text(json.dumps({**json.loads(original), "threads": 1}))
+        proc = subprocess.run(
+            [sys.executable, ROOT / "scripts" / "release_check.py", PROFILE, built["program"]],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        config.write_text(original)
+    assert proc.returncode == 8, proc.stderr[-2000:]
+    assert proc.stderr.startswith("error: ") and "threads" in proc.stderr and proc.stdout == ""
