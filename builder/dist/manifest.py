@@ -7,9 +7,11 @@ packages, OpenMP changes) and lists every file with its size and SHA-256, so
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from email.parser import HeaderParser
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.dist.archive import write_archive, write_zip
+from builder.errors import InputError
 from builder.fsutil import atomic_write_text, iter_files, sha256_file, staged_dir
 
 MANIFEST = "manifest.json"
@@ -33,6 +36,37 @@ class InstalledPackage:
     top_level: tuple[str, ...]  # first path parts inside site-packages
 
 
+def _read_text(path: Path, what: str) -> str:
+    """A file of UTF-8 text without NUL bytes, else one InputError naming it and what was expected."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a {what}: not UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if "\0" in text:
+        raise InputError(f"{path}: not a {what}: it holds NUL bytes")
+    return text
+
+
+def read_record(path: Path) -> list[str]:
+    """The paths a RECORD lists (CSV rows of path, hash, size), checked (InputError names the file)."""
+    text = _read_text(path, "RECORD (UTF-8 CSV rows: path,hash,size)")
+    out = []
+    try:
+        for n, row in enumerate(csv.reader(text.splitlines()), start=1):
+            if not row:
+                continue
+            if len(row) != 3 or not row[0]:
+                raise InputError(
+                    f"{path}: line {n}: not a RECORD row: expected 3 fields (path,hash,size), got {len(row)}"
+                )
+            out.append(row[0])
+    except csv.Error as exc:  # e.g. a field over csv's size limit
+        raise InputError(f"{path}: not a RECORD: {exc}") from None
+    return out
+
+
 def read_site_packages(site_packages: Path) -> list[InstalledPackage]:
     """Every distribution in a site-packages folder, from its METADATA and RECORD."""
     out = []
@@ -40,15 +74,11 @@ def read_site_packages(site_packages: Path) -> list[InstalledPackage]:
         meta_path = info / "METADATA"
         if not meta_path.is_file():
             continue
-        meta = HeaderParser().parsestr(meta_path.read_text(encoding="utf-8", errors="replace"))
+        meta = HeaderParser().parsestr(_read_text(meta_path, "METADATA file (UTF-8 e-mail headers)"))
         size = files = 0
         tops: set[str] = set()
         record = info / "RECORD"
-        lines = record.read_text(encoding="utf-8", errors="replace").splitlines() if record.is_file() else []
-        for line in lines:
-            rel = line.rsplit(",", 2)[0].strip('"')
-            if not rel:
-                continue
+        for rel in read_record(record) if record.is_file() else []:
             path = site_packages / rel
             try:
                 size += path.lstat().st_size
@@ -164,8 +194,86 @@ def package(
     )
 
 
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def safe_relative(rel: object) -> bool:
+    """A relative POSIX path that stays inside its folder: no NUL, no '..', not absolute (pure)."""
+    if not isinstance(rel, str) or not rel or "\0" in rel or "\\" in rel or rel.startswith("/"):
+        return False
+    return ".." not in rel.split("/") and ":" not in rel.split("/")[0]
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def manifest_problem(data: object) -> str | None:
+    """The first way `data` is not a manifest this builder writes, as 'key: expected ...' (pure)."""
+    if not isinstance(data, dict):
+        return f"(top level): expected a JSON object, got {type(data).__name__}"
+    files = data.get("files")
+    if not isinstance(files, list):
+        return "files: expected a list of file entries"
+    for n, e in enumerate(files):
+        where = f"files[{n}]"
+        if not isinstance(e, dict):
+            return f"{where}: expected an object"
+        if not safe_relative(e.get("path")):
+            return f"{where}.path: expected a relative path inside the dist, got {e.get('path')!r:.80}"
+        if "link" in e:
+            if not isinstance(e["link"], str) or "\0" in e["link"]:
+                return f"{where}.link: expected a symlink target (a string)"
+        elif not (isinstance(e.get("sha256"), str) and _SHA256.fullmatch(e["sha256"])):
+            return f"{where}.sha256: expected 'sha256:' and 64 hex digits"
+        elif not _is_count(e.get("size")):
+            return f"{where}.size: expected a whole number of bytes"
+    totals = data.get("totals")
+    if not (isinstance(totals, dict) and _is_count(totals.get("files")) and _is_count(totals.get("bytes"))):
+        return "totals: expected {files, bytes} as whole numbers"
+    reports = data.get("reports", [])
+    if not (isinstance(reports, list) and all(safe_relative(r) for r in reports)):
+        return "reports: expected a list of file names"
+    for key in ("profile", "python", "inputs_hash"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key}: expected a string"
+    if not isinstance(data.get("target", {}), dict):
+        return "target: expected an object"
+    packages = data.get("packages", [])
+    if not isinstance(packages, list):
+        return "packages: expected a list"
+    for n, pkg in enumerate(packages):
+        if not (
+            isinstance(pkg, dict)
+            and isinstance(pkg.get("name"), str)
+            and isinstance(pkg.get("version"), str)
+            and isinstance(pkg.get("top_level"), list)
+            and all(isinstance(t, str) for t in pkg["top_level"])
+        ):
+            return f"packages[{n}]: expected {{name, version, top_level: [names]}}"
+    return None
+
+
 def read_manifest(dist: Path) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads((dist / MANIFEST).read_text(encoding="utf-8"))
+    """dist/manifest.json, checked: anything else is one InputError naming the file and the key."""
+    path = dist / MANIFEST
+    hint = "rebuild the dist with `builder build`; a damaged dist cannot be verified"
+    if not path.is_file():  # also refuses a FIFO or a device: never a blocking read
+        raise InputError(
+            f"{path}: missing or not a regular file; {dist} is not a dist built by `builder build`"
+        )
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a builder manifest: not UTF-8 (byte {exc.start})", hint=hint) from None
+    except ValueError as exc:  # JSONDecodeError, and NaN-like constants never written by builder
+        raise InputError(f"{path}: not a builder manifest: invalid JSON ({exc})", hint=hint) from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    problem = manifest_problem(data)
+    if problem is not None:
+        raise InputError(f"{path}: not a builder manifest: {problem}", hint=hint)
+    manifest: dict[str, Any] = data
     return manifest
 
 

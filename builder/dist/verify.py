@@ -10,13 +10,12 @@ under the dist is ignored. Works from the dist alone (any host, no builder state
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.dist.manifest import MANIFEST, SUMS
+from builder.dist.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import InputError
 from builder.fsutil import sha256_file, walk
 
@@ -87,26 +86,20 @@ def _describe(entry: dict[str, Any]) -> str:
 def _read_manifest(dist: Path) -> dict[str, Any]:
     if not dist.is_dir():
         raise InputError(f"{dist}: not a folder", hint="give a dist folder, e.g. dist/minimal-linux-x86_64")
-    path = dist / MANIFEST
-    if not path.is_file():
-        raise InputError(f"{path}: missing; {dist} is not a dist built by `builder build`")
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        files = manifest["files"]
-        for e in files:
-            if not isinstance(e["path"], str) or not ("link" in e or ("sha256" in e and "size" in e)):
-                raise KeyError("path, sha256/size or link")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            f"{path}: not a builder manifest ({exc})", hint="expected a list under 'files'"
-        ) from exc
-    return manifest
+    return read_manifest(dist)  # the one reader: a damaged manifest is one line naming the key
 
 
 def read_sums(path: Path) -> dict[str, str]:
-    """SHA256SUMS as {path: "sha256:HEX"} (sha256sum's text and binary `*` forms)."""
+    """SHA256SUMS as {path: "sha256:HEX"} (sha256sum's text and binary `*` forms); ValueError
+    when it is not text at all."""
     out: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+    if "\0" in text:
+        raise ValueError("it holds NUL bytes")
+    for line in text.splitlines():
         if not line.strip():
             continue
         digest, _, name = line.partition(" ")
@@ -167,10 +160,12 @@ def _check_archive(
         return [], names, [side]
     if not has_archive:
         return [], names, [name]
-    want = read_sha256_file(on_disk[side])
+    want = read_sha256_file(on_disk[side]) if on_disk[side].is_file() else None
     path = on_disk[name]
     if path.is_symlink():
         return [Difference(path=name, expected=want, found=f"symlink to {os.readlink(path)}")], names, []
+    if not path.is_file():  # never read a FIFO or a device
+        return [Difference(path=name, expected=want, found="not a regular file")], names, []
     found = sha256_file(path)
     if found != want:
         return [Difference(path=name, expected=f"{want} (from {side})", found=found)], names, []
@@ -199,6 +194,8 @@ def verify_dist(dist: Path) -> VerifyReport:
             modified.append(
                 Difference(path=rel, expected=_describe(entry), found=f"symlink to {os.readlink(path)}")
             )
+        elif not path.is_file():  # a FIFO or a device is never read (a read could block forever)
+            modified.append(Difference(path=rel, expected=_describe(entry), found="not a regular file"))
         else:
             size = path.stat().st_size
             digest = sha256_file(path) if size == entry["size"] else "(not hashed)"
@@ -218,10 +215,16 @@ def verify_dist(dist: Path) -> VerifyReport:
 
     sums: list[Difference] = []
     sums_path = dist / SUMS
+    listed: dict[str, str] | None = None
     if not sums_path.is_file() or sums_path.is_symlink():
         sums.append(Difference(path=SUMS, expected="a file listing every file's SHA-256", found="missing"))
     else:
-        listed = read_sums(sums_path)
+        try:
+            listed = read_sums(sums_path)
+        except ValueError as exc:  # one difference, not one per file
+            sums.append(Difference(path=SUMS, expected="UTF-8 lines 'HEX  PATH'", found=str(exc)))
+            listed = None
+    if listed is not None:
         manifest_hash = sha256_file(dist / MANIFEST)
         if listed.get(MANIFEST) != manifest_hash:
             sums.append(Difference(path=MANIFEST, expected=listed.get(MANIFEST), found=manifest_hash))

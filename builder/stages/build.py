@@ -16,7 +16,7 @@ from typing import Any
 
 from builder.dist.inspect import human_size, inspect_path, tree_totals
 from builder.dist.manifest import MANIFEST, SUMS, read_manifest
-from builder.errors import BudgetError, CheckError
+from builder.errors import BudgetError, CheckError, InputError
 from builder.fsutil import require_writable_dir
 from builder.locking import exclusive
 from builder.log import Log
@@ -24,7 +24,7 @@ from builder.measure.budget import enforce
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages.check import check
-from builder.stages.freeze import PROGRAM, freeze, plan_freeze
+from builder.stages.freeze import freeze, plan_freeze
 from builder.stages.inputs import inputs_hash
 from builder.stages.install import install, require_native
 from builder.stages.lock import check_lock, read_lock
@@ -83,7 +83,7 @@ def dist_summary(dist: Path) -> dict[str, Any]:
 def _up_to_date(dist: Path, key: str) -> bool:
     try:
         return (dist / SUMS).is_file() and read_manifest(dist).get("inputs_hash") == key
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError, InputError):  # a damaged dist is rebuilt, not an error
         return False
 
 
@@ -130,7 +130,7 @@ def build(
                 size, files = tree_totals(frozen.folder)
                 log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
                 check_size_budget(profile, size, files)
-            program = frozen.folder / (PROGRAM + profile.target.exe_suffix)
+            program = frozen.folder / (plan.program + profile.target.exe_suffix)
             with log.step("check"):
                 selftest = check(program, profile, lock)
                 t = selftest["threads"]
@@ -167,13 +167,14 @@ def build(
                     log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
         summary = dist_summary(dist)
         selftest = json.loads((dist / "selftest.json").read_text())
-        if not (dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)).is_file():
-            raise CheckError(f"{dist}: packaged folder has no {PROGRAM} program")
+        name = profile.program.name
+        if not (dist / name / (name + profile.target.exe_suffix)).is_file():
+            raise CheckError(f"{dist}: packaged folder has no {name} program")
         return {
             "profile": profile.name,
             "target": profile.target.name,
             "artifact": str(dist),
-            "program": str(dist / PROGRAM / (PROGRAM + profile.target.exe_suffix)),
+            "program": str(dist / name / (name + profile.target.exe_suffix)),
             "manifest": str(dist / MANIFEST),
             **summary,
             "up_to_date": up_to_date,
