@@ -91,7 +91,8 @@ def test_the_built_wheel_installs_a_builder_that_inits_locks_and_builds_a_projec
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"runtime_entry/main.py", "runtime_entry/contract/selftest.schema.json",
-            "runtime_entry/contract/probe.schema.json", "builder/project/templates/_base.toml"} <= names  # fmt: skip
+            "runtime_entry/contract/probe.schema.json", "builder/project/templates/_base.toml",
+            "builder/data/entitlements.plist"} <= names  # fmt: skip
     uv = str(ROOT / ".venv/bin/uv")
     venv = tmp_path / "tool"
     subprocess.run([uv, "venv", "--quiet", "--python", "3.11", venv], check=True)
