@@ -22,6 +22,7 @@ from builder.measure.importtime import import_summary, median_imports, parse_imp
 from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT, ProcessResult, run_monitored, window
 from builder.measure.runtime import Runtime
 from builder.measure.stats import spread
+from builder.measure.workload import measure_workload
 from builder.profile import Profile
 
 DEFAULT_MODEL = "tiny"
@@ -103,6 +104,10 @@ def _probe(
 
 def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
     """One run: a startup probe and a bench process, each fresh. Never raises on a hang."""
+    if rt.workload is not None:  # the profile's own command, measured from outside with the probe
+        return measure_workload(
+            list(rt.argv), dict(rt.env), rt.workload, timeout=opts.timeout, stall=opts.stall
+        )
     run: dict[str, Any] = {"hung": None}
     if opts.startup:
         res, st = _probe(

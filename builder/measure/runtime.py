@@ -16,6 +16,7 @@ from typing import Any
 from builder.contract import CONFIG_ENV, CONFIG_NAME, SETTINGS_ENV
 from builder.dist.manifest import MANIFEST
 from builder.errors import InputError
+from builder.measure.workload import Workload, workload_of
 from builder.paths import Project
 from builder.profile import load_profile
 from builder.venvs import venv_python
@@ -33,6 +34,7 @@ class Runtime:
     profile: str | None = None
     importtime: bool = True  # PyInstaller programs ignore -X importtime / PYTHONPROFILEIMPORTTIME
     settings: str | None = None  # where runtime settings come from when not from a config file
+    workload: Workload | None = None  # the profile's [bench].command; None: stems measures itself
 
     def command(self, *args: str, importtime: bool = False) -> list[str]:
         if importtime and self.kind == "venv":
@@ -50,6 +52,7 @@ class Runtime:
             "profile": self.profile,
             "command": shlex.join(self.argv),
             "settings": self.settings,
+            "workload": self.workload.describe() if self.workload else None,
         }
 
 
@@ -82,14 +85,20 @@ def venv_runtime(
     )  # fmt: skip
 
 
-def dist_runtime(dist: Path, *, label: str | None = None) -> Runtime:
+def dist_runtime(dist: Path, *, label: str | None = None, project: Project | None = None) -> Runtime:
     dist = dist.absolute()
-    program = dist / "stems" / ("stems.exe" if sys.platform == "win32" else "stems")
+    manifest = (
+        json.loads((dist / MANIFEST).read_text(encoding="utf-8")) if (dist / MANIFEST).is_file() else {}
+    )
+    name = (manifest.get("program") or {}).get("name", "stems")  # [program].name
+    program = dist / name / (f"{name}.exe" if sys.platform == "win32" else name)
     if not program.is_file():
-        raise InputError(f"{dist}: a dist without stems/{program.name}")
-    profile = None
-    if (dist / MANIFEST).is_file():
-        profile = json.loads((dist / MANIFEST).read_text(encoding="utf-8")).get("profile")
+        raise InputError(f"{dist}: a dist without {name}/{program.name}")
+    profile = manifest.get("profile")
+    workload = None
+    # the workload is the profile's, with the project's files (config, checkpoint, input)
+    if project is not None and profile and (project.profiles / f"{profile}.toml").is_file():
+        workload = workload_of(load_profile(profile, project.profiles), project.root)
     return Runtime(
         label=label or _short(dist),
         kind="dist",
@@ -97,6 +106,7 @@ def dist_runtime(dist: Path, *, label: str | None = None) -> Runtime:
         argv=(str(program),),
         profile=profile,
         importtime=False,
+        workload=workload,
     )
 
 
@@ -123,7 +133,7 @@ def resolve_path(path: Path, project: Project, *, label: str | None = None) -> R
     if (path / "pyvenv.cfg").is_file():
         return venv_runtime(path, project, label=label)
     if (path / MANIFEST).is_file() or (path / "stems" / "stems").is_file():
-        return dist_runtime(path, label=label)
+        return dist_runtime(path, label=label, project=project)
     if (path / "stems").is_file() and (path / "_internal").is_dir():
         return replace(program_runtime(path / "stems", project), label=label or path.name)
     raise InputError(f"{path}: not a venv (pyvenv.cfg), a dist (manifest.json) or a frozen stems folder")

@@ -89,7 +89,7 @@ def validate(raw: dict[str, Any], path: Path) -> None:
         )
 
 
-_FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 PROGRAM_ENTRIES = ("console-script", "function", "script")
 
 

@@ -63,6 +63,15 @@ class BenchBudget:
     max_seconds_per_chunk: float | None = default("bench.max-seconds-per-chunk")
     max_size_mb: float | None = default("bench.max-size-mb")  # decimal MB, 10**6 bytes
     max_files: int | None = default("bench.max-files")
+    # the workload (none: stems' own bench); paths are relative to the project folder
+    command: str | None = default("bench.command")
+    check_command: str | None = default("bench.check-command")
+    input_seconds: float = default("bench.input-seconds")
+    input_rate: int = default("bench.input-rate")
+    input_channels: int = default("bench.input-channels")
+    input_file: str | None = default("bench.input-file")
+    config: str | None = default("bench.config")
+    checkpoint: str | None = default("bench.checkpoint")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -192,6 +192,23 @@ KEYS: tuple[Key, ...] = (
         doc="frozen folder budget in decimal MB (10^6 bytes); the build fails above it"),
     Key(section="bench", name="max-files", kind=POS_INT, default=None,
         doc="frozen folder budget in files; the build fails above it"),
+    Key(section="bench", name="command", kind=STR, default=None,
+        doc="the workload: a command line starting with {program}; placeholders {input} (a WAV file), "
+            "{input_dir} (a folder holding only it), {output} (an empty folder), {config}, {checkpoint}, "
+            "{seconds}, {rate}, {channels}; none: stems' own `bench` (the tiny model)"),
+    Key(section="bench", name="check-command", kind=STR, default=None,
+        doc="what the check stage runs with the probe on, for a program other than stems "
+            "(same placeholders; none: `{program} --help`)"),
+    Key(section="bench", name="input-seconds", kind=POS_NUMBER, default=4,
+        doc="length of the generated input audio, seconds"),
+    Key(section="bench", name="input-rate", kind=POS_INT, default=44100, doc="its sample rate, Hz"),
+    Key(section="bench", name="input-channels", kind=POS_INT, default=2, doc="its channels"),
+    Key(section="bench", name="input-file", kind=STR, default=None,
+        doc="a WAV file of the project to use instead of generated audio"),
+    Key(section="bench", name="config", kind=STR, default=None,
+        doc="a file of the project that {config} names (e.g. a model config)"),
+    Key(section="bench", name="checkpoint", kind=STR, default=None,
+        doc="a file of the project that {checkpoint} names (e.g. model weights)"),
 )  # fmt: skip
 
 BY_DOTTED: dict[str, Key] = {k.dotted: k for k in KEYS}

@@ -12,8 +12,10 @@ from builder.contract import require
 from builder.dist.bundle import frozen_problems
 from builder.errors import CheckError
 from builder.measure.runner import DEFAULT_STALL, run_monitored
+from builder.measure.workload import workload_of
 from builder.profile import Profile
 from builder.stages.lock import Lock
+from builder.stages.probe import check_probe
 from builder.tools.process import last_lines
 
 
@@ -127,6 +129,10 @@ def openmp_problems(report: dict[str, Any], threads: int) -> list[str]:
 
 
 def check(program: Path, profile: Profile, lock: Lock) -> dict[str, Any]:
+    if not profile.program.bundled:  # a program that knows nothing of us: its probe is the report
+        workload = workload_of(profile, profile.path.parent.parent, check=True)
+        assert workload is not None  # a program other than stems always has a check command
+        return check_probe(program, workload, expected(profile, lock), profile.name)
     report = run_selftest(program)
     problems = compare(report, expected(profile, lock))
     problems += frozen_problems(program.parent, report, profile)  # the loaded OpenMP file; macOS rules

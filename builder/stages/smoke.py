@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from builder.log import Log
 from builder.measure.bench import DEFAULT_MODEL, RunOptions, bench_runtime
 from builder.measure.runner import DEFAULT_STALL
 from builder.measure.runtime import program_runtime
+from builder.measure.workload import workload_of
 from builder.paths import Project, find_project
 from builder.profile import Profile
 
@@ -27,6 +29,12 @@ def smoke_bench(
     `program_or_python` is a dist's stems program or a venv's python. The result's
     `budget.ok` and `flags` say whether the runtime passed; the caller stores it as bench.json.
     """
-    rt = program_runtime(Path(program_or_python), project or find_project())
+    project = project or find_project()
+    rt = program_runtime(Path(program_or_python), project)
+    if profile is not None:
+        # the profile's workload; a program other than stems without one: its check command (start-up)
+        root = profile.path.parent.parent
+        workload = workload_of(profile, root) or workload_of(profile, root, check=True)
+        rt = replace(rt, workload=workload)
     opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=min(DEFAULT_STALL, timeout))
     return bench_runtime(rt, repeat=1, opts=opts, warmup=False, log=Log(), profile=profile)

@@ -231,10 +231,15 @@ def test_builder_and_stems_name_the_same_openmp_files_alike() -> None:
         assert (FAMILY_NAMES[fid] if fid else None) == family(f"/x/{name}"), name
 
 
-def test_the_freeze_bundles_the_contract_folder() -> None:
-    from builder.stages.freeze import SPEC
+def test_the_freeze_bundles_the_contract_folder(tmp_path: Path) -> None:
+    from builder.contract import FOLDER
+    from builder.profile import load_profile
+    from builder.stages.freeze import plan_freeze
 
-    assert "runtime_entry/contract" in SPEC and "datas=" in SPEC
+    root = Path(__file__).resolve().parents[2]
+    profile = load_profile("minimal-linux-x86_64", root / "profiles")
+    spec = plan_freeze(profile, tmp_path, root, tmp_path / "work").files["stems.spec"]
+    assert f"[{str(FOLDER)!r}, 'runtime_entry/contract']" in spec
 
 
 def test_a_measured_runtime_that_drifts_is_reported_failed_with_the_violation(tmp_path: Path) -> None:
