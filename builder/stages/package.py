@@ -64,7 +64,8 @@ def manifest_body(
         "sources": inst.sources,
         "overrides": list(profile.packages.overrides),  # pins the profile forced over upstream ones
         "program": {"name": profile.program.name, "entry": profile.program.describe()},
-        "openmp": dict(openmp_record),
+        # the venv's fix, and what the freeze left: one real file per runtime, copies relinked
+        "openmp": {**openmp_record, **({"frozen": frozen.openmp.to_json()} if frozen.openmp else {})},
         "runtime": dict(runtime_config),
         "freeze": asdict(profile.freeze),
         "packages": packages_json(read_site_packages(site_packages_of(inst.venv)), frozen.bundled),

@@ -133,7 +133,9 @@ def test_archive_manifest_and_verify_work_under_spaces_and_non_ascii(tmp_path: P
         assert f"{dist.name}/stems/_internal/données ü/modèle 1.bin" in zf.namelist()
     proc = run_cli("verify", dist, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    sums = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=dist, capture_output=True)
+    # sha256sum (Linux, Git for Windows) or shasum (macOS): the same format
+    tool = ["sha256sum"] if shutil.which("sha256sum") else ["shasum", "-a", "256"]
+    sums = subprocess.run([*tool, "--check", "--quiet", "SHA256SUMS"], cwd=dist, capture_output=True)
     assert sums.returncode == 0
     (dist / "stems" / "_internal" / "données ü" / "modèle 1.bin").write_bytes(b"changed")
     proc = run_cli("verify", dist)
