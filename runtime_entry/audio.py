@@ -87,6 +87,8 @@ def probe(path: str | Path) -> AudioInfo:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not an audio file")
+    if not path.is_file():  # a FIFO or a device: libsndfile would block or read forever
+        raise InputError(f"{path}: not a regular file (a FIFO or a device); give an audio file")
     try:
         info = sf.info(str(path))
     except SF_ERRORS as exc:

@@ -41,20 +41,59 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    if not path.is_file():
+# what torch.save writes: a zip archive (since torch 1.6), or a bare pickle (protocol >= 2) before
+ZIP_MAGIC = b"PK\x03\x04"
+PICKLE_MAGIC = b"\x80"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what is not a checkpoint file before torch reads a byte (a FIFO read would block)."""
+    if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file (a checkpoint is a .ckpt/.pt/.pth file)")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(ZIP_MAGIC))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint: {exc.strerror or exc}") from None
+    if not head:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC)):
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint (expected a zip archive or a pickle, found bytes {head!r})"
+        )
+
+
+def check_finite(state: Mapping[str, torch.Tensor], where: str) -> None:
+    """NaN or inf weights make silent or garbage stems: refused at load, naming the first tensor."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            finite = torch.isfinite(tensor)
+            if not bool(finite.all()):
+                bad = int((~finite).sum())
+                raise CheckpointError(
+                    f"{where}: {key} holds {bad} NaN or infinite value(s) of {tensor.numel()}: "
+                    "the checkpoint is damaged (or diverged in training); use another one"
+                )
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    _check_file(path)
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise CheckpointError(
             f"{path}: refused: loading it would execute pickled code (weights-only load failed: {first[:200]})"
         ) from None
     except Exception as exc:  # noqa: BLE001 - zip/pickle readers raise many types on junk input
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0][:200]}"
-        ) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: {_first_line(exc)}") from None
     wrapper = None
     if isinstance(obj, Mapping):
         for key in WRAPPERS:
@@ -95,5 +134,6 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> LoadedCheckpoint:
     path = Path(path)
     state, wrapper = read_state_dict(path)
     check_keys(model, state, str(path))
+    check_finite(state, str(path))
     model.load_state_dict(state, strict=True)
     return LoadedCheckpoint(path=str(path), sha256=_sha256(path), tensors=len(state), wrapper=wrapper)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .contract import CONFIG_ENV, CONFIG_NAME, PRECISIONS, SETTINGS_ENV, THREAD_ENV, load, problems
+from .errors import RuntimeConfigError
 
 __all__ = ["CONFIG_NAME", "PRECISIONS", "RuntimeConfig", "apply_to_torch", "prepare_environment", "resolve"]
 
@@ -41,38 +42,72 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+# More threads than this many per CPU only add contention, and a huge count fails inside
+# OpenMP (libgomp aborts, some builds crash) instead of with a message: refused before torch.
+THREADS_PER_CPU = 4
+MAX_CONFIG_BYTES = 1 << 20  # a runtime config is a few hundred bytes
+
+
+def max_threads() -> int:
+    """The largest thread count accepted: THREADS_PER_CPU times the machine's logical CPUs."""
+    return THREADS_PER_CPU * (os.cpu_count() or 1)
+
+
 def config_path(environ: dict[str, str] | os._Environ[str]) -> Path | None:
     if env := environ.get(CONFIG_ENV):
         return Path(env)
     if getattr(sys, "frozen", False):
         candidate = Path(sys.executable).resolve().parent / CONFIG_NAME
-        return candidate if candidate.is_file() else None
+        return candidate if candidate.exists() else None
     return None
 
 
 def _threads(value: Any, what: str) -> int:
     if value in (None, "auto"):
         return available_cpus()
+    expected = "expected a positive integer or 'auto'"
+    if isinstance(value, (bool, float)):
+        raise RuntimeConfigError(f"{what}: {expected}, got {value!r}")
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{what}: expected a positive integer or 'auto', got {value!r}") from None
+        raise RuntimeConfigError(f"{what}: {expected}, got {value!r}"[:300]) from None
     if n < 1:
-        raise ValueError(f"{what}: expected a positive integer or 'auto', got {value!r}")
+        raise RuntimeConfigError(f"{what}: {expected}, got {value!r}")
+    if n > max_threads():
+        raise RuntimeConfigError(
+            f"{what}: {n} is more than {THREADS_PER_CPU} per CPU ({max_threads()} on this machine's "
+            f"{os.cpu_count() or 1} CPUs): more threads than that only slow a run down, and a huge "
+            "count fails inside OpenMP"
+        )
     return n
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """A runtime.json, checked against the contract's runtime.schema.json (ValueError names the key)."""
+    """A runtime.json, checked against the contract's runtime.schema.json (RuntimeConfigError names the key)."""
+    schema_ref = "see runtime_entry/contract/runtime.schema.json"
+    if not path.exists():
+        raise RuntimeConfigError(f"{path}: runtime config not found ({CONFIG_ENV} or {CONFIG_NAME})")
+    if not path.is_file():  # a FIFO, a device or a folder: never read (a read could block forever)
+        raise RuntimeConfigError(f"{path}: runtime config is not a regular file (a JSON object is expected)")
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: unreadable runtime config: {exc}") from None
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise RuntimeConfigError(f"{path}: cannot read the runtime config: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise RuntimeConfigError(f"{path}: runtime config over {MAX_CONFIG_BYTES} bytes; {schema_ref}")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RuntimeConfigError(f"{path}: runtime config is not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:
+        raise RuntimeConfigError(f"{path}: runtime config is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RuntimeConfigError(f"{path}: runtime config is nested too deeply; {schema_ref}") from None
     found = problems(data, load("runtime"))
     if found:
-        raise ValueError(
-            f"{path}: runtime config: {found[0]} (see runtime_entry/contract/runtime.schema.json)"
-        )
+        raise RuntimeConfigError(f"{path}: runtime config: {found[0]} ({schema_ref})")
     cfg: dict[str, Any] = data
     return cfg
 
@@ -84,7 +119,7 @@ def resolve(
     precision: str | None = None,
     environ: dict[str, str] | os._Environ[str] | None = None,
 ) -> RuntimeConfig:
-    """Combine flags, STEMS_* variables and the config file (raises ValueError on bad values)."""
+    """Combine flags, STEMS_* variables and the config file (RuntimeConfigError on bad values)."""
     env = os.environ if environ is None else environ
     file_cfg: dict[str, Any] = {}
     source = "defaults"
@@ -92,18 +127,25 @@ def resolve(
     if path is not None:
         file_cfg = read_config(path)
         source = str(path)
-    t = threads if threads is not None else env.get(SETTINGS_ENV["threads"], file_cfg.get("threads", "auto"))
-    i = (
-        interop_threads
-        if interop_threads is not None
-        else env.get(SETTINGS_ENV["interop_threads"], file_cfg.get("interop_threads", 1))
-    )
+
+    def pick(flag: Any, flag_name: str, key: str, default: Any) -> tuple[Any, str]:
+        """The value and where it came from, for a message that names the source."""
+        if flag is not None:
+            return flag, flag_name
+        if SETTINGS_ENV[key] in env:
+            return env[SETTINGS_ENV[key]], SETTINGS_ENV[key]
+        if key in file_cfg:
+            return file_cfg[key], f"{source}: {key}"
+        return default, key
+
+    t, t_from = pick(threads, "--threads", "threads", "auto")
+    i, i_from = pick(interop_threads, "--interop-threads", "interop_threads", 1)
     p = precision or env.get(SETTINGS_ENV["matmul_precision"]) or file_cfg.get("matmul_precision", "highest")
     if p not in PRECISIONS:
-        raise ValueError(f"matmul precision: expected one of {', '.join(PRECISIONS)}, got {p!r}")
+        raise RuntimeConfigError(f"matmul precision: expected one of {', '.join(PRECISIONS)}, got {p!r}")
     return RuntimeConfig(
-        threads=_threads(t, "threads"),
-        interop_threads=_threads(i, "interop threads"),
+        threads=_threads(t, t_from),
+        interop_threads=_threads(i, i_from),
         matmul_precision=p,
         env={str(k): str(v) for k, v in file_cfg.get("env", {}).items()},
         profile=file_cfg.get("profile"),

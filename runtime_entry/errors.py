@@ -19,6 +19,13 @@ class UsageError(StemsError):
     code = "bad_request"
 
 
+class RuntimeConfigError(UsageError):
+    """The runtime config (runtime.json, STEMS_RUNTIME_CONFIG, STEMS_* variables) or a runtime flag
+    (--threads...) is invalid. Same exit code as other usage errors, as the contract says."""
+
+    code = "bad_runtime_config"
+
+
 class InputError(StemsError):
     """An input file is missing, unreadable or not audio."""
 

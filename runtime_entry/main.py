@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__, config
-from .cli_common import EXIT_FAILED, EXIT_USAGE, AddFlags, CommandModule, add_runtime_flags
+from .cli_common import EXIT_FAILED, AddFlags, CommandModule, add_runtime_flags
 from .errors import Cancelled, StemsError
 
 if TYPE_CHECKING:
@@ -90,9 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             interop_threads=getattr(args, "interop_threads", None),
             precision=getattr(args, "precision", None),
         )
-    except ValueError as exc:
+    except StemsError as exc:  # a bad runtime config or runtime flag: one line, before torch
         print(f"stems: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     config.prepare_environment(cfg)
     try:
         return module.run(args, cfg)

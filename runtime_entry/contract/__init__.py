@@ -3,7 +3,7 @@
 builder reads the same files by path (it never imports runtime_entry); the freeze bundles the folder
 beside the program. Pure stdlib: the frozen program has no jsonschema, so `problems` checks the
 subset of JSON Schema these files use (type, enum, const, required, properties,
-additionalProperties, propertyNames, items, minimum, oneOf).
+additionalProperties, propertyNames, items, minimum, oneOf, pattern).
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ def problems(value: Any, schema: dict[str, Any], where: str = "") -> list[str]:
         if not any(_is(value, k) for k in kinds):
             return [f"{at}: expected {' or '.join(kinds)}, got {type(value).__name__} {value!r}"]
     out: list[str] = []
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        return [
+            f"{at}: expected {schema.get('description') or 'a match of ' + schema['pattern']}, got {value!r}"
+        ]
     if isinstance(value, (int, float)) and not isinstance(value, bool) and "minimum" in schema:
         if value < schema["minimum"]:
             out.append(f"{at}: expected at least {schema['minimum']}, got {value!r}")
@@ -99,11 +103,14 @@ def problems(value: Any, schema: dict[str, Any], where: str = "") -> list[str]:
             if key not in value:
                 out.append(f"{where + '.' if where else ''}{key}: missing")
         extra = schema.get("additionalProperties", True)
-        forbidden = schema.get("propertyNames", {}).get("not")  # the only propertyNames form used
+        names = dict(schema.get("propertyNames", {}))
+        forbidden = names.pop("not", None)  # forms used: pattern, and not/enum
         for key, item in value.items():
             path = f"{where}.{key}" if where else str(key)
             if forbidden is not None and not problems(key, forbidden, path):
                 out.append(f"{path}: not allowed here")
+            elif names and (bad := problems(key, names, path)):
+                out.append(f"{path!r}: not a valid name: {bad[0].split(': ', 1)[1]}")
             if key in props:
                 out += problems(item, props[key], path)
             elif extra is False:

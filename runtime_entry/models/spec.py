@@ -199,14 +199,29 @@ def _yaml_loader() -> Any:
 def load_yaml(path: Path) -> ModelSpec:
     yaml, loader = _yaml_loader()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        text = path.read_bytes().decode("utf-8")
+        data = yaml.load(text, Loader=loader)
     except OSError as exc:
         raise ModelConfigError(f"{path}: cannot read model config: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ModelConfigError(
+            f"{path}: not a YAML model config: not UTF-8 text (byte {exc.start})"
+        ) from None
     except yaml.YAMLError as exc:
-        raise ModelConfigError(f"Failed to parse {path}: {str(exc).splitlines()[0]}") from None
+        raise ModelConfigError(
+            f"Failed to parse {path}: {(str(exc).strip() or 'YAMLError').splitlines()[0]}"
+        ) from None
+    except RecursionError:
+        raise ModelConfigError(f"{path}: not a YAML model config: nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ModelConfigError(f"{path}: expected a mapping with a 'model:' section")
-    return spec_from_config(data, name=path.stem, source=str(path))
+    try:
+        return spec_from_config(data, name=path.stem, source=str(path))
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        # a value of a type no check above expected (a list for a number...): still one line
+        raise ModelConfigError(
+            f"{path}: not a model config this runtime can read ({type(exc).__name__}: {exc})"[:400]
+        ) from None
 
 
 def _section(data: dict[str, Any], name: str, where: str, known: tuple[str, ...]) -> dict[str, Any]:
@@ -394,8 +409,10 @@ def resolve_spec(model: str | None) -> ModelSpec:
         return spec_from_config(PRESETS[model], name=model, source="preset")
     path = Path(model)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
+        if not path.exists():
             raise ModelConfigError(f"{path}: model config not found")
+        if not path.is_file():  # a FIFO, a device or a folder: never read (a read could block)
+            raise ModelConfigError(f"{path}: not a regular file (a model config is a .yaml file)")
         return load_yaml(path)
     raise ModelConfigError(
         f"unknown model {model!r}: give a preset ({', '.join(PRESETS)}) or a .yaml config.{_close(model, list(PRESETS))}"
