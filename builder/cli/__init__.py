@@ -25,7 +25,7 @@ class LazyGroup(click.Group):
 
     COMMANDS: ClassVar[tuple[str, ...]] = (
         "init", "profiles", "lock", "build", "openmp", "inspect", "verify", "sbom", "diff",
-        "matrix", "clean", "bench", "compare", "bisect", "tune",
+        "matrix", "clean", "bench", "compare", "bisect", "tune", "doctor",
     )  # fmt: skip
 
     def list_commands(self, ctx: click.Context) -> list[str]:
