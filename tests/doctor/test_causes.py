@@ -1,0 +1,152 @@
+"""find_causes on facts as the doctor gathers them (pure, fast): each cause alone, and a clean runtime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from builder.measure.doctor import find_causes, parse_cpu_max, render, render_html
+
+GOMP = "/v/lib/python3.11/site-packages/torch/lib/libgomp.so.1"
+
+
+def facts(**change: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "runtime": {"label": "v", "kind": "venv"},
+        "job_seconds": 0.1,
+        "job_unit": "s/chunk",
+        "wall_s": 5.0,
+        "cores_busy": 1.8,
+        "host_cpus": 2,
+        "cpu_mask": [0, 1],
+        "cgroup_quota_cores": None,
+        "usable_cpus": 2,
+        "threads": 2,
+        "threads_requested": 2,
+        "threads_at_import": 2,
+        "interop": 1,
+        "env_parent": {},
+        "env_at_import": {"OMP_NUM_THREADS": "2"},
+        "settings_calls": [{"call": "set_num_threads", "value": 2, "at_s": 1.0}],
+        "probe": True,
+        "openmp": [{"path": GOMP, "threads": 2, "api": "openmp"}],
+        "libraries_loaded": [],
+        "thread_rows": [
+            {"tid": 1, "cpu_s": 4.0, "cores_after_job": None, "affinity": [0, 1], "pinned": False},
+            {"tid": 2, "cpu_s": 3.9, "cores_after_job": 0.0, "affinity": [0, 1], "pinned": False},
+        ],
+        "stems": True,
+    }
+    return {**base, **change}
+
+
+def ids(f: dict[str, Any]) -> list[str]:
+    return [c["id"] for c in find_causes(f)[0]]
+
+
+def test_clean_facts_name_nothing() -> None:
+    assert find_causes(facts()) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"interop": 16}, "interop-threads"),
+        (
+            {
+                "env_at_import": {"GOMP_CPU_AFFINITY": "0"},
+                "thread_rows": [
+                    {"tid": 1, "cpu_s": 4.0, "cores_after_job": None, "affinity": [0], "pinned": True},
+                    {"tid": 2, "cpu_s": 3.9, "cores_after_job": 0.0, "affinity": [0], "pinned": True},
+                ],
+            },
+            "affinity-pinning",
+        ),
+        ({"cpu_mask": [0], "usable_cpus": 1}, "cpu-limit"),
+        ({"cgroup_quota_cores": 1.0, "usable_cpus": 1}, "cpu-limit"),
+        (
+            {
+                "stems": False,
+                "threads": 1,
+                "threads_requested": None,
+                "env_parent": {"OMP_NUM_THREADS": "1"},
+                "env_at_import": {"OMP_NUM_THREADS": "1"},
+                "settings_calls": [],
+            },
+            "inherited-omp-num-threads",
+        ),
+        (
+            {
+                "openmp": [
+                    {"path": GOMP, "threads": 2},
+                    {"path": "/v/scikit_learn.libs/libgomp-e9.so.1.0.0", "threads": 2},
+                ]
+            },
+            "two-openmp-runtimes",
+        ),
+        (
+            {
+                "libraries_loaded": ["onnxruntime"],
+                "thread_rows": [
+                    {"tid": 3, "cpu_s": 5.0, "cores_after_job": 0.9, "affinity": [0, 1], "pinned": False}
+                ],
+            },
+            "spinning-threads",
+        ),
+        (
+            {"settings_calls": [{"call": "set_num_threads", "value": v, "at_s": 1.0} for v in (2, 1, 2)]},
+            "settings-reapplied",
+        ),
+    ],
+)
+def test_each_cause_alone_is_named_alone(change: dict[str, Any], expected: str) -> None:
+    assert ids(facts(**change)) == [expected]
+
+
+def test_a_kmp_variable_under_gnu_openmp_is_a_note_not_a_cause() -> None:
+    causes, notes = find_causes(facts(env_at_import={"KMP_AFFINITY": "compact"}))
+    assert causes == [] and "GNU libgomp) ignores it" in notes[0]
+
+
+def test_a_pinning_variable_turned_off_is_nothing() -> None:
+    assert find_causes(facts(env_at_import={"OMP_PROC_BIND": "false", "KMP_AFFINITY": "disabled"})) == (
+        [],
+        [],
+    )
+
+
+def test_one_thread_asked_for_by_the_runtime_is_not_an_inherited_one() -> None:
+    f = facts(
+        threads=1,
+        threads_requested=1,
+        env_parent={"OMP_NUM_THREADS": "1"},
+        env_at_import={"OMP_NUM_THREADS": "1"},
+        settings_calls=[],
+    )
+    causes, notes = find_causes(f)
+    assert causes == [] and "its own settings ask for 1" in notes[0]
+
+
+def test_spinning_threads_of_an_unknown_library_are_named_as_such() -> None:
+    rows = [{"tid": 3, "cpu_s": 5.0, "cores_after_job": 0.9, "affinity": None, "pinned": False}]
+    (c,), _ = find_causes(facts(thread_rows=rows, libraries_loaded=["numba"]))
+    assert "another library" in c["title"] and "numba" in c["title"]
+
+
+def test_reports_render_causes_and_figures() -> None:
+    causes, notes = find_causes(facts(interop=16))
+    causes[0]["cost"] = {"measured": True, "with_fix": "STEMS_INTEROP_THREADS=1", "before": 0.2, "after": 0.1,
+                         "unit": "s/chunk", "ratio": 2.0, "runs": "one run each"}  # fmt: skip
+    r = {"runtime": {"label": "v<1>", "kind": "venv"}, "verdict": "1 cause(s) found: interop-threads",
+         "causes": causes, "notes": notes, "figures": facts()}  # fmt: skip
+    text = render(r)
+    assert "[interop-threads]" in text and "cost: 0.2 -> 0.1 s/chunk with STEMS_INTEROP_THREADS=1" in text
+    assert "fix: set `runtime.interop-threads = 1`" in text and "CPUs: 2 usable" in text
+    page = render_html(r)
+    assert 'id="interop-threads"' in page and "v&lt;1&gt;" in page and "<script" not in page
+
+
+def test_cpu_max() -> None:
+    assert parse_cpu_max("200000 100000") == 2.0
+    assert parse_cpu_max("max 100000") is None and parse_cpu_max("garbage") is None
