@@ -96,12 +96,15 @@ class Watched:
 
 
 def cpu_mask() -> list[int] | None:
-    """The CPUs this process may run on, which a child inherits (None where psutil cannot say: macOS)."""
-    try:
-        mask: list[int] = psutil.Process().cpu_affinity()
-        return sorted(mask)
-    except (AttributeError, psutil.Error, OSError):
+    """The CPUs this process may run on, which a child inherits (None on macOS: no affinity API)."""
+    if sys.platform == "darwin":
         return None
+    else:
+        try:
+            mask: list[int] = psutil.Process().cpu_affinity()
+            return sorted(mask)
+        except (psutil.Error, OSError):
+            return None
 
 
 def parse_cpu_max(text: str) -> float | None:
@@ -364,6 +367,7 @@ def gather(
         "libraries_loaded": probe.get("libraries_loaded") or [],
         "thread_rows": thread_rows(w, mask),
         "stems": work.program is None,
+        "load_average": round(psutil.getloadavg()[0], 2),
     }
 
 
@@ -521,6 +525,13 @@ def find_causes(f: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
              f"that is {cores / usable:.0%} of the {usable} usable CPUs taken from torch while both run"],
             fix,
         ))  # fmt: skip
+
+    load = f.get("load_average")
+    if load is not None and load > (f.get("host_cpus") or usable):
+        notes.append(
+            f"the machine was busy (load average {load:g} on {f.get('host_cpus')} CPUs): cores busy and the "
+            "measured costs are noisy; the causes above are named from settings, masks, pools and threads"
+        )
 
     if len([c for c in calls if c["call"] == "set_num_threads"]) > 2:
         values = [c["value"] for c in calls if c["call"] == "set_num_threads"]

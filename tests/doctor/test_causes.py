@@ -150,3 +150,8 @@ def test_reports_render_causes_and_figures() -> None:
 def test_cpu_max() -> None:
     assert parse_cpu_max("200000 100000") == 2.0
     assert parse_cpu_max("max 100000") is None and parse_cpu_max("garbage") is None
+
+
+def test_a_busy_machine_is_a_note() -> None:
+    causes, notes = find_causes(facts(load_average=5.2))
+    assert causes == [] and notes[0].startswith("the machine was busy (load average 5.2 on 2 CPUs)")
