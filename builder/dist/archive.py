@@ -43,7 +43,6 @@ def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
     return info
 
 
-ZIP_LEVEL = 6  # zlib's default: the zip is for Windows users, who get no xz
 ZIP_FIRST_YEAR = 1980
 
 
@@ -128,7 +127,9 @@ def write_zip(folder: Path, archive: Path, epoch: int, *, arcname: str, skip: It
     tmp = _tmp(archive)
     paths = payload(folder, [archive, *skip])
     try:
-        with zipfile.ZipFile(tmp, "w", compresslevel=ZIP_LEVEL, allowZip64=True) as zf:
+        # Deflate at zlib's default level (6): entries given as ZipInfo get it whatever ZipFile's
+        # compresslevel says (that applies only to entries named by a string).
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
             for path in paths:
                 rel = path.relative_to(folder).as_posix()
                 name = arcname if rel == "." else f"{arcname}/{rel}"
