@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ FORMATS = {
     "flac": OutputFormat(container="FLAC", sample_formats=("pcm24", "pcm16")),
 }
 BLOCK = 1 << 16
+SALVAGE = 1024  # frames per read once a damaged stream has failed a read
 # what soundfile raises for unreadable or unwritable audio: LibsndfileError (a RuntimeError),
 # TypeError/ValueError for what it cannot even open, OSError from the file system
 SF_ERRORS = (RuntimeError, TypeError, ValueError, OSError)
@@ -67,6 +70,14 @@ def _soundfile() -> ModuleType:
     return cast(ModuleType, soundfile)
 
 
+class Warnings(list[str]):
+    """What a job noticed about damaged input or output; each message once, in order."""
+
+    def add(self, message: str) -> None:
+        if message not in self:
+            self.append(message)
+
+
 @dataclass(frozen=True, kw_only=True)
 class AudioInfo:
     path: str
@@ -74,6 +85,7 @@ class AudioInfo:
     samplerate: int
     channels: int
     format: str
+    damage: str | None = None  # what libsndfile found wrong in the header (a truncated file)
 
     @property
     def seconds(self) -> float:
@@ -95,12 +107,26 @@ def probe(path: str | Path) -> AudioInfo:
         raise InputError(f"{path}: not a readable audio file ({_first_line(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
         raise InputError(f"{path}: empty or invalid audio (frames={info.frames}, rate={info.samplerate})")
+    # libsndfile reads what is there and notes "data : 176400 (should be 88178)" for a file
+    # whose header announces more than it holds (a cut download, a killed recorder)
+    damaged = [ln.strip() for ln in str(getattr(info, "extra_info", "")).splitlines() if "(should be" in ln]
+    damage = next((ln for ln in damaged if ln.startswith("data")), damaged[0] if damaged else None)
     return AudioInfo(
         path=str(path),
         frames=int(info.frames),
         samplerate=int(info.samplerate),
         channels=int(info.channels),
         format=str(info.format),
+        damage=damage,
+    )
+
+
+def truncation_note(info: AudioInfo) -> str | None:
+    if info.damage is None:
+        return None
+    return (
+        f"{info.path}: truncated or damaged file (header: {info.damage}); "
+        f"separated the {info.seconds:.2f} s that could be read"
     )
 
 
@@ -109,24 +135,65 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def read_blocks(info: AudioInfo, block: int = BLOCK) -> Iterator[Array]:
-    """(channels, n) float32 blocks of the whole file, in order."""
+def read_blocks(info: AudioInfo, block: int = BLOCK, warnings: Warnings | None = None) -> Iterator[Array]:
+    """(channels, n) float32 blocks of the whole file, in order: `info.frames` frames in all.
+
+    Damage is said in `warnings`, never used silently: NaN or infinite samples become 0, and
+    a decoder that stops early (a truncated FLAC) is followed by silence up to the announced
+    length. A file of which not one frame decodes is an InputError."""
     sf = _soundfile()
+    warnings = Warnings() if warnings is None else warnings
     got = 0
+    step = block
+    failure: str | None = None
     try:
         with sf.SoundFile(info.path) as fh:
-            while True:
-                data = fh.read(block, dtype="float32", always_2d=True)
+            while got < info.frames:
+                try:
+                    data = fh.read(min(step, info.frames - got), dtype="float32", always_2d=True)
+                except SF_ERRORS as exc:
+                    if step == SALVAGE:
+                        failure = _first_line(exc)
+                        break
+                    # a damaged stream fails the whole read: go back and take what decodes, in small steps
+                    step = SALVAGE
+                    try:
+                        fh.seek(got)
+                    except SF_ERRORS:
+                        failure = _first_line(exc)
+                        break
+                    continue
                 if not len(data):
                     break
-                got += len(data)
-                yield np.ascontiguousarray(data.T)
+                out = np.ascontiguousarray(data.T)
+                finite = np.isfinite(out)
+                if not finite.all():  # said at once: a consumer may never ask past the last block
+                    first = got + int(np.argmin(finite.all(axis=0)))
+                    warnings.add(
+                        f"{info.path}: NaN or infinite samples replaced by silence (the first at frame {first})"
+                    )
+                    out[~finite] = 0.0
+                got += out.shape[1]
+                yield out
     except InputError:
         raise
-    except SF_ERRORS as exc:
+    except SF_ERRORS as exc:  # opening failed
         raise InputError(f"{info.path}: read failed after {got} frames ({_first_line(exc)})") from None
     if got == 0:
-        raise InputError(f"{info.path}: no audio frames could be decoded")
+        raise InputError(
+            f"{info.path}: no audio frames could be decoded" + (f" ({failure})" if failure else "")
+        )
+    if got < info.frames:
+        warnings.add(
+            f"{info.path}: truncated: decoding stopped after {got} of {info.frames} frames"
+            + (f" ({failure})" if failure else "")
+            + "; the rest is silence in the stems"
+        )
+        missing = info.frames - got
+        while missing > 0:
+            n = min(block, missing)
+            missing -= n
+            yield np.zeros((info.channels, n), dtype=np.float32)
 
 
 def adapt_channels(block: Array, channels: int) -> Array:
@@ -219,12 +286,11 @@ class MixReader:
         """The next n frames as (channels, n) in the outputs' channel layout."""
         try:
             data = self.fh.read(n, dtype="float32", always_2d=True)
-        except SF_ERRORS as exc:
-            raise InputError(
-                f"{self.info.path}: read failed after {self.got} frames ({_first_line(exc)})"
-            ) from None
+        except SF_ERRORS:  # a truncated file: read_blocks said so, and gave silence there too
+            data = np.zeros((0, self.info.channels), dtype=np.float32)
         if len(data) < n:  # a decoder that gives fewer frames than it announced
             data = np.concatenate([data, np.zeros((n - len(data), data.shape[1]), dtype=np.float32)])
+        data = np.where(np.isfinite(data), data, np.float32(0.0))
         self.got += n
         return self.to_output(np.ascontiguousarray(data.T))
 
@@ -256,7 +322,7 @@ class StemWriter:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{path.parent}: cannot create output folder ({exc.strerror or exc})") from None
-        self.tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.{fmt}")
+        self.tmp = partial_name(path, fmt)
         try:
             self.fh = sf.SoundFile(
                 str(self.tmp),
@@ -278,12 +344,22 @@ class StemWriter:
             raise OutputError(f"{self.path}: write failed ({_first_line(exc)})") from None
         self.frames += block.shape[1]
 
-    def commit(self) -> None:
-        self.fh.close()
+    def close(self) -> None:
+        try:
+            self.fh.close()
+        except SF_ERRORS as exc:
+            raise OutputError(f"{self.path}: write failed ({_first_line(exc)})") from None
+
+    def rename(self) -> None:
         try:
             os.replace(self.tmp, self.path)
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot rename into place ({exc.strerror or exc})") from None
+
+    def commit(self) -> None:
+        """One stem alone (a job with several uses commit_all)."""
+        self.close()
+        self.rename()
 
     def abort(self) -> None:
         try:
@@ -294,6 +370,80 @@ class StemWriter:
             self.tmp.unlink()
         except OSError:
             pass
+
+
+PARTIAL = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.partial\.(?P<fmt>[a-z0-9]+)$")
+
+
+def partial_name(path: Path, fmt: str) -> Path:
+    """Where a stem is written before it is complete: hidden, with the writer's pid."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.partial.{fmt}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftovers: a job in this process that is not running now
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x00100000, False, pid)  # SYNCHRONIZE
+        if not handle:
+            return False
+        try:
+            return bool(kernel32.WaitForSingleObject(handle, 0) == 0x102)  # WAIT_TIMEOUT: running
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove the partial stems that killed runs left in `folder` (writers whose pid is gone)."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = PARTIAL.match(entry.name)
+        if m is None or _pid_alive(int(m.group("pid"))) or entry.is_dir():
+            continue
+        try:
+            entry.unlink()
+            removed.append(entry)
+        except OSError:
+            pass
+    return removed
+
+
+def commit_all(writers: list[StemWriter]) -> None:
+    """Rename every finished stem into place, or none: targets are checked first, and a rename
+    that still fails takes back the ones already renamed. On failure no temporary file stays."""
+    renamed: list[StemWriter] = []
+    try:
+        for w in writers:
+            w.close()
+        for w in writers:
+            if w.path.is_dir() or (w.path.exists() and not w.path.is_file()):
+                raise OutputError(f"{w.path}: cannot write the stem: a folder or special file has its name")
+        for w in writers:
+            w.rename()
+            renamed.append(w)
+    except BaseException:
+        for w in renamed:
+            try:
+                w.path.unlink()
+            except OSError:
+                pass
+        for w in writers:
+            w.abort()
+        raise
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -19,10 +19,14 @@ from .audio import (
     MixReader,
     Resampler,
     StemWriter,
+    Warnings,
     adapt_channels,
     check_output_format,
+    commit_all,
     probe,
     read_blocks,
+    remove_leftovers,
+    truncation_note,
 )
 from .checkpoint import load_checkpoint
 from .demix import demix_stream, normalization_stats, plan
@@ -30,6 +34,9 @@ from .errors import UsageError
 from .models import DEFAULT_SEED, ModelSpec, build_model, resolve_spec
 
 Progress = Callable[[int, int], None]
+# peaks (full scale 1.0): an input above AUDIBLE whose stems all stay under SILENT is reported
+AUDIBLE = 1e-4  # -80 dBFS
+SILENT = 1e-6  # -120 dBFS
 
 
 @dataclass
@@ -157,6 +164,10 @@ def separate_file(
     left_out = instrumental_stem(spec, instrumental)
     computed = chosen if left_out is None or left_out in chosen else [*chosen, left_out]
     info = probe(input_path)
+    warnings = Warnings()
+    if note := truncation_note(info):
+        warnings.add(note)
+    peaks = {"in": 0.0, "out": 0.0}
     started = time.perf_counter()
     channels = spec.audio_channels
     to_model = Resampler(info.samplerate, spec.sample_rate, channels)
@@ -167,7 +178,9 @@ def separate_file(
     back = Resampler(spec.sample_rate, info.samplerate, len(computed) * channels)
 
     def model_blocks(to_model: Resampler) -> Iterator[np.ndarray]:
-        for block in read_blocks(info):
+        for block in read_blocks(info, warnings=warnings):
+            if block.size:
+                peaks["in"] = max(peaks["in"], float(np.abs(block).max()))
             if spec.num_channels == 1 and block.shape[0] > 1:
                 block = block.mean(axis=0, keepdims=True)
             out = to_model.process(adapt_channels(block, channels))
@@ -193,6 +206,7 @@ def separate_file(
     writers: list[StemWriter] = []
     mix: MixReader | None = None
     written = 0
+    remove_leftovers(target)  # partial stems of a killed run into this folder
     try:
         for name in names:
             writers.append(
@@ -218,6 +232,9 @@ def separate_file(
             if n <= 0:
                 return
             layout = [stem[:1, :n] if out_channels == 1 else stem[:, :n] for stem in block]
+            for data in layout[: len(chosen)]:
+                if data.size:
+                    peaks["out"] = max(peaks["out"], float(np.abs(data).max()))
             for w, data in zip(writers[: len(chosen)], layout[: len(chosen)], strict=True):
                 w.write(data)
             if mix is not None and left_out is not None:
@@ -250,8 +267,7 @@ def separate_file(
             write(tail.reshape(len(computed), channels, -1))
         if written != info.frames:
             raise RuntimeError(f"wrote {written} frames, expected {info.frames}")
-        for w in writers:
-            w.commit()
+        commit_all(writers)  # every stem, or none
     except BaseException:
         for w in writers:
             w.abort()
@@ -260,6 +276,11 @@ def separate_file(
         if mix is not None:
             mix.close()
     seconds = time.perf_counter() - started
+    if peaks["in"] > AUDIBLE and peaks["out"] < SILENT:
+        warnings.add(
+            f"{input_path}: every stem is silent although the input is not (input peak "
+            f"{peaks['in']:.3g}): the model's weights may be damaged or untrained"
+        )
     return {
         "input": str(input_path),
         "outputs": {name: str(w.path) for name, w in zip(names, writers, strict=True)},
@@ -272,6 +293,7 @@ def separate_file(
         "model": loaded.spec.name,
         "untrained": loaded.untrained,
         "version": __version__,
+        "warnings": list(warnings),
     }
 
 

@@ -114,6 +114,10 @@ def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
             overlap=args.overlap,
             progress=bar,
         )
+        warnings = result["warnings"]
+        assert isinstance(warnings, list)
+        for warning in warnings:  # damaged input: said even with --quiet, and in --json
+            print(f"stems: warning: {warning}", file=sys.stderr)
         if args.json:
             print_json(result)
         elif not args.quiet:

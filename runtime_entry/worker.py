@@ -44,6 +44,15 @@ JOB_KEYS = {
     "overlap",
 }
 LOAD_KEYS = {"type", "id", "model", "checkpoint"}
+# every request type's keys: anything else is a bad_request naming the key
+REQUEST_KEYS = {
+    "separate": JOB_KEYS,
+    "load": LOAD_KEYS,
+    "ping": {"type", "id"},
+    "cancel": {"type", "id", "job"},
+    "shutdown": {"type", "id", "now"},
+}
+MAX_LINE = 1 << 20  # a request is a few hundred bytes; a longer line is refused, not parsed
 PROGRESS_INTERVAL = 0.25
 
 
@@ -92,6 +101,13 @@ class Worker:
         self.inp = inp or sys.stdin
         self.lock = threading.Lock()
         self.jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        # Job-id bookkeeping, shared by the reader thread and the job loop (under `state`):
+        # `active` holds the ids queued or running, `cancelled` only ids that are in `active`.
+        # An id leaves both when its job ends in any way, so a finished id may be used again, a
+        # cancel of an unknown or finished id is refused (and cannot doom a later job with that
+        # id), and a second job with an id still active is refused (`duplicate_id`).
+        self.state = threading.Lock()
+        self.active: set[str] = set()
         self.cancelled: set[str] = set()
         self.running: str | None = None
         self.stopping = threading.Event()
@@ -129,53 +145,129 @@ class Worker:
         )
 
     # -- input (reader thread) ----------------------------------------------
-    def read_loop(self) -> None:
-        for raw in self.inp:
-            line = raw.strip()
-            if not line:
-                continue
+    def lines(self) -> Iterator[bytes | str]:
+        """Raw request lines: bytes from a real stdin, decoded strictly below (a text layer would
+        turn invalid UTF-8 into lone surrogates, which strict JSON clients reject in the answer)."""
+        buffer = getattr(self.inp, "buffer", None)
+        if buffer is None:
+            yield from self.inp
+            return
+        while raw := buffer.readline(MAX_LINE + 1):
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                while (rest := buffer.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of the over-long line
+            yield raw
+
+    def parse(self, raw: bytes | str) -> dict[str, Any] | None:
+        """One request line as a JSON object, or None after answering why it is not one."""
+        if isinstance(raw, bytes):
+            if len(raw) > MAX_LINE:
+                self.error(None, "bad_request", f"request line longer than {MAX_LINE} bytes")
+                return None
             try:
-                msg = json.loads(line)
-            except json.JSONDecodeError as exc:
-                self.error(None, "bad_request", f"invalid JSON: {exc.msg} at column {exc.colno}")
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.error(None, "bad_request", f"request is not valid UTF-8 (byte {exc.start})")
+                return None
+        line = raw.strip()
+        if not line:
+            return None
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError as exc:
+            self.error(None, "bad_request", f"invalid JSON: {exc.msg} at column {exc.colno}")
+            return None
+        except RecursionError:
+            self.error(None, "bad_request", "invalid JSON: nested too deeply")
+            return None
+        if not isinstance(msg, dict):
+            self.error(None, "bad_request", "each line must be a JSON object")
+            return None
+        try:  # "\ud800" is valid JSON but not Unicode: it could not be answered as UTF-8
+            json.dumps(msg, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            self.error(
+                None, "bad_request", "request holds a lone surrogate (\\ud800-\\udfff): not valid UTF-8"
+            )
+            return None
+        return msg
+
+    def check_request(self, msg: dict[str, Any]) -> tuple[str, Any] | None:
+        """(type, id) of a well-formed request, or None after answering what is wrong."""
+        kind, job_id = msg.get("type"), msg.get("id")
+        if job_id is not None and not isinstance(job_id, str):
+            self.error(None, "bad_request", f"'id' must be a string, got {type(job_id).__name__}")
+            return None
+        if not isinstance(kind, str) or kind not in REQUEST_KEYS:
+            self.error(job_id, "bad_request", f"unknown request type {kind!r} ({', '.join(REQUEST_KEYS)})")
+            return None
+        try:
+            self.check_keys(msg, REQUEST_KEYS[kind])
+        except UsageError as exc:
+            self.error(job_id, exc.code, f"{kind}: {exc}")
+            return None
+        return kind, job_id
+
+    def read_loop(self) -> None:
+        for raw in self.lines():
+            msg = self.parse(raw)
+            checked = None if msg is None else self.check_request(msg)
+            if msg is None or checked is None:
                 continue
-            if not isinstance(msg, dict):
-                self.error(None, "bad_request", "each line must be a JSON object")
-                continue
-            kind, job_id = msg.get("type"), msg.get("id")
+            kind, job_id = checked
             if kind == "ping":
-                self.send(
-                    {"type": "pong", "id": job_id, "running": self.running, "queued": self.jobs.qsize()}
-                )
+                with self.state:
+                    running = self.running
+                self.send({"type": "pong", "id": job_id, "running": running, "queued": self.jobs.qsize()})
             elif kind == "cancel":
-                target = msg.get("job")
-                if not isinstance(target, str):
-                    self.error(job_id, "bad_request", "cancel needs 'job': the id of the job to cancel")
-                    continue
-                self.cancelled.add(target)
-                self.send(
-                    {"type": "cancelling", "id": job_id, "job": target, "running": self.running == target}
-                )
+                self.cancel(job_id, msg.get("job"))
             elif kind == "shutdown":
+                now = msg.get("now", False)
+                if not isinstance(now, bool):
+                    self.error(job_id, "bad_request", "shutdown: 'now' must be true or false")
+                    continue
                 # in order: jobs already queued run first, unless "now": true
-                if msg.get("now"):
+                if now:
                     self.stopping.set()
-                    if self.running:
-                        self.cancelled.add(self.running)
+                    with self.state:
+                        self.cancelled |= self.active
                 self.jobs.put({"type": "_shutdown", "id": job_id})
                 return
-            elif kind in ("separate", "load"):
-                if not isinstance(job_id, str) or not job_id:
+            else:  # separate, load
+                if not job_id:
                     self.error(job_id, "bad_request", f"a {kind} request needs a non-empty string 'id'")
                     continue
+                with self.state:
+                    duplicate = job_id in self.active
+                    if not duplicate:
+                        self.active.add(job_id)
+                if duplicate:
+                    self.error(
+                        job_id,
+                        "duplicate_id",
+                        f"a job with id {job_id!r} is already queued or running; ids may be reused once it ends",
+                    )
+                    continue
                 self.jobs.put(msg)
-            else:
-                self.error(
-                    job_id,
-                    "bad_request",
-                    f"unknown request type {kind!r} (separate, load, cancel, ping, shutdown)",
-                )
         self.jobs.put(None)  # end of input
+
+    def cancel(self, request_id: str | None, target: Any) -> None:
+        if not isinstance(target, str) or not target:
+            self.error(request_id, "bad_request", "cancel needs 'job': the id of the job to cancel")
+            return
+        with self.state:
+            known = target in self.active
+            if known:
+                self.cancelled.add(target)
+            running = self.running == target
+        if not known:
+            self.error(
+                request_id,
+                "unknown_job",
+                f"no job {target!r} is queued or running (unknown, or already ended)",
+            )
+            return
+        self.send({"type": "cancelling", "id": request_id, "job": target, "running": running})
 
     # -- jobs (main thread) ---------------------------------------------------
     def check_keys(self, msg: dict[str, Any], allowed: set[str]) -> None:
@@ -193,6 +285,9 @@ class Worker:
         job_id = msg["id"]
         if msg["type"] == "load":
             self.check_keys(msg, LOAD_KEYS)
+            for key in ("model", "checkpoint"):
+                if msg.get(key) is not None and not isinstance(msg[key], str):
+                    raise UsageError(f"'{key}' must be a string")
             loaded = self.engine.load(msg.get("model"), msg.get("checkpoint"))
             self.send({"type": "loaded", "id": job_id, "model": loaded.describe()})
             return
@@ -203,6 +298,9 @@ class Worker:
         for key in ("batch_size", "overlap"):
             if msg.get(key) is not None and (not isinstance(msg[key], int) or isinstance(msg[key], bool)):
                 raise UsageError(f"'{key}' must be an integer")
+        for key in ("model", "checkpoint"):
+            if msg.get(key) is not None and not isinstance(msg[key], str):
+                raise UsageError(f"'{key}' must be a string")
         stems = msg.get("stems")
         if stems is not None and (not isinstance(stems, list) or not all(isinstance(s, str) for s in stems)):
             raise UsageError("'stems' must be a list of stem names")
@@ -235,6 +333,9 @@ class Worker:
             progress=progress,
             should_stop=lambda: job_id in self.cancelled,
         )
+        warnings = result.get("warnings")
+        for warning in warnings if isinstance(warnings, list) else []:
+            print(f"stems: warning: job {job_id}: {warning}", file=sys.stderr)
         self.send({"type": "done", "id": job_id, "result": result})
 
     def serve(self) -> int:
@@ -251,10 +352,16 @@ class Worker:
                 self.send({"type": "bye", "id": msg.get("id")})
                 return 0
             job_id = msg["id"]
-            if job_id in self.cancelled or self.stopping.is_set():
+            with self.state:
+                start = job_id not in self.cancelled and not self.stopping.is_set()
+                if start:
+                    self.running = job_id
+                else:
+                    self.active.discard(job_id)
+                    self.cancelled.discard(job_id)
+            if not start:
                 self.error(job_id, Cancelled.code, "cancelled before it started")
                 continue
-            self.running = job_id
             try:
                 self.run_job(msg)
             except StemsError as exc:
@@ -264,8 +371,10 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
                 self.error(job_id, "internal", f"{type(exc).__name__}: {exc}")
             finally:
-                self.running = None
-                self.cancelled.discard(job_id)
+                with self.state:
+                    self.running = None
+                    self.active.discard(job_id)
+                    self.cancelled.discard(job_id)
                 gc.collect()
 
     def drain(self, why: str) -> None:
@@ -275,6 +384,9 @@ class Worker:
             except queue.Empty:
                 return
             if msg and msg.get("type") in ("separate", "load"):
+                with self.state:
+                    self.active.discard(msg["id"])
+                    self.cancelled.discard(msg["id"])
                 self.error(msg.get("id"), Cancelled.code, why)
 
 
