@@ -17,6 +17,7 @@ from typing import Any
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text
 from builder.log import Log
+from builder.measure.attribution import attribution
 from builder.measure.bench import (
     METRIC_ALIASES,
     METRICS,
@@ -245,13 +246,14 @@ def compare_runtimes(
     ra, rb = result_of(a, runs_a, opts, None), result_of(b, runs_b, opts, None)
     perf = performance(runs_a, runs_b, min_effect=min_effect)
     head = perf.get(primary) or next(iter(perf.values()), None)
-    return {
+    result: dict[str, Any] = {
         "a": {"runtime": a.describe(), **{k: v for k, v in fa.items() if k != "packages"}},
         "b": {"runtime": b.describe(), **{k: v for k, v in fb.items() if k != "packages"}},
         "settings": {
             "repeat": repeat,
-            "model": opts.model,
-            "seconds": opts.seconds,
+            # a workload ([bench].command) sets its own job and input length
+            "model": opts.model if a.workload is None else "the profile's [bench].command",
+            "seconds": opts.seconds if a.workload is None else a.workload.seconds,
             "min_effect": min_effect,
             "primary_metric": primary,
             "order": "interleaved, alternating A B / B A",
@@ -273,6 +275,8 @@ def compare_runtimes(
         "flags": {"a": ra["flags"], "b": rb["flags"]},
         "runs": {"a": runs_a, "b": runs_b},
     }
+    result["attribution"] = attribution(result)  # where the differences come from, in sentences
+    return result
 
 
 def write_reports(result: Mapping[str, Any], out: Path) -> dict[str, Path]:

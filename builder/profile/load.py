@@ -195,6 +195,13 @@ def load_profile(name: str, profiles_dir: Path) -> Profile:
     settings: dict[str, Any] = {}
     for layer in reversed(layers):
         settings = merge(settings, layer)
+    # The program is named once: the nearest profile that names an entry replaces its parents'.
+    nearest: dict[str, Any] = next(
+        (layer["program"] for layer in layers if set(layer.get("program", {})) & set(PROGRAM_ENTRIES)), {}
+    )
+    for entry in PROGRAM_ENTRIES:
+        if entry not in nearest:
+            settings.get("program", {}).pop(entry, None)
     for key in KEYS:
         if key.required:
             present = raw.get(key.name) if not key.section else settings.get(key.section, {}).get(key.name)

@@ -122,3 +122,13 @@ def test_launchers_call_the_entry_and_exit_with_its_value() -> None:
     text = launcher_for("pkg.mod:cli.main", "console script x")
     assert "from pkg.mod import cli as _entry" in text and "sys.exit(_entry.main())" in text
     compile(text, "launcher", "exec")
+
+
+def test_a_child_profile_that_names_its_program_replaces_the_parents_entry(tmp_path: Path) -> None:
+    project = _project(tmp_path, 'console-script = "msst-inference"')
+    (project / "profiles/child.toml").write_text(
+        'description = "c"\nextends = "p"\n[program]\nscript = "app/x.py"\n'
+    )
+    child = load_profile("child", project / "profiles")
+    assert child.program.script == "app/x.py" and child.program.console_script is None
+    assert child.program.name == "sep"  # what it does not name is inherited

@@ -37,9 +37,21 @@ def compare_report(r: Mapping[str, Any]) -> str:
         "",
         *([r["startup"][0].upper() + r["startup"][1:], ""] if r.get("startup") else []),
         f"A: `{a['runtime']['path']}` ({a['runtime']['kind']}); B: `{b['runtime']['path']}` ({b['runtime']['kind']}).  ",
+        *(
+            [
+                f"Workload A: `{w['command']}`; B: `{r['b']['runtime']['workload']['command']}`; input {w['input']}.  "
+            ]
+            if (w := a["runtime"].get("workload")) and r["b"]["runtime"].get("workload")
+            else []
+        ),
         f"{s['repeat']} rounds, {s['order']}; model `{s['model']}`, {s['seconds']:g} s of audio per run; "
         f"CI: {s['ci']}; minimum effect {s['min_effect'] * 100:.0f}%.",
         "",
+        *(
+            ["## Where the difference comes from", "", *[f"- {line}" for line in r["attribution"]], ""]
+            if r.get("attribution")
+            else []
+        ),
         "## Performance",
         "",
     ]
