@@ -127,6 +127,9 @@ def resolve(
     if path is not None:
         file_cfg = read_config(path)
         source = str(path)
+        for key in ("threads", "interop_threads"):  # bounded even when a flag overrides it
+            if key in file_cfg:
+                _threads(file_cfg[key], f"{source}: {key}")
 
     def pick(flag: Any, flag_name: str, key: str, default: Any) -> tuple[Any, str]:
         """The value and where it came from, for a message that names the source."""
