@@ -1,6 +1,6 @@
 """Planted causes, one at a time, on a real venv: the doctor names each one, and nothing else.
 
-Workloads are short (tiny model, 2 s of audio; programs of a few seconds): the causes are named
+Workloads are short (tiny model, 1 s of audio; programs of a few seconds): the causes are named
 from what the doctor observes (settings, masks, pools, threads), not from timings, which a shared
 2-core machine cannot keep steady. The measured cost is reported beside them.
 """
@@ -17,14 +17,14 @@ import pytest
 from .conftest import clean_environ, run_doctor
 
 pytestmark = pytest.mark.slow
-SHORT = ("--seconds", "2")
+SHORT = ("--seconds", "1")
 
 # A program of the app's own, not built by runtime-builder: it never sets threads itself.
 TORCH_JOB = """
 import time, torch
 a = torch.randn(600, 600)
 t0 = time.perf_counter()
-while time.perf_counter() - t0 < 3:
+while time.perf_counter() - t0 < 2:
     a @ a
 print("threads", torch.get_num_threads())
 """
@@ -78,10 +78,11 @@ def test_a_clean_runtime_is_no_problem_found_with_its_figures(doctor_venv: Path)
 
 
 def test_interop_far_above_the_cores_is_named_with_its_fix(doctor_venv: Path) -> None:
-    r = _diagnose(run_doctor(doctor_venv, *SHORT, "--json", env=clean_environ(STEMS_INTEROP_THREADS="16")))
+    # 8 on 2 CPUs (stems refuses more than 4 per CPU): what 16 was on the Intel Mac's 4 cores
+    r = _diagnose(run_doctor(doctor_venv, *SHORT, "--json", env=clean_environ(STEMS_INTEROP_THREADS="8")))
     assert _ids(r) == ["interop-threads"], r["causes"]
     c = r["causes"][0]
-    assert "runtime.interop-threads = 1" in c["fix"] and "= 16" in c["evidence"][0]
+    assert "runtime.interop-threads = 1" in c["fix"] and "= 8;" in c["evidence"][0]
     assert c["cost"]["measured"] and c["cost"]["with_fix"] == "STEMS_INTEROP_THREADS=1"
 
 
