@@ -66,7 +66,7 @@ def _check_file(path: Path) -> None:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
     if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC)):
         raise CheckpointError(
-            f"{path}: not a PyTorch checkpoint (expected a zip archive or a pickle, found bytes {head!r})"
+            f"{path}: not a readable PyTorch checkpoint (expected a zip archive or a pickle, found bytes {head!r})"
         )
 
 

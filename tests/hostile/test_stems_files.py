@@ -213,7 +213,7 @@ SEPARATE_CASES: dict[str, tuple[str, Callable[[Path], Path], int, str]] = {
         "--checkpoint",
         _file(b"\x01\x02junk" * 50, "j.ckpt"),
         5,
-        "not a PyTorch checkpoint",
+        "not a readable PyTorch checkpoint",
     ),
     "a truncated checkpoint": (
         "--checkpoint",
