@@ -8,6 +8,8 @@ a project that has its own `runtime_entry/` (this checkout) freezes that one.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,21 @@ class Project:
         """The bundled program's package: the project's own copy if it has one, else the installed one."""
         own = self.root / "runtime_entry"
         return own if (own / "main.py").is_file() else BUNDLED_RUNTIME_ENTRY
+
+    def runtime_entry_path(self) -> Path:
+        """A folder to put on a venv's PYTHONPATH for `python -m runtime_entry`: the project's own, or
+        one holding only a link to the installed package (never the installed builder's site-packages)."""
+        if self.runtime_entry.parent == self.root:
+            return self.root
+        folder = self.work / ".runtime-entry-path"
+        link = folder / "runtime_entry"
+        if not link.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            if sys.platform == "win32":  # links need a privilege there
+                shutil.copytree(self.runtime_entry, link, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                link.symlink_to(self.runtime_entry, target_is_directory=True)
+        return folder
 
     def lock_path(self, profile: str) -> Path:
         return self.locks / f"{profile}.lock"

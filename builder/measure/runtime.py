@@ -60,7 +60,7 @@ def venv_runtime(
     venv: Path, project: Project, *, label: str | None = None, profile: str | None = None
 ) -> Runtime:
     venv = venv.absolute()
-    env = {"PYTHONPATH": str(project.root)}
+    env = {"PYTHONPATH": str(project.runtime_entry_path())}
     # A venv has no program folder: its runtime config (as `builder tune` writes it) sits in the venv.
     if (venv / CONFIG_NAME).is_file():
         env[CONFIG_ENV] = str(venv / CONFIG_NAME)

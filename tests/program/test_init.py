@@ -110,3 +110,15 @@ def test_the_built_wheel_installs_a_builder_that_inits_locks_and_builds_a_projec
     assert (dist / "stems/stems").is_file() and (dist / "manifest.json").is_file()
     # nothing came from the checkout: the frozen program's sources are the installed wheel's
     assert str(ROOT) not in build.stdout
+
+
+def test_a_project_without_its_own_runtime_entry_uses_the_installed_one_alone(tmp_path: Path) -> None:
+    from builder.paths import BUNDLED_RUNTIME_ENTRY, Project, find_project
+
+    assert builder_in(tmp_path, "init").returncode == 0
+    project = find_project(tmp_path)
+    assert project == Project(root=tmp_path.resolve()) and project.runtime_entry == BUNDLED_RUNTIME_ENTRY
+    path = project.runtime_entry_path()  # what a venv gets on PYTHONPATH for `python -m runtime_entry`
+    assert [p.name for p in path.iterdir()] == ["runtime_entry"]
+    assert (path / "runtime_entry").resolve() == BUNDLED_RUNTIME_ENTRY
+    assert Project(root=ROOT).runtime_entry_path() == ROOT  # this checkout: its own
