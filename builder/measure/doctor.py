@@ -304,8 +304,9 @@ def thread_rows(w: Watched, mask: Sequence[int] | None) -> list[dict[str, Any]]:
 
 
 def openmp_pools(probe: Mapping[str, Any] | None, selftest: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """OpenMP runtimes loaded, one per real file (the probe's threadpoolctl pools, else selftest's list)."""
-    pools = (probe or {}).get("pools")
+    """OpenMP runtimes loaded, one per real file: the probe's threadpoolctl pools (the workload's own
+    process), else selftest's (`threadpools`, a frozen program), else selftest's list of files."""
+    pools = (probe or {}).get("pools") or (selftest or {}).get("threadpools")
     if pools:
         seen: dict[str, dict[str, Any]] = {}
         for p in pools:
