@@ -208,6 +208,8 @@ def test_frozen_folder_holds_one_openmp_file_and_the_packaged_program_loads_it(b
     folder = Path(built["artifact"]) / "stems"
     keep, relinks = plan_relinks(folder)
     assert keep == ("_internal/torch/lib/libgomp.so.1",) and relinks == ()
+    manifest = json.loads((Path(built["artifact"]) / "manifest.json").read_text())
+    assert manifest["openmp"]["frozen"] == {"runtimes": list(keep), "relinked": [], "applied": True}
     # the packaged program (moved into dist/ by packaging), judged by the build's check stage
     proc = subprocess.run(
         [sys.executable, ROOT / "scripts" / "release_check.py", PROFILE, built["program"]],
