@@ -531,7 +531,7 @@ def find_causes(f: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     if load is not None and load > (f.get("host_cpus") or usable):
         notes.append(
             f"the machine was busy (load average {load:g} on {f.get('host_cpus')} CPUs): cores busy and the "
-            "measured costs are noisy; the causes above are named from settings, masks, pools and threads"
+            "measured costs are noisy; causes are named from settings, masks, pools and threads, not timings"
         )
 
     if len([c for c in calls if c["call"] == "set_num_threads"]) > 2:
@@ -628,8 +628,14 @@ def render(r: Mapping[str, Any]) -> str:
         f"    threads: intra-op {f['threads']} (at torch import {f['threads_at_import']}, requested "
         f"{f['threads_requested']}), inter-op {f['interop']}; OS threads seen {len(f['thread_rows'])}, "
         f"pinned {sum(1 for t in f['thread_rows'] if t['pinned'])}",
-        "    thread settings applied after torch's import: "
-        + (f"{len(calls)} call(s)" if calls is not None else "not observed (no probe in a frozen program)"),
+        "    thread settings: "
+        + (
+            f"OMP_NUM_THREADS={(f.get('env_at_import') or {}).get('OMP_NUM_THREADS', 'unset')} at torch's import; "
+            "after it "
+            + (", ".join(f"{c['call']}({c['value']}) at {c['at_s']} s" for c in calls) or "no calls")
+            if calls is not None
+            else "not observed (no probe in a frozen program)"
+        ),
         f"    OpenMP loaded: {omp or 'none seen'}",
         f"    threads busy after the job: {len(busy)}"
         + ("" if f["probe"] else " (not observed: no probe in a frozen program)"),
