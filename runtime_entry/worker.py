@@ -85,6 +85,10 @@ def protocol_stdout() -> Iterator[TextIO]:
         sys.stdout = saved
 
 
+def _error(job_id: Any, code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "id": job_id, "error": {"code": code, "message": message, **extra}}
+
+
 class Worker:
     def __init__(
         self,
@@ -120,7 +124,7 @@ class Worker:
             self.out.flush()
 
     def error(self, job_id: Any, code: str, message: str, **extra: Any) -> None:
-        self.send({"type": "error", "id": job_id, "error": {"code": code, "message": message, **extra}})
+        self.send(_error(job_id, code, message, **extra))
 
     def ready(self) -> None:
         import torch
@@ -278,7 +282,8 @@ class Worker:
                     f"unknown key {key!r}" + (f"; perhaps you meant {hint[0]!r}?" if hint else "")
                 )
 
-    def run_job(self, msg: dict[str, Any]) -> None:
+    def run_job(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Run one job; returns its final answer (sent once the id is free again)."""
         from .audio import check_output_format
         from .engine import separate_file
 
@@ -289,8 +294,7 @@ class Worker:
                 if msg.get(key) is not None and not isinstance(msg[key], str):
                     raise UsageError(f"'{key}' must be a string")
             loaded = self.engine.load(msg.get("model"), msg.get("checkpoint"))
-            self.send({"type": "loaded", "id": job_id, "model": loaded.describe()})
-            return
+            return {"type": "loaded", "id": job_id, "model": loaded.describe()}
         self.check_keys(msg, JOB_KEYS)
         for key in ("input", "output"):
             if not isinstance(msg.get(key), str) or not msg[key]:
@@ -336,7 +340,7 @@ class Worker:
         warnings = result.get("warnings")
         for warning in warnings if isinstance(warnings, list) else []:
             print(f"stems: warning: job {job_id}: {warning}", file=sys.stderr)
-        self.send({"type": "done", "id": job_id, "result": result})
+        return {"type": "done", "id": job_id, "result": result}
 
     def serve(self) -> int:
         import gc
@@ -363,19 +367,22 @@ class Worker:
                 self.error(job_id, Cancelled.code, "cancelled before it started")
                 continue
             try:
-                self.run_job(msg)
+                answer = self.run_job(msg)
             except StemsError as exc:
-                self.error(job_id, exc.code, str(exc))
+                answer = _error(job_id, exc.code, str(exc))
             except MemoryError:
-                self.error(job_id, "out_of_memory", "out of memory")
+                answer = _error(job_id, "out_of_memory", "out of memory")
             except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
-                self.error(job_id, "internal", f"{type(exc).__name__}: {exc}")
+                answer = _error(job_id, "internal", f"{type(exc).__name__}: {exc}")
             finally:
+                # the id is free before its final answer leaves: a client that reuses it at once
+                # must not be told it is a duplicate
                 with self.state:
                     self.running = None
                     self.active.discard(job_id)
                     self.cancelled.discard(job_id)
                 gc.collect()
+            self.send(answer)
 
     def drain(self, why: str) -> None:
         while True:
