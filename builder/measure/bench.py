@@ -288,6 +288,9 @@ def describe_run(run: Mapping[str, Any]) -> str:
     if run.get("separation_s") is not None:
         bits.append(f"separation {run['separation_s']:.2f} s (RTF {run['rtf']})")
         bits.append(f"{run['cores_busy']} cores busy, {run['peak_rss_mb']} MB, {run['os_threads']} threads")
+    elif run.get("total_s") is not None:  # a workload ([bench].command): the whole process
+        bits.append(f"job {run['total_s']:.2f} s (RTF {run['rtf']})")
+        bits.append(f"{run['cores_busy']} cores busy, {run['peak_rss_mb']} MB, {run['os_threads']} threads")
     if run.get("single_threaded"):
         bits.append("SINGLE-THREADED")
     return ", ".join(bits)

@@ -143,9 +143,15 @@ def build(
             with log.step("bench (smoke)"):
                 smoke = smoke_bench(program, profile, project=project)
                 med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
+                job = smoke["runtime"].get("workload")
                 log.line(
-                    f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
-                    f"(tiny model, 1 s of audio), peak {med.get('peak_rss_mb')} MB"
+                    (
+                        f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
+                        if job
+                        else f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+                        "(tiny model, 1 s of audio)"
+                    )
+                    + f", peak {med.get('peak_rss_mb')} MB"
                     + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
                 )
                 enforce(smoke)
