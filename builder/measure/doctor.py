@@ -46,9 +46,10 @@ LINGER_S = 2.0  # how long the probe keeps the process alive after the job
 SETTLE_S = 0.3  # pools may spin a moment after their last task: not counted
 PROBE_FILE = Path(__file__).with_name("doctor_probe.py")
 
-# A thread using at least this share of a core after the job is "still busy" (a spinning thread
-# takes a whole core on a quiet machine, a third of one on a 2-core machine loaded 2.5 times over).
-BUSY_AFTER = 0.2
+# A thread using at least this share of a core after the job is "still busy". An idle pool uses
+# ~0 (onnxruntime without spinning: 0.015 cores); a spinning thread takes a whole core on a quiet
+# machine and still ~0.27 of one on a 2-core machine with a load average of 11.
+BUSY_AFTER = 0.1
 # Inter-op threads "far above" the cores: more than this many times the usable CPUs.
 INTEROP_FACTOR = 2
 PINNING = ("GOMP_CPU_AFFINITY", "KMP_AFFINITY", "OMP_PROC_BIND", "OMP_PLACES")
