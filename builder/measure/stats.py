@@ -97,7 +97,9 @@ def paired_ratio(a: Sequence[float | None], b: Sequence[float | None]) -> dict[s
         "ratio": round(math.exp(mean), 4),
         "ci_low": round(math.exp(lo), 4),
         "ci_high": round(math.exp(hi), 4),
-        "median_ratio": round(statistics.median(y for _, y in pairs) / statistics.median(x for x, _ in pairs), 4),
+        "median_ratio": round(
+            statistics.median(y for _, y in pairs) / statistics.median(x for x, _ in pairs), 4
+        ),
         "method": METHOD,
     }
 

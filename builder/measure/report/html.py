@@ -172,7 +172,9 @@ def compare_page(r: Mapping[str, Any]) -> str:
         )
     out.append(
         table(
-            ["metric (s)", "A median", "A IQR", "B median", "B IQR", "B/A", ci_header(r), "verdict"], rows, "perf"
+            ["metric (s)", "A median", "A IQR", "B median", "B IQR", "B/A", ci_header(r), "verdict"],
+            rows,
+            "perf",
         )
     )
     res = [m for m in ("rtf", "cores_busy", "peak_rss_mb", "os_threads") if m in r["summary"]["a"]]
