@@ -94,6 +94,7 @@ PYTHON = Kind(
     ok=lambda v: isinstance(v, str) and re.fullmatch(r"3\.(8|9|1[0-4])", v) is not None,
     json={"type": "string", "pattern": r"^3\.(8|9|1[0-4])$"},
 )
+
 MACOS_VERSION = Kind(
     expected='a macOS version like "11.0" or "10.15"',
     ok=lambda v: isinstance(v, str) and re.fullmatch(r"1\d(\.\d+){0,2}|2\d(\.\d+){0,2}", v) is not None,
