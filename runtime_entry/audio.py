@@ -394,13 +394,14 @@ def _pid_alive(pid: int) -> bool:
             return bool(kernel32.WaitForSingleObject(handle, 0) == 0x102)  # WAIT_TIMEOUT: running
         finally:
             kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, someone else's
+    else:
+        try:
+            os.kill(pid, 0)  # signal 0: a liveness probe (on Windows os.kill would terminate)
+        except ProcessLookupError:
+            return False
+        except OSError:  # EPERM: alive, someone else's
+            return True
         return True
-    return True
 
 
 def remove_leftovers(folder: Path) -> list[Path]:
