@@ -232,6 +232,28 @@ def _first_json(text: str) -> dict[str, Any] | None:
     return None
 
 
+# A frozen program built by builder has the freeze's own probe (its runtime hook): the doctor asks
+# it for the same figures (threads at torch's import, pools, torch at exit), not for thread-setting
+# calls or a linger, which that probe does not record.
+FROZEN_PROBE_ENV = "RUNTIME_BUILDER_PROBE"
+
+
+def from_frozen_probe(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The freeze's probe document (runtime_entry/contract/probe.schema.json) in the doctor's terms."""
+    threads = doc.get("threads") or {}
+    return {
+        "env_at_start": None,
+        "torch_import": {"threads": threads.get("at_import"), "env": doc.get("env") or {}}
+        if doc.get("torch_imported")
+        else None,
+        "torch_at_exit": {"threads": threads.get("torch"), "interop": threads.get("interop")},
+        "settings_calls": None,
+        "pools": doc.get("threadpools"),
+        "libraries_loaded": [],
+        "source": "the frozen program's probe (RUNTIME_BUILDER_PROBE)",
+    }
+
+
 def run_job(
     rt: Runtime, work: Workload, *, extra: Mapping[str, str] = {}, drop: Sequence[str] = (), linger: float = 0
 ) -> tuple[Watched, dict[str, Any] | None]:
@@ -247,8 +269,12 @@ def run_job(
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)
             env["BUILDER_DOCTOR_PROBE"] = str(probe_path)
             env["BUILDER_DOCTOR_LINGER"] = f"{linger:g}"
+        else:
+            env[FROZEN_PROBE_ENV] = str(probe_path)
         w = watch(argv, env, timeout=work.timeout)
         probe = json.loads(probe_path.read_text()) if probe_path.is_file() else None
+        if probe is not None and rt.kind != "venv":
+            probe = from_frozen_probe(probe)
     w = Watched(**{**w.__dict__, "probe": probe})
     if w.killed:
         raise ToolError(

@@ -155,3 +155,27 @@ def test_cpu_max() -> None:
 def test_a_busy_machine_is_a_note() -> None:
     causes, notes = find_causes(facts(load_average=5.2))
     assert causes == [] and notes[0].startswith("the machine was busy (load average 5.2 on 2 CPUs)")
+
+
+def test_a_frozen_programs_probe_reads_as_the_doctors() -> None:
+    from builder.measure.doctor import from_frozen_probe, openmp_pools
+
+    doc = {
+        "torch_imported": True,
+        "threads": {"requested": 2, "at_import": 2, "torch": 2, "interop": 1},
+        "env": {"OMP_NUM_THREADS": "2"},
+        "threadpools": [
+            {
+                "user_api": "openmp",
+                "internal_api": "openmp",
+                "prefix": "libgomp",
+                "filepath": GOMP,
+                "version": None,
+                "num_threads": 2,
+            },
+        ],
+    }
+    p = from_frozen_probe(doc)
+    assert p["torch_import"] == {"threads": 2, "env": {"OMP_NUM_THREADS": "2"}}
+    assert p["torch_at_exit"] == {"threads": 2, "interop": 1} and p["settings_calls"] is None
+    assert [o["threads"] for o in openmp_pools(p, None)] == [2]
