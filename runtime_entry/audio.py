@@ -299,7 +299,7 @@ class MixReader:
 
 
 class StemWriter:
-    """Writes one output to a temporary name beside it; `commit` renames it into place."""
+    """Writes one output to a temporary name beside it; `commit_all` renames a job's outputs into place."""
 
     def __init__(
         self,
@@ -355,11 +355,6 @@ class StemWriter:
             os.replace(self.tmp, self.path)
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot rename into place ({exc.strerror or exc})") from None
-
-    def commit(self) -> None:
-        """One stem alone (a job with several uses commit_all)."""
-        self.close()
-        self.rename()
 
     def abort(self) -> None:
         try:
