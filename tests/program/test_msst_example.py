@@ -123,8 +123,11 @@ def test_minimal_against_extended_msst_names_where_the_difference_comes_from(
 ) -> None:
     result = _compare(project, dists[MSST], dists[EXTENDED], "msst-extended-compare", tmp_path)
     added = {canonicalize_name(row["name"]) for row in result["packages"]["only_in_b"]}
-    assert {"onnxruntime", "pytorch-lightning", "huggingface-hub"} <= added, added
-    # the extended program imports what it carries: those imports are where B's time goes
-    top = [row["package"] for row in result["imports"]["top_differences"][:8]]
-    assert {"onnxruntime", "pytorch_lightning"} & set(top), top
-    assert result["attribution"], result.get("attribution")
+    # (packages with files in the bundle: pure-Python ones live in the PYZ archive, see the manifest)
+    assert {"onnxruntime", "onnx"} <= added, added
+    # the extended program imports what it carries: modules of packages only B has are among the
+    # largest import differences, and the attribution names them
+    top = [row["package"] for row in result["imports"]["top_differences"][:8] if row["diff_ms"] > 0]
+    carried = [name for name in top if canonicalize_name(name) in added]
+    assert carried, (top, added)
+    assert any(carried[0] in line for line in result["attribution"]), result["attribution"]
