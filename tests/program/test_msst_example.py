@@ -26,7 +26,9 @@ EXAMPLE = ROOT / "examples" / "msst"
 STEMS, MSST, EXTENDED = "stems-linux-x86_64", "msst-linux-x86_64", "msst-extended-linux-x86_64"
 DOCS = os.environ.get("RUNTIME_BUILDER_DOCS") == "1"
 
-pytestmark = pytest.mark.slow
+# Three freezes of torch and two compares: ~40 min on 2 cores, more than CI's budget allows on top
+# of the suite, so `make test` deselects it (it says so) and `make test-examples` runs it.
+pytestmark = [pytest.mark.slow, pytest.mark.example]
 
 
 @pytest.fixture(scope="module")
