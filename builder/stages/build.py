@@ -191,6 +191,8 @@ def build(
                 "threads": selftest["threads"],
                 "matmul_precision": selftest["matmul_precision"],
                 "openmp": selftest["openmp"],
+                # what threadpoolctl saw loaded: the proof of one OpenMP pool at the profile's threads
+                "threadpools": selftest.get("threadpools", []),
                 "versions": selftest["versions"],
             },
         }
