@@ -23,7 +23,9 @@ def threadpools() -> list[dict[str, object]]:
         from threadpoolctl import threadpool_info
     except ImportError:  # a runtime without threadpoolctl: the check stage says so
         return []
-    return [{k: pool.get(k) for k in POOL_KEYS} for pool in threadpool_info()]
+    pools = [{k: pool.get(k) for k in POOL_KEYS} for pool in threadpool_info()]
+    # Load order varies from run to run; a stable order keeps the packaged selftest.json reproducible.
+    return sorted(pools, key=lambda p: (str(p["user_api"]), str(p["prefix"]), str(p["filepath"])))
 
 
 def report(cfg: config.RuntimeConfig) -> dict[str, object]:

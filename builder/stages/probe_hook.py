@@ -146,7 +146,9 @@ def _threadpools() -> list[dict[str, Any]]:
     except ImportError:
         _state["problems"].append("threadpoolctl is not in the program: no thread pool inventory")
         return []
-    return [{k: pool.get(k) for k in POOL_KEYS} for pool in threadpool_info()]
+    pools = [{k: pool.get(k) for k in POOL_KEYS} for pool in threadpool_info()]
+    # Load order varies from run to run: a stable order, so two probes of one program compare.
+    return sorted(pools, key=lambda p: (str(p["user_api"]), str(p["prefix"]), str(p["filepath"])))
 
 
 def _version(module: str) -> str | None:
