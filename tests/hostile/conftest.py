@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine.conftest import ROOT, WorkerProc, stems_env, tone
+
+# `worker` is the engine tests' fixture, shared: one place starts and closes workers.
+from engine.conftest import ROOT, stems_env, tone, worker
+
+__all__ = ["worker"]
 
 
 def run_stems(
@@ -70,17 +74,3 @@ def fifo(tmp_path: Path) -> Path:
     path = tmp_path / "pipe"
     os.mkfifo(path)
     return path
-
-
-@pytest.fixture
-def worker():
-    procs: list[WorkerProc] = []
-
-    def start(*args: str) -> WorkerProc:
-        w = WorkerProc(*args)
-        procs.append(w)
-        return w
-
-    yield start
-    for w in procs:
-        w.close()
