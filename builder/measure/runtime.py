@@ -6,6 +6,7 @@ builder never imports torch: it starts the runtime as a user's app would and rea
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from collections.abc import Mapping
@@ -16,10 +17,11 @@ from typing import Any
 from builder.contract import CONFIG_ENV, CONFIG_NAME, SETTINGS_ENV
 from builder.dist.manifest import MANIFEST
 from builder.errors import InputError
+from builder.fsutil import atomic_write_text
 from builder.measure.workload import Workload, workload_of
 from builder.paths import Project
-from builder.profile import load_profile
-from builder.venvs import venv_python
+from builder.profile import Profile, load_profile
+from builder.venvs import site_packages_of, venv_python
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,10 +69,14 @@ def venv_runtime(
     if profile is None and venv.name == "venv" and (project.profiles / f"{venv.parent.name}.toml").is_file():
         profile = venv.parent.name
     settings = None
+    prof = load_profile(profile, project.profiles) if profile is not None else None
+    if prof is not None and not prof.program.bundled:
+        return _program_venv_runtime(venv, project, prof, env, label=label)
     if profile is not None and CONFIG_ENV not in env:
         settings = f"profile {profile} [runtime] (as STEMS_* variables)"
         # A profile's venv runs with the profile's runtime settings, as its frozen program would.
-        rs = load_profile(profile, project.profiles).runtime
+        assert prof is not None
+        rs = prof.runtime
         env.update(
             {
                 **rs.env,
@@ -82,6 +88,38 @@ def venv_runtime(
     return Runtime(
         label=label or _short(venv), kind="venv", path=venv,
         argv=(str(venv_python(venv)), "-m", "runtime_entry"), env=env, profile=profile, settings=settings,
+    )  # fmt: skip
+
+
+def _program_venv_runtime(
+    venv: Path, project: Project, profile: Profile, env: dict[str, str], *, label: str | None
+) -> Runtime:
+    """A profile's own program ([program]) run from its venv the way its freeze runs it: the probe's
+    hook first, with runtime.json's settings, then the entry; measured by the profile's [bench]."""
+    from builder.stages.freeze import runtime_config
+    from builder.stages.program import resolve_program, venv_launcher
+
+    workload = workload_of(profile, project.root)
+    if workload is None:
+        raise InputError(
+            f"{profile.path}: a venv of {profile.program.describe()} has no workload to measure",
+            hint="give the profile a [bench] command (see `builder init`)",
+        )
+    entry = resolve_program(profile, site_packages_of(venv), project.root)
+    # builder's own files, shared by every venv of the profile (bisect's included)
+    folder = project.work / ".programs" / profile.name
+    launcher, config = folder / f"{entry.name}.py", folder / CONFIG_NAME
+    for path, text in ((launcher, venv_launcher(entry)), (config, json.dumps(runtime_config(profile)))):
+        if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+            atomic_write_text(path, text)
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    env.setdefault(CONFIG_ENV, str(config))  # a venv's own runtime.json (`builder tune`) wins
+    if entry.pathex:
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in entry.pathex)
+    return Runtime(
+        label=label or _short(venv), kind="venv", path=venv, argv=(str(venv_python(venv)), str(launcher)),
+        env=env, profile=profile.name, importtime=False, workload=workload,
+        settings=f"profile {profile.name} [runtime] ({CONFIG_ENV}, read by the probe's hook)",
     )  # fmt: skip
 
 

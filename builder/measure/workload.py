@@ -64,6 +64,12 @@ def _fields(token: str) -> list[str]:
         return ["?"]
 
 
+def template_text(tokens: tuple[str, ...]) -> str:
+    """The command line as the profile writes it: placeholders unquoted, anything else quoted (pure)."""
+    return " ".join(t if _fields(t) and shlex.quote(t.replace("{", "").replace("}", "")) == t.replace("{", "").replace("}", "")
+                    else shlex.quote(t) for t in tokens)  # fmt: skip
+
+
 @dataclass(frozen=True, kw_only=True)
 class Workload:
     command: tuple[str, ...]  # the template, first token {program}
@@ -76,7 +82,7 @@ class Workload:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "command": shlex.join(self.command),
+            "command": template_text(self.command),
             "input": str(self.input_file) if self.input_file else
             f"generated: {self.seconds:g} s, {self.rate} Hz, {self.channels} channels",
             "config": str(self.config) if self.config else None,

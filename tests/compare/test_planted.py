@@ -9,7 +9,9 @@ against a 1.3-2.9 s startup, a process-wide hang against a 3 s stall limit.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,14 @@ from .conftest import ROOT, run_builder
 
 pytestmark = pytest.mark.slow
 FAST = ["--seconds", "0.3", "--model", "tiny"]
+
+
+def run_foreign(root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The CLI on a project of the test's own (its profiles name a program other than stems)."""
+    return subprocess.run(
+        [sys.executable, "-m", "builder", "--root", str(root), *map(str, args)],
+        capture_output=True, text=True, timeout=1800, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
 
 
 def _json(proc: subprocess.CompletedProcess[str]) -> dict:
@@ -177,3 +187,55 @@ def test_compare_calls_a_spinning_thread_slower(venv_factory) -> None:
     perf = r["performance"]["startup_s"]
     assert perf["verdict"]["call"] == "slower" and perf["ci_low"] > 1.0, perf
     assert r["summary"]["b"]["os_threads"]["median"] > r["summary"]["a"]["os_threads"]["median"]
+
+
+FOREIGN = """\
+description = "a program of the team's own"
+[target]
+name = "linux-x86_64"
+python = "3.11"
+[program]
+name = "sep"
+script = "separate.py"
+[bench]
+command = "{program} {input} {output}"
+input-seconds = 1
+"""
+
+FOREIGN_SCRIPT = """\
+import sys
+from pathlib import Path
+
+import torch
+
+out = Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+(out / "mix.txt").write_text(str(float(torch.ones(4).sum())))
+"""
+
+
+def test_bisect_of_a_program_that_knows_nothing_of_us_names_the_planted_package(
+    venv_factory, wheelhouse: Path, tmp_path: Path
+) -> None:
+    """A and B are venvs of profiles whose [program] is a script of the project: every intermediate
+    environment runs that script (behind the probe's hook), not stems."""
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "separate.py").write_text(FOREIGN_SCRIPT)
+    for name, venv in (
+        ("a", venv_factory("base")),
+        ("b", venv_factory("alpha-slow", ("innocent-alpha", "slowpoke"))),
+    ):
+        (tmp_path / "profiles" / f"{name}.toml").write_text(FOREIGN)
+        (tmp_path / "build" / name).mkdir(parents=True)
+        (tmp_path / "build" / name / "venv").symlink_to(venv, target_is_directory=True)
+    proc = run_foreign(
+        tmp_path, "bisect", tmp_path / "build/a/venv", tmp_path / "build/b/venv", "--metric", "total",
+        "--threshold", "0.1", "--repeat", "4", "--find-links", wheelhouse, "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    assert [e["name"] for e in r["extras"]] == ["innocent-alpha", "slowpoke"]
+    assert [c["package"] for c in r["culprits"]] == ["slowpoke"], r["steps"]
+    # the intermediate environments ran the script: its launcher, with the planted package's venv
+    assert all(s["label"].startswith(("A+", "b/venv")) for s in r["steps"])
+    assert r["a"]["workload"]["command"].startswith("{program}") and "separate.py" not in r["a"]["command"]

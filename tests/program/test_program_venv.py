@@ -1,0 +1,82 @@
+"""A profile's own program measured from its venv, the way its freeze runs it: the probe's hook
+first, with the profile's settings, then the entry; `bench` (and so compare and bisect) read the probe."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import run_builder
+
+from builder.measure.runtime import venv_runtime
+from builder.paths import Project
+
+PROFILE = """\
+description = "a program of the team's own"
+[target]
+name = "linux-x86_64"
+python = "3.11"
+[program]
+name = "sep"
+{program}
+[runtime]
+threads = 2
+interop-threads = 1
+matmul-precision = "medium"
+[bench]
+command = "{{program}} {{input}} {{output}}"
+input-seconds = 1
+"""
+
+# Knows nothing of runtime-builder: reads the input, imports torch, writes one file.
+SCRIPT = """\
+import sys
+from pathlib import Path
+
+import torch
+
+a = torch.randn(64, 64)
+out = Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+(out / "result.txt").write_text(f"{Path(sys.argv[1]).stat().st_size} {float((a @ a).sum()):.1f}")
+"""
+
+
+def _project(tmp_path: Path, program: str) -> Path:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles/p.toml").write_text(PROFILE.format(program=program))
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app/separate.py").write_text(SCRIPT)
+    # the profile's venv: this interpreter's environment (it has torch), where builder looks for it
+    (tmp_path / "build/p").mkdir(parents=True)
+    (tmp_path / "build/p/venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    return tmp_path
+
+
+def test_a_script_profiles_venv_runs_the_script_behind_the_probe(tmp_path: Path) -> None:
+    project = _project(tmp_path, 'script = "app/separate.py"')
+    rt = venv_runtime(project / "build/p/venv", Project(root=project), profile="p")
+    assert rt.workload is not None and rt.argv[0].endswith(("python", "python.exe"))
+    launcher = Path(rt.argv[1]).read_text()
+    # the hook comes first, as in the frozen program's runtime hook
+    assert launcher.index("RUNTIME_BUILDER_PROBE") < launcher.index("separate.py")
+    assert json.loads(Path(rt.env["STEMS_RUNTIME_CONFIG"]).read_text())["matmul_precision"] == "medium"
+
+
+@pytest.mark.slow
+def test_bench_of_a_foreign_programs_venv_reads_its_probe(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    project = _project(tmp_path, 'script = "app/separate.py"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
+    proc = run_builder("bench", project / "build/p/venv", "--repeat", "1", "--json", root=project, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    run = report["runs"][0]
+    assert run.get("failed") is None and run["hung"] is None, run
+    assert run["outputs"] == ["result.txt"] and run["import_s"] > 0
+    # the profile's settings reached torch before the script's first line, through the hook
+    assert report["threads"] == {"requested": 2, "at_import": 2, "torch": 2, "interop": 1}
+    assert report["matmul_precision"] == "medium" and run["env"]["OMP_NUM_THREADS"] == "2"
