@@ -32,7 +32,13 @@ from builder.measure.stats import paired_ratio, verdict
 
 
 def config_file(rt: Runtime) -> Path:
-    return rt.path / "stems" / CONFIG_NAME if rt.kind == "dist" else rt.path / CONFIG_NAME
+    """runtime.json beside a dist's program (whatever [program].name calls it), or in the venv."""
+    return Path(rt.argv[0]).parent / CONFIG_NAME if rt.kind == "dist" else rt.path / CONFIG_NAME
+
+
+def job_metric(rt: Runtime) -> str:
+    """What a candidate is judged on: stems' separation, or a [bench].command's whole process."""
+    return "separation_s" if rt.workload is None else "total_s"
 
 
 def with_settings(rt: Runtime, s: Mapping[str, Any]) -> Runtime:
@@ -59,7 +65,7 @@ def current_settings(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
 def stage(
     rt: Runtime, name: str, candidates: list[dict[str, Any]], *, repeat: int, opts: RunOptions, log: Log
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Measure each candidate `repeat` times, round-robin; the lowest median separation time wins."""
+    """Measure each candidate `repeat` times, round-robin; the lowest median job time wins."""
     times: list[list[float]] = [[] for _ in candidates]
     for i in range(repeat):
         order = list(range(len(candidates)))
@@ -67,8 +73,8 @@ def stage(
             order.reverse()
         for k in order:
             run = measure_once(with_settings(rt, candidates[k]), opts)
-            if not run.get("hung") and run.get("separation_s") is not None:
-                times[k].append(run["separation_s"])
+            if not run.get("hung") and run.get(job_metric(rt)) is not None:
+                times[k].append(run[job_metric(rt)])
     rows = []
     for c, ts in zip(candidates, times, strict=False):
         med = statistics.median(ts) if ts else None
@@ -121,7 +127,8 @@ def tune_runtime(
         runs_cur, runs_new = run_interleaved(
             cur, new, repeat=max(repeat, 3), opts=opts, log=log, warmup=False
         )
-    stat = paired_ratio([r.get("separation_s") for r in runs_cur], [r.get("separation_s") for r in runs_new])
+    key = job_metric(rt)
+    stat = paired_ratio([r.get(key) for r in runs_cur], [r.get(key) for r in runs_new])
     gain = verdict(stat, what="the tuned run")
     path = out or config_file(rt)
     result = {

@@ -36,6 +36,9 @@ PROBE_ENV = "RUNTIME_BUILDER_PROBE"
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CONFIG_NAME = "runtime.json"
 CONFIG_ENV = "STEMS_RUNTIME_CONFIG"
+# outrank runtime.json, as they do for stems: `builder tune` tries candidates with them
+SETTINGS_ENV = {"threads": "STEMS_THREADS", "interop_threads": "STEMS_INTEROP_THREADS",
+                "matmul_precision": "STEMS_MATMUL_PRECISION"}  # fmt: skip
 REPORTED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "KMP_DUPLICATE_LIB_OK")
 POOL_KEYS = ("user_api", "internal_api", "prefix", "filepath", "version", "num_threads")
 SLOWEST = 15
@@ -62,6 +65,10 @@ def _cpus() -> int:
 
 
 def _read_settings() -> dict[str, Any]:
+    return {**_read_config(), **_settings_from_env()}
+
+
+def _read_config() -> dict[str, Any]:
     path = os.environ.get(CONFIG_ENV)
     candidate = Path(path) if path else Path(sys.executable).resolve().parent / CONFIG_NAME
     if not candidate.is_file():
@@ -73,6 +80,25 @@ def _read_settings() -> dict[str, Any]:
         return {}
     _state["config_source"] = str(candidate)
     return data if isinstance(data, dict) else {}
+
+
+def _settings_from_env() -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, name in SETTINGS_ENV.items():
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        if key != "matmul_precision" and value != "auto":
+            try:
+                found[key] = int(value)
+            except ValueError:
+                _state["problems"].append(f"{name}={value!r}: not a whole number (or auto)")
+                continue
+        else:
+            found[key] = value
+    if found:
+        _state["config_source"] += " + " + ", ".join(SETTINGS_ENV[k] for k in found)
+    return found
 
 
 def _requested_threads(settings: dict[str, Any]) -> int:

@@ -36,7 +36,12 @@ sys.exit(0)
 
 
 def _run(
-    tmp_path: Path, settings: dict[str, object] | None, *, probe: bool = True, bundled: bool = False
+    tmp_path: Path,
+    settings: dict[str, object] | None,
+    *,
+    probe: bool = True,
+    bundled: bool = False,
+    extra: dict[str, str] | None = None,
 ) -> dict:
     launch = tmp_path / "launch.py"
     launch.write_text(hook_text(bundled=bundled) + PROGRAM)
@@ -49,6 +54,7 @@ def _run(
         env["STEMS_RUNTIME_CONFIG"] = str(tmp_path / "runtime.json")
     if probe:
         env["RUNTIME_BUILDER_PROBE"] = str(tmp_path / "probe.json")
+    env.update(extra or {})
     proc = subprocess.run([sys.executable, launch], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "the program's own report True" in proc.stdout
@@ -95,3 +101,23 @@ def test_without_the_variable_nothing_is_written_and_the_program_runs_as_before(
 def test_a_probe_that_breaks_the_contract_is_refused() -> None:
     bad = {"probe": 1, "threads": {"at_import": 0}}
     assert violations(bad, "probe")
+
+
+def test_stems_settings_variables_outrank_runtime_json_as_for_stems(tmp_path: Path) -> None:
+    """How `builder tune` tries a candidate on any program without touching its files."""
+    pytest.importorskip("torch")
+    probe = _run(tmp_path, SETTINGS, extra={"STEMS_THREADS": "1", "STEMS_MATMUL_PRECISION": "medium"})
+    assert probe["threads"] == {"requested": 1, "at_import": 1, "torch": 1, "interop": 1}
+    assert probe["matmul_precision"] == "medium" and probe["env"]["OMP_NUM_THREADS"] == "1"
+    assert probe["config_source"].endswith("runtime.json + STEMS_THREADS, STEMS_MATMUL_PRECISION")
+
+
+def test_the_hooks_names_are_the_contracts() -> None:
+    """The hook is stdlib-only text (it cannot read the contract): its copies must agree."""
+    from builder import contract
+    from builder.stages import probe_hook
+
+    assert probe_hook.CONFIG_ENV == contract.CONFIG_ENV and probe_hook.CONFIG_NAME == contract.CONFIG_NAME
+    assert probe_hook.SETTINGS_ENV == contract.SETTINGS_ENV
+    assert list(probe_hook.THREAD_ENV) == contract.SHARED["thread_env"]
+    assert list(probe_hook.REPORTED_ENV) == contract.SHARED["reported_env"]

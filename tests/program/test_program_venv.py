@@ -80,3 +80,21 @@ def test_bench_of_a_foreign_programs_venv_reads_its_probe(tmp_path: Path) -> Non
     # the profile's settings reached torch before the script's first line, through the hook
     assert report["threads"] == {"requested": 2, "at_import": 2, "torch": 2, "interop": 1}
     assert report["matmul_precision"] == "medium" and run["env"]["OMP_NUM_THREADS"] == "2"
+
+
+@pytest.mark.slow
+def test_tune_tries_candidates_on_a_foreign_program_through_the_hook(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    project = _project(tmp_path, 'script = "app/separate.py"')
+    proc = run_builder(
+        "tune", project / "build/p/venv", "--threads", "1", "--threads", "2", "--repeat", "1", "--dry-run",
+        "--json", root=project,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    # what the program ran with, read from its probe: the profile's settings
+    assert r["current"] == {"threads": 2, "interop_threads": 1, "matmul_precision": "medium"}
+    assert [row["threads"] for row in r["stages"]["threads"]] == [1, 2]
+    assert all(row["median_s"] > 0 for rows in r["stages"].values() for row in rows), r["stages"]
+    # (that a candidate's STEMS_* variables reach the program: test_probe's outrank test)
+    assert r["written"] is False and not (project / "build/p/venv/runtime.json").exists()
