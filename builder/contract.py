@@ -13,8 +13,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from builder.errors import CheckError
 
 FOLDER = Path(__file__).resolve().parent.parent / "runtime_entry" / "contract"
@@ -43,6 +41,8 @@ OPENMP_FAMILIES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
 
 def violations(document: Any, schema: str) -> list[str]:
     """Every way `document` breaks the named schema, as 'path: message' (empty when it conforms)."""
+    import jsonschema  # here: its import (format checkers) costs 0.3-4 s, and most commands never validate
+
     validator = jsonschema.Draft202012Validator(load(schema))
     out = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
