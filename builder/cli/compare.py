@@ -89,3 +89,5 @@ def compare(
         f"verdict ({METRICS[result['verdict_metric']][0] if result['verdict_metric'] else '-'}): "
         f"{result['verdict']}"
     )
+    if result.get("caveat"):
+        log.line(result["caveat"])

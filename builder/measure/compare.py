@@ -9,10 +9,13 @@ the per-round log ratios and a verdict.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text
@@ -225,6 +228,64 @@ def startup_line(perf: Mapping[str, Any]) -> str | None:
     )
 
 
+def starved(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """A side whose threads did not get the cores they asked for: in most of its usable runs two or
+    more threads did the work (psutil, per thread) but kept fewer than 1.25 cores busy between them,
+    which is contention or a CPU mask, not a model too small to split. None otherwise (pure)."""
+    good = [r for r in runs if usable(r)]
+    low = [
+        r
+        for r in good
+        if r.get("single_threaded") and (r.get("busy_threads") or 0) >= 2 and r.get("cores_busy") is not None
+    ]
+    if not good or 2 * len(low) <= len(good):
+        return None
+    return {
+        "runs": len(low),
+        "of": len(good),
+        "threads": (low[0].get("bench_threads") or {}).get("intra_op"),
+        "cores_busy": round(statistics.median(float(r["cores_busy"]) for r in low), 2),
+    }
+
+
+def headline_caveat(
+    runs_a: Sequence[Mapping[str, Any]],
+    runs_b: Sequence[Mapping[str, Any]],
+    *,
+    load: Sequence[float] = (),
+    cpus: int | None = None,
+) -> str | None:
+    """What the headline cannot be trusted for (pure): a side whose threads shared too few cores.
+
+    On a busy machine a runtime asking for 2 threads on 2 CPUs gets about one core, its OpenMP
+    threads wait on each other at every barrier, and a runtime forced to one thread comes out
+    faster: the headline then measures the machine's contention, not the runtime.
+
+    >>> runs = [{"single_threaded": True, "cores_busy": 0.5, "busy_threads": 2, "bench_threads": {"intra_op": 2}}] * 3
+    >>> headline_caveat(runs, [{"cores_busy": 0.55}] * 3, load=(5.2, 6.8), cpus=2)[:70]
+    "caveat: A's 2 threads kept 0.5 cores busy in 3 of 3 runs (load average"
+    """
+    parts = []
+    for name, runs in (("A", runs_a), ("B", runs_b)):
+        s = starved(runs)
+        if s:
+            parts.append(
+                f"{name}'s {s['threads']} threads kept {s['cores_busy']:g} cores busy in {s['runs']} of {s['of']} runs"
+            )
+    if not parts:
+        return None
+    where = (
+        f"load average up to {max(load):.1f} on {cpus} CPUs"
+        if load and cpus
+        else "a busy machine or a CPU mask"
+    )
+    return (
+        "caveat: " + "; ".join(parts) + f" ({where}): the runtime did not get the cores its threads need, "
+        "so this headline measures the machine's contention as much as the runtime; rerun on a quiet machine "
+        "(`builder doctor` names a CPU mask or quota)"
+    )
+
+
 def compare_runtimes(
     a: Runtime,
     b: Runtime,
@@ -242,7 +303,9 @@ def compare_runtimes(
     with log.step("read packages, install method and OpenMP files of both sides"):
         fa, fb = static_facts(a), static_facts(b)
     with log.step(f"measure: {repeat} interleaved rounds (A B / B A), fresh processes"):
+        load = [round(psutil.getloadavg()[0], 2)]
         runs_a, runs_b = run_interleaved(a, b, repeat=repeat, opts=opts, log=log, warmup=warmup)
+        load.append(round(psutil.getloadavg()[0], 2))
     ra, rb = result_of(a, runs_a, opts, None), result_of(b, runs_b, opts, None)
     perf = performance(runs_a, runs_b, min_effect=min_effect)
     head = perf.get(primary) or next(iter(perf.values()), None)
@@ -262,6 +325,8 @@ def compare_runtimes(
         "verdict": head["verdict"]["text"] if head else "no runs completed",
         "verdict_metric": primary if head else None,
         "startup": startup_line(perf) if primary != STARTUP else None,
+        "caveat": headline_caveat(runs_a, runs_b, load=load, cpus=os.cpu_count()),
+        "machine": {"cpus": os.cpu_count(), "load_average_before_after": load},
         "packages": package_diff(fa["packages"], fb["packages"]),
         "openmp_loaded": {"a": ra["openmp_loaded"], "b": rb["openmp_loaded"]},
         "threading": threading_rows(ra, rb),

@@ -274,3 +274,31 @@ def test_too_few_rounds_print_no_95_percent_anywhere() -> None:
     assert r["verdict"].startswith("no interval: 2 paired rounds")
     for text in (markdown.compare_report(r), html.compare_page(r)):
         assert "95%" not in text and "needs 3 rounds" in text
+
+
+def test_a_side_starved_of_cores_puts_a_caveat_under_the_headline() -> None:
+    """The one-thread variant on a busy 2-CPU machine: A's two threads share one core, so B (one
+    thread) comes out faster; the headline must say that it measured the machine, not the runtime."""
+    from builder.measure.compare import headline_caveat
+
+    runs_a, runs_b = _job_runs(5, 0.4)
+    for run in runs_a:
+        run.update(single_threaded=True, cores_busy=0.5, busy_threads=2, bench_threads={"intra_op": 2})
+    for run in runs_b:
+        run.update(single_threaded=False, cores_busy=0.55, bench_threads={"intra_op": 1})
+    r = _result_from(runs_a, runs_b)
+    r["caveat"] = headline_caveat(runs_a, runs_b, load=(5.4, 6.8), cpus=2)
+    assert r["verdict"].startswith("B is 60% faster")
+    assert r["caveat"].startswith(
+        "caveat: A's 2 threads kept 0.5 cores busy in 5 of 5 runs (load average up to 6.8"
+    )
+    md = markdown.compare_report(r)
+    assert "**\n\n*Caveat: A's 2 threads kept 0.5 cores busy" in md
+    assert 'id="caveat"' in html.compare_page(r)
+    # a quiet machine, or a side that is single-threaded in a minority of runs: no caveat
+    assert headline_caveat(runs_b, runs_b) is None
+    # one busy thread: a model too small to split, not contention
+    one = [{**run, "busy_threads": 1} for run in runs_a]
+    assert headline_caveat(one, runs_b) is None
+    runs_a[0]["single_threaded"] = runs_a[1]["single_threaded"] = runs_a[2]["single_threaded"] = False
+    assert headline_caveat(runs_a, runs_b) is None

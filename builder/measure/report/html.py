@@ -146,6 +146,7 @@ def compare_page(r: Mapping[str, Any]) -> str:
         f'<span class="muted">({escape(b["runtime"]["path"])}, {b["runtime"]["kind"]})</span></p>',
         f'<div class="verdict {call}" id="verdict">'
         f"<b>{escape(METRICS[r['verdict_metric']][0]) if r['verdict_metric'] else ''}:</b> {escape(r['verdict'])}</div>",
+        f'<p id="caveat"><b>{escape(r["caveat"])}</b></p>' if r.get("caveat") else "",
         f'<p id="startup">{escape(r["startup"])}</p>' if r.get("startup") else "",
         f'<p class="muted">{s["repeat"]} rounds, {escape(s["order"])}; model <code>{escape(s["model"])}</code>, '
         f"{s['seconds']:g} s of audio per run; {escape(s['ci'])}; minimum effect {s['min_effect'] * 100:.0f}%.</p>",

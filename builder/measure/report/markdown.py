@@ -35,6 +35,7 @@ def compare_report(r: Mapping[str, Any]) -> str:
         "",
         f"**Verdict ({METRICS[r['verdict_metric']][0] if r['verdict_metric'] else '-'}): {r['verdict']}**",
         "",
+        *([f"*{r['caveat'][0].upper() + r['caveat'][1:]}*", ""] if r.get("caveat") else []),
         *([r["startup"][0].upper() + r["startup"][1:], ""] if r.get("startup") else []),
         f"A: `{a['runtime']['path']}` ({a['runtime']['kind']}); B: `{b['runtime']['path']}` ({b['runtime']['kind']}).  ",
         *(
