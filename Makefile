@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help lint dev dev-engine chromium shellcheck compare-report run test test-examples test-fast test-slow lock-check bench-install bench-engine bench-frozen bench-resample check-repro clean
+.PHONY: help lint dev dev-engine chromium shellcheck compare-report seed-report run test test-examples test-fast test-slow lock-check bench-install bench-engine bench-frozen bench-resample check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
 	@echo "make test        all tests (fast first, then slow)"
 	@echo "make lint        ruff (check, format) and mypy --strict over builder/ and runtime_entry/ for linux, win32, darwin"
 	@echo "make bench-install  install-stage benchmark -> docs/PERFORMANCE.md"
+	@echo "make seed-report the by-hand OLD/NEW comparison, measured (compare + doctor, ~15 min) -> docs/seed-report.md"
 	@echo "make check-repro build twice from clean and diff every file"
 
 $(BIN)/uv:
@@ -105,6 +106,11 @@ compare-report: dev chromium
 	$(BIN)/builder compare minimal-linux-x86_64 extended-linux-x86_64 --repeat 5 --seconds 1 --out docs/compare-minimal-vs-extended
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1800 \
 	  --screenshot=docs/compare-minimal-vs-extended/report.png file://$(CURDIR)/docs/compare-minimal-vs-extended/report.html
+
+# The document this project grew from (reference/environment-comparison-by-hand.md), measured:
+# OLD and NEW as Linux profiles (benchmarks/seed/profiles/), installed as venvs, compared and diagnosed.
+seed-report: dev
+	$(BIN)/python benchmarks/seed_report.py
 
 check-repro: dev
 	$(BIN)/python scripts/check_repro.py
