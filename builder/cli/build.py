@@ -19,9 +19,8 @@ from builder.stages.build import build as run_build
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("dist"),
-    show_default=True,
-    help="Where dist/<profile>/ goes.",
+    default=None,
+    help="Where dist/<profile>/ goes  [default: dist/ in the project, beside profiles/]",
 )
 @click.option("--force", is_flag=True, help="Freeze and package even when the inputs are unchanged.")
 @click.option(
@@ -35,7 +34,7 @@ def build(
     project: Project,
     profile_name: str | None,
     wheelhouse: Path | None,
-    out: Path,
+    out: Path | None,
     force: bool,
     no_wait: bool,
     as_json: bool,
@@ -46,7 +45,7 @@ def build(
         project,
         profile_name or default_profile(),
         wheelhouse=wheelhouse,
-        out=out,
+        out=out or project.root / "dist",
         log=log,
         force=force,
         wait=not no_wait,

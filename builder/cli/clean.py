@@ -26,15 +26,14 @@ from builder.paths import Project
     "--out",
     "dist_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("dist"),
-    show_default=True,
-    help="The dist folder `builder build --out` wrote to.",
+    default=None,
+    help="The dist folder `builder build --out` wrote to  [default: dist/ in the project]",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan on stdout.")
 @click.pass_obj
-def clean(project: Project, all_caches: bool, dry_run: bool, dist_dir: Path, as_json: bool) -> None:
+def clean(project: Project, all_caches: bool, dry_run: bool, dist_dir: Path | None, as_json: bool) -> None:
     """Remove temporary leftovers of interrupted builds (and with --all the build caches); never a complete dist."""
-    actions = plan_clean(project, dist_dir, all_caches=all_caches)
+    actions = plan_clean(project, dist_dir or project.root / "dist", all_caches=all_caches)
     if not dry_run:
         apply_clean(actions)
     freed = sum(a.bytes for a in actions)
