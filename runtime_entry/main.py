@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__, config
 from .cli_common import EXIT_FAILED, AddFlags, CommandModule, add_runtime_flags
@@ -62,11 +62,18 @@ def command_module(name: str) -> CommandModule:
     return _Selftest()
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line (what is wrong, where to look), not argparse's usage block; exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser(command: str | None) -> tuple[argparse.ArgumentParser, CommandModule | None]:
     """The parser, complete for `command` (when it is one of COMMANDS), and that command's module."""
-    parser = argparse.ArgumentParser(prog="stems", description="Stem separation runtime.")
+    parser: argparse.ArgumentParser = _Parser(prog="stems", description="Stem separation runtime.")
     parser.add_argument("--version", action="version", version=f"stems {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True)  # subparsers are _Parser too (type(self))
     module = command_module(command) if command is not None and command in COMMANDS else None
     for name, text in COMMANDS.items():
         if name == command and module is not None:

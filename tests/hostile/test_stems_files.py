@@ -246,3 +246,22 @@ def test_separate_refuses_bad_files_in_one_line(tmp_path: Path, wav: Path, out: 
     proc = run_stems("separate", *args, "-q", timeout=120)
     assert_one_line(proc, code, str(bad), needle)
     assert wav.read_bytes() == before and not any(out.rglob("*.wav"))  # input untouched, no stem written
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["separate"], "the following arguments are required: IN, -o/--output"),
+        (
+            ["separate", "x.wav", "-o", "out", "--overlap", "zz"],
+            "argument --overlap: invalid int value: 'zz'",
+        ),
+        (["nosuch"], "invalid choice: 'nosuch'"),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_help(argv: list[str], needle: str) -> None:
+    proc = run_stems(*argv)
+    assert proc.returncode == 2 and proc.stdout == "", proc
+    assert proc.stderr.count("\n") == 1 and "usage:" not in proc.stderr, proc.stderr
+    assert needle in proc.stderr and proc.stderr.rstrip().endswith("--help`)"), proc.stderr
