@@ -21,6 +21,7 @@ from builder.fsutil import atomic_write_text
 from builder.measure.workload import Workload, workload_of
 from builder.paths import Project
 from builder.profile import Profile, load_profile
+from builder.program.entry import resolve_program, runtime_config, venv_launcher
 from builder.venvs import site_packages_of, venv_python
 
 
@@ -96,9 +97,6 @@ def _program_venv_runtime(
 ) -> Runtime:
     """A profile's own program ([program]) run from its venv the way its freeze runs it: the probe's
     hook first, with runtime.json's settings, then the entry; measured by the profile's [bench]."""
-    from builder.stages.freeze import runtime_config
-    from builder.stages.program import resolve_program, venv_launcher
-
     workload = workload_of(profile, project.root)
     if workload is None:
         raise InputError(

@@ -24,7 +24,7 @@ from builder.errors import CheckError, InputError, ToolError
 from builder.fsutil import atomic_write_text, iter_files, staged_dir
 from builder.openmp.frozen import FrozenOpenMP, one_file_per_runtime
 from builder.profile import Profile
-from builder.stages.program import ProgramEntry, resolve_program
+from builder.program.entry import ProgramEntry, resolve_program, runtime_config
 from builder.tools import process, pyinstaller
 
 PROGRAM = "stems"
@@ -35,7 +35,7 @@ NEEDS_SOURCE = re.compile(
     r"install_config_module\(|_jit_internal import (?:\([^)]*)?[^\n]*\b_overload|torch\.jit\._overload|_overload_method"
 )
 
-# the runtime hook (builder/stages/program.py): settings before torch, and the probe
+# the runtime hook (builder/program/entry.py): settings before torch, and the probe
 HOOK_NAME = "pyi_rth_stems_threads.py"
 ENTITLEMENTS_NAME = "entitlements.plist"
 TOPLEVEL_NAME = "bundled-top-level.json"
@@ -107,17 +107,6 @@ class FreezeResult:
     stripped: int  # libraries stripped of unneeded symbols
     bundled: frozenset[str]  # top-level module and folder names inside the program
     openmp: FrozenOpenMP | None = None  # OpenMP files in the folder, copies turned into links
-
-
-def runtime_config(profile: Profile) -> dict[str, object]:
-    rt = profile.runtime
-    return {
-        "profile": profile.name,
-        "threads": rt.threads,
-        "interop_threads": rt.interop_threads,
-        "matmul_precision": rt.matmul_precision,
-        "env": dict(rt.env),
-    }
 
 
 def modules_reading_own_source(site_packages: Path, package: str = "torch") -> list[str]:

@@ -17,8 +17,8 @@ import pytest
 from builder import contract as builder_contract
 from builder.errors import CheckError
 from builder.profile import load_all
+from builder.program.entry import runtime_config
 from builder.stages.check import compare as check_compare
-from builder.stages.freeze import runtime_config
 from runtime_entry import contract as stems_contract
 
 ROOT = Path(__file__).resolve().parents[2]

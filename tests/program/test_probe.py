@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from builder.contract import violations
+from builder.program.entry import hook_text
 from builder.stages.probe import compare_probe, openmp_of
-from builder.stages.program import hook_text
 
 # A program of its own: it defines names the probe also uses, and never mentions us.
 PROGRAM = """\
@@ -115,7 +115,7 @@ def test_stems_settings_variables_outrank_runtime_json_as_for_stems(tmp_path: Pa
 def test_the_hooks_names_are_the_contracts() -> None:
     """The hook is stdlib-only text (it cannot read the contract): its copies must agree."""
     from builder import contract
-    from builder.stages import probe_hook
+    from builder.program import probe_hook
 
     assert probe_hook.CONFIG_ENV == contract.CONFIG_ENV and probe_hook.CONFIG_NAME == contract.CONFIG_NAME
     assert probe_hook.SETTINGS_ENV == contract.SETTINGS_ENV

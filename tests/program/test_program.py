@@ -11,9 +11,9 @@ from helpers import assert_one_line_error, run_builder
 
 from builder.errors import ProfileError
 from builder.profile import load_profile
+from builder.program.entry import console_scripts, launcher_for
 from builder.stages.freeze import plan_freeze
 from builder.stages.inputs import inputs_hash
-from builder.stages.program import console_scripts, launcher_for
 
 PROFILE = """\
 description = "p"
