@@ -104,10 +104,37 @@ def test_compare_identical_builds_is_no_difference(venv_factory) -> None:
     assert all(t["same"] for t in r["threading"])
 
 
-def test_compare_surfaces_a_runtime_forced_to_one_thread(venv_factory) -> None:
+# The tiny preset (dim 32) is more thread barriers than matmul work; at dim 128 a chunk is matmul
+# work that two free cores can share (0.36 s per 1 s chunk on one thread here).
+SMALL_MODEL = """\
+audio: {chunk_size: 44100, sample_rate: 44100}
+inference: {batch_size: 1, num_overlap: 2}
+training: {instruments: [drums, bass, other, vocals]}
+model:
+  dim: 128
+  depth: 2
+  stereo: true
+  num_stems: 4
+  time_transformer_depth: 1
+  freq_transformer_depth: 1
+  freqs_per_bands: [1, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 48, 48, 48, 48, 48, 48, 48, 48]
+  dim_head: 32
+  heads: 4
+  dim_freqs_in: 513
+  stft_n_fft: 1024
+  stft_hop_length: 256
+  stft_win_length: 1024
+  mask_estimator_depth: 2
+  mlp_expansion_factor: 2
+"""
+
+
+def test_compare_surfaces_a_runtime_forced_to_one_thread(venv_factory, tmp_path: Path) -> None:
     a, b = venv_factory("base"), venv_factory("one-thread", (), {"threads": 1})
-    # 2 s of audio (about 11 chunks, not 1-2): seconds per chunk is the job, not its first call
-    proc = run_builder("compare", a, b, "--repeat", "5", "--seconds", "2", "--model", "tiny", "--json")
+    model = tmp_path / "small.yaml"
+    model.write_text(SMALL_MODEL)
+    # 2 s of audio (6 chunks, not 1-2): seconds per chunk is the job, not its first call
+    proc = run_builder("compare", a, b, "--repeat", "5", "--seconds", "2", "--model", model, "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = _json(proc)
     rows = {t["setting"]: t for t in r["threading"]}
