@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import SLICE_BYTES, Workspace, add_linear_, attend, compute_dtype, unit_rows
+from .kernels import SLICE_BYTES, Workspace, add_linear_, attend, compute_dtype, linear, unit_rows
 from .positions import PolarEmbedding, RotaryEmbedding
 
 
@@ -61,7 +61,7 @@ class FeedForward(nn.Module):
         norm = cast(RMSNorm, self.net[0])
         lin1, lin2 = cast(nn.Linear, self.net[1]), cast(nn.Linear, self.net[4])
         cd = compute_dtype(x.device)
-        w1, b1 = norm.fold(lin1.weight).to(cd).t(), lin1.bias.to(cd)
+        w1, b1 = norm.fold(lin1.weight).to(cd), lin1.bias.to(cd)
         w2, b2 = lin2.weight.to(cd), lin2.bias.to(cd)
         rows = x.view(-1, x.shape[-1])
         for start in range(0, rows.shape[0], _FF_ROWS):
@@ -72,11 +72,8 @@ class FeedForward(nn.Module):
                 out=ws.take("ff_norm", tuple(block.shape), cd, x.device),
                 scratch=ws.take("ff_norm32", tuple(block.shape), x.dtype, x.device),
             )
-            hidden = torch.addmm(
-                b1, normed, w1, out=ws.take("ff_hidden", (block.shape[0], w1.shape[1]), cd, x.device)
-            )
-            torch.ops.aten.gelu_(hidden)
-            add_linear_(block, hidden, w2, b2, ws)
+            hidden = ws.take("ff_hidden", (block.shape[0], w1.shape[0]), cd, x.device)
+            add_linear_(block, linear(normed, w1, b1, gelu=True, out=hidden), w2, b2, ws)
 
 
 class Attention(nn.Module):
