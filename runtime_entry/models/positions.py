@@ -70,11 +70,14 @@ class RotaryEmbedding(nn.Module):
         if qk.dtype in _COMPLEX:
             table = torch.stack((table.real, table.imag))
         cos, sin = table[0].view(shape), table[1].view(shape)
-        if halves:
+        if halves:  # both halves times cos in one contiguous pass, then the two sin terms
             x1, x2, o1, o2 = qk[..., : d // 2], qk[..., d // 2 :], out[..., : d // 2], out[..., d // 2 :]
-        else:
-            pairs, dest = qk.view(*qk.shape[:-1], d // 2, 2), out.view(*out.shape[:-1], d // 2, 2)
-            x1, x2, o1, o2 = pairs[..., 0], pairs[..., 1], dest[..., 0], dest[..., 1]
+            torch.mul(qk, torch.cat((table[0], table[0]), dim=-1).view(1, n, 1, 1, d), out=out)
+            o1.addcmul_(x2, sin, value=-1)
+            o2.addcmul_(x1, sin)
+            return out
+        pairs, dest = qk.view(*qk.shape[:-1], d // 2, 2), out.view(*out.shape[:-1], d // 2, 2)
+        x1, x2, o1, o2 = pairs[..., 0], pairs[..., 1], dest[..., 0], dest[..., 1]
         torch.mul(x1, cos, out=o1)
         o1.addcmul_(x2, sin, value=-1)
         torch.mul(x2, cos, out=o2)

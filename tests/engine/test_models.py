@@ -195,6 +195,45 @@ def test_axial_layers_equal_the_plain_community_formulation(precision):
     assert (got - expected).abs().max() <= tol * expected.abs().max()
 
 
+def test_rotary_in_bf16_halves_equals_the_float32_complex_rotation():
+    # the default mode's path (bf16, each head's features as even then odd halves) runs on
+    # any CPU here, AMX or not: it must be the float32 pair rotation up to bf16 rounding
+    from runtime_entry.models.positions import RotaryEmbedding
+
+    rotary = RotaryEmbedding(16)
+    gen = torch.Generator().manual_seed(5)
+    qk = torch.randn(3, 37, 2, 2, 16, generator=gen)
+    expected = rotary.rotate_into(qk, torch.empty_like(qk))
+    order = torch.cat([torch.arange(0, 16, 2), torch.arange(1, 16, 2)])
+    halves = qk[..., order].to(torch.bfloat16)
+    got = rotary.rotate_into(halves, torch.empty_like(halves), halves=True).float()
+    back = torch.empty_like(got)
+    back[..., order] = got
+    assert (back - expected).abs().max() <= 1e-2 * expected.abs().max()
+
+
+def test_bf16_linear_and_residual_add_equal_float32_up_to_rounding():
+    # kernels.linear (fused bias + exact GELU where oneDNN has it) and add_linear_ into a
+    # float32 residual, over more rows than one of its blocks
+    from runtime_entry.models import kernels
+
+    gen = torch.Generator().manual_seed(6)
+    rows = kernels._ADD_ROWS + 77
+    inp = torch.randn(rows, 24, generator=gen)
+    w1, b1 = torch.randn(40, 24, generator=gen) / 5, torch.randn(40, generator=gen)
+    w2, b2 = torch.randn(24, 40, generator=gen) / 6, torch.randn(24, generator=gen)
+    bf = torch.bfloat16
+    hidden = torch.nn.functional.gelu(inp @ w1.T + b1)
+    got_hidden = kernels.linear(inp.to(bf), w1.to(bf), b1.to(bf), gelu=True)
+    assert got_hidden.dtype == bf
+    assert (got_hidden.float() - hidden).abs().max() <= 2e-2 * hidden.abs().max()
+    residual = torch.randn(rows, 24, generator=gen)
+    expected = residual + got_hidden.float() @ w2.to(bf).float().T + b2.to(bf).float()
+    kernels.add_linear_(residual, got_hidden, w2.to(bf), b2.to(bf), kernels.Workspace())
+    assert residual.dtype == torch.float32
+    assert (residual - expected).abs().max() <= 1e-2 * expected.abs().max()
+
+
 def test_flash_attn_false_uses_explicit_attention_with_the_same_result():
     base = PRESETS["tiny"]
     x = torch.randn(1, 2, base["audio"]["chunk_size"])
