@@ -81,6 +81,14 @@ def render_section(info: dict[str, Any]) -> str:
         " what the shipped profiles set) at least 4.5x msst with SNR >= 40 dB against msst's float32 output.",
         "The default mode runs matmuls and attention with bf16 operands and float32 accumulation when the CPU has"
         " native bf16 (AMX / AVX512-BF16); norms, the residual stream and the masks stay float32.",
+        *(
+            []
+            if info["cpu_bf16"]
+            else [
+                "**This CPU exposes no native bf16 (no amx_bf16 / avx512_bf16 flag): the default mode ran in"
+                " float32 here, so this table cannot judge its goal.**"
+            ]
+        ),
         "Fastest run against fastest run (vs msst): "
         + ", ".join(
             f"{r['mode']} {min(by_mode[MSST]['all_seconds']) / min(r['all_seconds']):.2f}x"
