@@ -81,6 +81,21 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def precision_note() -> str | None:
+    """Without native bf16 stems runs "high" in float32 (its engine's choice): the two precisions then match."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    if "amx_bf16" in flags or "avx512_bf16" in flags:
+        return None
+    return (
+        "Precision: this CPU exposes no native bf16 (no amx_bf16 or avx512_bf16 flag), so stems runs "
+        "matmul precision high in float32, like highest: OLD's and NEW's precisions cannot differ in "
+        "speed here (they did on 2026-12-02's VM, which had AMX)."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=5, help="compare's interleaved rounds")
@@ -139,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             "the full `bs_roformer_4stem` takes 70-105 s per chunk here (docs/PERFORMANCE.md), too long "
             "for interleaved rounds within this report's 15-minute budget. On that model the precision "
             "alone was 104.7 s (highest) against 71.8 s (high) per chunk (`make bench-engine`, 2026-12-02).",
+            *filter(None, [precision_note()]),
         ],
         "reports": os.path.relpath(args.reports, ROOT),
     }

@@ -163,3 +163,10 @@ def test_compares_caveat_stands_under_the_headline() -> None:
 
 def test_a_quiet_machine_is_not_marked_shared() -> None:
     assert "SHARED" not in load_line([0.1, 0.1, 0.1], [0.2, 0.1, 0.1], 2)
+
+
+def test_the_runs_own_load_and_an_earlier_15_minutes_are_not_other_jobs() -> None:
+    # 2 threads of the report's own work, 15 minutes after a busy hour: quiet
+    assert "SHARED" not in load_line([0.97, 1.2, 2.75], [1.23, 1.3, 2.75], 2)
+    assert "SHARED" in load_line([1.5, 1.2, 1.0], [2.0, 1.5, 1.1], 2)  # busy when it began
+    assert "SHARED" in load_line([0.2, 0.2, 0.2], [4.5, 2.0, 1.0], 2)  # others joined during it

@@ -419,8 +419,9 @@ def _links(f: Mapping[str, Any]) -> str:
 
 def load_line(before: Sequence[float], after: Sequence[float], cpus: int) -> str:
     """How busy the machine was, in words (pure): load averages before and after the run."""
-    peak = max([*before, *after], default=0.0)
-    shared = peak > 0.5 * cpus
+    # the run itself keeps about `cpus` threads busy, and the 15-minute figure remembers earlier work:
+    # other jobs show as load before the run, or as load well beyond the run's own after it
+    shared = before[0] > 0.5 * cpus or after[0] > 1.5 * cpus
     return (
         f"load average {before[0]:.2f} before, {after[0]:.2f} after (1-min; 15-min {after[2]:.2f}) on {cpus} CPUs"
         + (
