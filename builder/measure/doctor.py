@@ -37,6 +37,7 @@ from builder.errors import ToolError
 from builder.log import Log
 from builder.measure.doctor_probe import WATCHED_ENV
 from builder.measure.runtime import Runtime
+from builder.measure.workload import Workload as WorkloadCommand
 
 DEFAULT_MODEL = "tiny"
 DEFAULT_SECONDS = 20.0  # tiny at 20 s of audio: ~55 chunks, 5-30 s on a 2-core machine
@@ -254,18 +255,28 @@ def from_frozen_probe(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def own_workload(rt: Runtime, work: Workload) -> WorkloadCommand | None:
+    """The profile's [bench].command (a program other than stems), unless --program replaces it."""
+    return rt.workload if work.program is None else None
+
+
 def run_job(
     rt: Runtime, work: Workload, *, extra: Mapping[str, str] = {}, drop: Sequence[str] = (), linger: float = 0
 ) -> tuple[Watched, dict[str, Any] | None]:
     """The workload once, watched; with the probe in a venv. Returns the watch and bench's JSON."""
-    if work.program is not None:
-        argv = [rt.argv[0], str(work.program)]
-    else:
-        argv = rt.command("bench", "--json", "--model", work.model, "--seconds", f"{work.seconds:g}")
+    own = own_workload(rt, work)
     env = app_environment(rt, extra, drop)
     with probe_folder() as folder:
         probe_path = folder / "probe.json"
-        if rt.kind == "venv":
+        if work.program is not None:
+            argv = [rt.argv[0], str(work.program)]
+        elif own is not None:  # its input is generated in the folder, its output written there
+            argv = own.render(list(rt.argv), folder)
+        else:
+            argv = rt.command("bench", "--json", "--model", work.model, "--seconds", f"{work.seconds:g}")
+        # the freeze's runtime hook (in a venv: the launcher that carries it) writes the probe
+        hooked = own is not None or rt.kind != "venv"
+        if not hooked:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)
             env["BUILDER_DOCTOR_PROBE"] = str(probe_path)
             env["BUILDER_DOCTOR_LINGER"] = f"{linger:g}"
@@ -273,15 +284,16 @@ def run_job(
             env[FROZEN_PROBE_ENV] = str(probe_path)
         w = watch(argv, env, timeout=work.timeout)
         probe = json.loads(probe_path.read_text()) if probe_path.is_file() else None
-        if probe is not None and rt.kind != "venv":
+        if probe is not None and hooked:
             probe = from_frozen_probe(probe)
     w = Watched(**{**w.__dict__, "probe": probe})
     if w.killed:
         raise ToolError(
             f"doctor: the workload {w.killed}", hint="pass --seconds with less audio or --timeout"
         )
-    doc = _first_json(w.stdout) if work.program is None else None
-    if w.returncode != 0 or (work.program is None and doc is None):
+    stems_bench = work.program is None and own is None
+    doc = _first_json(w.stdout) if stems_bench else None
+    if w.returncode != 0 or (stems_bench and doc is None):
         tail = " | ".join(ln.strip() for ln in w.stderr.splitlines()[-3:] if ln.strip()) or "(no output)"
         raise ToolError(f"doctor: the workload failed (exit {w.returncode}): {tail}")
     return w, doc
@@ -368,12 +380,14 @@ def gather(
     st_threads = (selftest or {}).get("threads") or {}
     import_info = probe.get("torch_import") or {}
     seconds, unit = job_seconds(w, bench)
+    own = own_workload(rt, work)
     return {
         "runtime": rt.describe(),
         "workload": {
             "program": str(work.program) if work.program else None,
-            "model": None if work.program else work.model,
-            "seconds_of_audio": None if work.program else work.seconds,
+            "command": own.describe()["command"] if own else None,
+            "model": None if work.program or own else work.model,
+            "seconds_of_audio": own.seconds if own else None if work.program else work.seconds,
         },
         "job_seconds": seconds,
         "job_unit": unit,
@@ -580,13 +594,16 @@ def diagnose(rt: Runtime, work: Workload | None = None, *, log: Log | None = Non
     work = work or Workload()
     log = log or Log()
     selftest = None
-    if work.program is None:
+    own = own_workload(rt, work)
+    if work.program is None and own is None:
         with log.step(f"selftest of {rt.label} in the app's environment"):
             st = watch(rt.command("selftest", "--json"), app_environment(rt), timeout=work.timeout)
             selftest = _first_json(st.stdout)
     what = (
-        str(work.program) if work.program else f"stems bench, model {work.model}, {work.seconds:g} s of audio"
-    )
+        str(work.program) if work.program
+        else f"the profile's [bench].command: {own.describe()['command']}" if own
+        else f"stems bench, model {work.model}, {work.seconds:g} s of audio"
+    )  # fmt: skip
     with log.step(f"run the workload ({what}), watched"):
         w, bench = run_job(rt, work, linger=LINGER_S)
     facts = gather(rt, work, w, bench, selftest)

@@ -98,3 +98,19 @@ def test_tune_tries_candidates_on_a_foreign_program_through_the_hook(tmp_path: P
     assert all(row["median_s"] > 0 for rows in r["stages"].values() for row in rows), r["stages"]
     # (that a candidate's STEMS_* variables reach the program: test_probe's outrank test)
     assert r["written"] is False and not (project / "build/p/venv/runtime.json").exists()
+
+
+@pytest.mark.slow
+def test_doctor_runs_a_foreign_programs_own_workload_and_names_its_interop_threads(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    project = _project(tmp_path, 'script = "app/separate.py"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "STEMS_"))}
+    # what an app's environment would plant: the hook honours it over runtime.json, as stems does
+    env["STEMS_INTEROP_THREADS"] = "8"
+    proc = run_builder("doctor", project / "build/p/venv", "--json", root=project, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["figures"]["workload"]["command"] == "{program} {input} {output}", r["figures"]["workload"]
+    assert r["figures"]["threads"] == 2 and r["figures"]["interop"] == 8
+    assert [c["id"] for c in r["causes"]] == ["interop-threads"], r["causes"]
+    assert r["causes"][0]["cost"]["with_fix"] == "STEMS_INTEROP_THREADS=1"
