@@ -73,10 +73,9 @@ def venv_runtime(
     prof = load_profile(profile, project.profiles) if profile is not None else None
     if prof is not None and not prof.program.bundled:
         return _program_venv_runtime(venv, project, prof, env, label=label)
-    if profile is not None and CONFIG_ENV not in env:
+    if prof is not None and CONFIG_ENV not in env:
         settings = f"profile {profile} [runtime] (as STEMS_* variables)"
         # A profile's venv runs with the profile's runtime settings, as its frozen program would.
-        assert prof is not None
         rs = prof.runtime
         env.update(
             {
