@@ -67,14 +67,15 @@ def stage(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Measure each candidate `repeat` times, round-robin; the lowest median job time wins."""
     times: list[list[float]] = [[] for _ in candidates]
+    key = job_metric(rt)
     for i in range(repeat):
         order = list(range(len(candidates)))
         if i % 2:
             order.reverse()
         for k in order:
             run = measure_once(with_settings(rt, candidates[k]), opts)
-            if not run.get("hung") and run.get(job_metric(rt)) is not None:
-                times[k].append(run[job_metric(rt)])
+            if not run.get("hung") and run.get(key) is not None:
+                times[k].append(run[key])
     rows = []
     for c, ts in zip(candidates, times, strict=False):
         med = statistics.median(ts) if ts else None

@@ -66,8 +66,13 @@ def _fields(token: str) -> list[str]:
 
 def template_text(tokens: tuple[str, ...]) -> str:
     """The command line as the profile writes it: placeholders unquoted, anything else quoted (pure)."""
-    return " ".join(t if _fields(t) and shlex.quote(t.replace("{", "").replace("}", "")) == t.replace("{", "").replace("}", "")
-                    else shlex.quote(t) for t in tokens)  # fmt: skip
+
+    def shown(token: str) -> str:
+        bare = token.replace("{", "").replace("}", "")
+        # a token whose only shell-special characters are its placeholders' braces stays as written
+        return token if _fields(token) and shlex.quote(bare) == bare else shlex.quote(token)
+
+    return " ".join(shown(t) for t in tokens)
 
 
 @dataclass(frozen=True, kw_only=True)
