@@ -6,13 +6,15 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help lint dev dev-engine chromium shellcheck compare-report seed-report run test test-examples test-fast test-slow lock-check bench-install bench-engine bench-frozen bench-resample check-repro clean
+.PHONY: help lint dev dev-engine chromium shellcheck compare-report seed-report run test test-examples test-fast test-slow lock-check bench-install bench-engine bench-engine-bounds bench-frozen bench-resample check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
 	@echo "make test        all tests (fast first, then slow)"
 	@echo "make lint        ruff (check, format) and mypy --strict over builder/ and runtime_entry/ for linux, win32, darwin"
 	@echo "make bench-install  install-stage benchmark -> docs/PERFORMANCE.md"
+	@echo "make bench-engine  the engine vs msst and audio-separator, interleaved -> docs/PERFORMANCE.md"
+	@echo "make bench-engine-bounds  where --precision highest's time goes, and its ceilings -> docs/PERFORMANCE.md"
 	@echo "make seed-report the by-hand OLD/NEW comparison, measured (compare + doctor, ~15 min) -> docs/seed-report.md"
 	@echo "make check-repro build twice from clean and diff every file"
 
@@ -94,6 +96,10 @@ $(MSST_VENV)/.installed: benchmarks/requirements-msst.txt | $(BIN)/uv
 
 bench-engine: $(MSST_VENV)/.installed
 	$(MSST_VENV)/bin/python benchmarks/bench_engine.py --json .bench/bench-engine.json --doc docs/PERFORMANCE.md
+
+# where --precision highest's time goes, each part's floor, and the ceilings against msst (timed in the same process)
+bench-engine-bounds: $(MSST_VENV)/.installed
+	$(MSST_VENV)/bin/python benchmarks/engine_bounds.py --json .bench/engine-bounds.json --doc docs/PERFORMANCE.md
 
 bench-frozen: dev-engine
 	$(BIN)/python benchmarks/bench_frozen.py

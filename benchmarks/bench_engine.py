@@ -67,7 +67,7 @@ def render_section(info: dict[str, Any]) -> str:
         f"- Command: `{COMMAND}`",
         f"- Model `{info['model']}` with shared seeded random weights, one {info['chunk_size']}-sample chunk"
         f" ({info['chunk_size'] / 44100:.1f} s at 44.1 kHz), {info['gflop_per_chunk']} GFLOP per chunk (torch FlopCounterMode,"
-        " attention included: torch counts its CPU attention kernel as zero, so that formula is added here);"
+        " attention and in-place addmm_ included: torch counts both as zero, so their formulas are added here);"
         f" each mode warmed up once, then {info['rounds']} interleaved rounds"
         f" ({', '.join(r['mode'] for r in rows)}), medians.",
         "- References: msst's own BS-RoFormer (ZFTurbo's Music-Source-Separation-Training, what the community"
@@ -103,11 +103,13 @@ def render_section(info: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the part of `path` between the markers with `section` (which carries them), or
+    append it; written to a temporary file and renamed into place."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         text = head + section + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
@@ -136,19 +138,27 @@ def cpu_bf16_flags() -> list[str]:
     return sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_tile"))
 
 
-def cpu_attention_flops() -> dict[Any, Any]:
-    """FlopCounterMode counts torch's CPU flash-attention kernel as zero (torch 2.13 has no
-    formula registered for it): give it the formula of the other SDPA kernels."""
+def uncounted_flops() -> dict[Any, Any]:
+    """Formulas for the ops torch 2.13's FlopCounterMode counts as zero: its CPU flash-attention
+    kernel (given the other SDPA kernels' formula) and the in-place addmm_ that adds a linear's
+    output into the residual stream (given addmm's). Without the second, the float32 path's
+    count drops by a third, since it accumulates in place where the bf16 path adds afterwards."""
     import torch
     from torch.utils import flop_counter
 
-    def count(
+    def attention(
         q_shape: Any, k_shape: Any, v_shape: Any, *_args: Any, out_shape: Any = None, **_kwargs: Any
     ) -> int:
         return int(flop_counter.sdpa_flop_count(q_shape, k_shape, v_shape))  # type: ignore[no-untyped-call]
 
-    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    return {} if op is None else {op: count}
+    def addmm_(self_shape: Any, a_shape: Any, b_shape: Any, *_args: Any, **_kwargs: Any) -> int:
+        return int(flop_counter.mm_flop(a_shape, b_shape))  # type: ignore[no-untyped-call]
+
+    found = {
+        getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None): attention,
+        torch.ops.aten.addmm_: addmm_,
+    }
+    return {op: f for op, f in found.items() if op is not None}
 
 
 def rel_error_and_snr(y: Any, ref_out: Any) -> tuple[float, float]:
@@ -156,6 +166,17 @@ def rel_error_and_snr(y: Any, ref_out: Any) -> tuple[float, float]:
     diff = (y - ref_out).double()
     rel = (diff.abs().max() / ref_out.abs().max()).item()
     return rel, 10 * math.log10(ref_out.double().pow(2).sum().item() / max(diff.pow(2).sum().item(), 1e-30))
+
+
+def reference_model(cls: Any, spec: Any, ours: Any) -> tuple[Any, list[str]]:
+    """`cls` (msst's or audio-separator's class) built from our spec's options that it has (the
+    others are listed), with our model's weights: a strict load, so the key layouts agree."""
+    accepted = inspect.signature(cls.__init__).parameters
+    kwargs = {k: v for k, v in spec.params.items() if k in accepted and k != "dim"}
+    dropped = sorted(k for k in spec.params if k not in accepted and k != "dim")
+    model = cls(spec.params["dim"], **kwargs).eval()
+    model.load_state_dict(ours.state_dict(), strict=True)
+    return model, dropped
 
 
 def main() -> int:
@@ -193,17 +214,10 @@ def main() -> int:
     spec = resolve_spec(args.model)
     ours = build_model(spec)
 
-    def reference(cls: Any) -> tuple[torch.nn.Module, list[str]]:
-        """`cls` built from our spec's options that it has (the others are listed), our weights."""
-        accepted = inspect.signature(cls.__init__).parameters
-        kwargs = {k: v for k, v in spec.params.items() if k in accepted and k != "dim"}
-        dropped = sorted(k for k in spec.params if k not in accepted and k != "dim")
-        model: torch.nn.Module = cls(spec.params["dim"], **kwargs).eval()
-        model.load_state_dict(ours.state_dict(), strict=True)
-        return model, dropped
-
-    msst_model, msst_dropped = reference(load_msst_classes()[spec.kind])
-    separator_model, separator_dropped = reference(load_audio_separator_classes()[spec.kind])
+    msst_model, msst_dropped = reference_model(load_msst_classes()[spec.kind], spec, ours)
+    separator_model, separator_dropped = reference_model(
+        load_audio_separator_classes()[spec.kind], spec, ours
+    )
 
     x = torch.from_numpy(
         generated_audio(0, spec.chunk_size, spec.sample_rate)[: spec.audio_channels]
@@ -217,7 +231,7 @@ def main() -> int:
         return time.perf_counter() - t0, y
 
     torch.set_float32_matmul_precision("high")  # the count does not depend on it; this is the quick run
-    with FlopCounterMode(display=False, custom_mapping=cpu_attention_flops()) as fc, torch.inference_mode():
+    with FlopCounterMode(display=False, custom_mapping=uncounted_flops()) as fc, torch.inference_mode():
         ours(x)
     flops = fc.get_total_flops()
 
