@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import lief
-
 from builder.errors import InputError
 from builder.fsutil import iter_files, sha256_file
 from builder.openmp.formats.macho import FORMAT
@@ -61,6 +59,8 @@ class Slice:
 
 def read_slices(path: Path) -> tuple[Slice, ...]:
     """Every slice of a thin or fat Mach-O, with its declared minimum macOS and whether it is signed."""
+    from builder.openmp.formats.lieflib import lief
+
     fat = lief.MachO.parse(str(path), lief.MachO.ParserConfig.quick)
     if fat is None or fat.size == 0:
         raise InputError(f"{path}: not a readable Mach-O file")

@@ -1,6 +1,6 @@
 """Binary formats behind one Protocol: read dependencies, search paths and symbols without running anything.
 
-One module per format (ELF, Mach-O, PE), all read with LIEF. Each also resolves a dependency request
+One module per format (ELF, Mach-O, PE), all read with LIEF (imported when a file is parsed, see lieflib). Each also resolves a dependency request
 the way its platform's loader does, against the audited tree only: a foreign target's system
 folders are not on this host, so a request found nowhere in the tree is reported, not guessed.
 """
@@ -11,10 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-import lief
-
-lief.logging.disable()  # LIEF warns on stderr about harmless oddities of real wheels.
 
 
 def text(value: str | bytes) -> str:

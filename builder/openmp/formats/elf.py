@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import lief
+from typing import TYPE_CHECKING
 
 from builder.errors import InputError
 from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols, text
 
-TAG = lief.ELF.DynamicEntry.TAG
+if TYPE_CHECKING:
+    import lief
 _ORIGIN = re.compile(r"\$(ORIGIN\b|\{ORIGIN\})")
 
 
@@ -42,6 +42,8 @@ class ElfFormat:
         return head[:4] == b"\x7fELF"
 
     def _parse(self, path: Path, *, symbols: bool) -> lief.ELF.Binary:
+        from builder.openmp.formats.lieflib import lief
+
         config = lief.ELF.ParserConfig()
         config.parse_symtab_symbols = False
         config.parse_relocations = False
@@ -55,19 +57,22 @@ class ElfFormat:
         return binary
 
     def dependencies(self, path: Path) -> tuple[Dependencies, ...]:
+        from builder.openmp.formats.lieflib import lief
+
+        tag = lief.ELF.DynamicEntry.TAG
         b = self._parse(path, symbols=False)
         needed: list[str] = []
         rpath: list[str] = []
         runpath: list[str] = []
         soname: str | None = None
         for entry in b.dynamic_entries:
-            if entry.tag == TAG.NEEDED and isinstance(entry, lief.ELF.DynamicEntryLibrary):
+            if entry.tag == tag.NEEDED and isinstance(entry, lief.ELF.DynamicEntryLibrary):
                 needed.append(text(entry.name))
-            elif entry.tag == TAG.RPATH and isinstance(entry, lief.ELF.DynamicEntryRpath):
+            elif entry.tag == tag.RPATH and isinstance(entry, lief.ELF.DynamicEntryRpath):
                 rpath += [p for p in text(entry.rpath).split(":") if p]
-            elif entry.tag == TAG.RUNPATH and isinstance(entry, lief.ELF.DynamicEntryRunPath):
+            elif entry.tag == tag.RUNPATH and isinstance(entry, lief.ELF.DynamicEntryRunPath):
                 runpath += [p for p in text(entry.runpath).split(":") if p]
-            elif entry.tag == TAG.SONAME and isinstance(entry, lief.ELF.DynamicSharedObject):
+            elif entry.tag == tag.SONAME and isinstance(entry, lief.ELF.DynamicSharedObject):
                 soname = text(entry.name)
         arch = b.header.machine_type.name.lower()
         return (
@@ -82,6 +87,8 @@ class ElfFormat:
         )
 
     def symbols(self, path: Path, arch: str) -> Symbols:
+        from builder.openmp.formats.lieflib import lief
+
         b = self._parse(path, symbols=True)
         # A versioned import names its version; the verneed entry names the file that must define it.
         version_file = {

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import lief
+from typing import TYPE_CHECKING
 
 from builder.errors import InputError
 from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols, text
 
-CMD = lief.MachO.LoadCommand.TYPE
-_LOADS = {CMD.LOAD_DYLIB, CMD.LOAD_WEAK_DYLIB, CMD.REEXPORT_DYLIB, CMD.LOAD_UPWARD_DYLIB, CMD.LAZY_LOAD_DYLIB}
+if TYPE_CHECKING:
+    import lief
+
 # Thin 32/64-bit in either byte order, and the fat header (0xcafebabe, also Java's class magic:
 # a fat header's architecture count is small, a class file's version is not).
 _THIN = {b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe"}
@@ -45,6 +45,8 @@ class MachOFormat:
         return head[:4] in _FAT and 0 < int.from_bytes(head[4:8], "big") < 32
 
     def _parse(self, path: Path, *, symbols: bool) -> lief.MachO.FatBinary:
+        from builder.openmp.formats.lieflib import lief
+
         config = lief.MachO.ParserConfig.deep if symbols else lief.MachO.ParserConfig.quick
         fat = lief.MachO.parse(str(path), config)
         if fat is None or fat.size == 0:
@@ -52,12 +54,15 @@ class MachOFormat:
         return fat
 
     def dependencies(self, path: Path) -> tuple[Dependencies, ...]:
+        from builder.openmp.formats.lieflib import lief
+
+        loads = _loads()
         out = []
         fat = self._parse(path, symbols=False)  # keep the parent alive: slices borrow from it
         for b in _slices(fat):
             dylibs = [c for c in b.commands if isinstance(c, lief.MachO.DylibCommand)]
-            needed = tuple(text(c.name) for c in dylibs if c.command in _LOADS)
-            ids = [text(c.name) for c in dylibs if c.command == CMD.ID_DYLIB]
+            needed = tuple(text(c.name) for c in dylibs if c.command in loads)
+            ids = [text(c.name) for c in dylibs if c.command == lief.MachO.LoadCommand.TYPE.ID_DYLIB]
             rpath = tuple(text(c.path) for c in b.commands if isinstance(c, lief.MachO.RPathCommand))
             out.append(
                 Dependencies(
@@ -71,13 +76,18 @@ class MachOFormat:
         return tuple(out)
 
     def symbols(self, path: Path, arch: str) -> Symbols:
+        from builder.openmp.formats.lieflib import lief
+
+        loads_cmd = _loads()
         fat = self._parse(path, symbols=True)
         b = next((s for s in _slices(fat) if s.header.cpu_type.name.lower() == arch), None)
         if b is None:
             raise InputError(f"{path}: no {arch} slice")
         # Two-level namespace: an import's ordinal (1-based) picks the dylib load command it binds to.
         loads = [
-            text(c.name) for c in b.commands if isinstance(c, lief.MachO.DylibCommand) and c.command in _LOADS
+            text(c.name)
+            for c in b.commands
+            if isinstance(c, lief.MachO.DylibCommand) and c.command in loads_cmd
         ]
         imports = []
         for sym in b.imported_symbols:
@@ -95,6 +105,16 @@ class MachOFormat:
 
     def resolve(self, binary: Path, deps: Dependencies, request: str, ctx: SearchContext) -> Resolved | None:
         return resolve(binary, deps, request, ctx)
+
+
+def _loads() -> frozenset[lief.MachO.LoadCommand.TYPE]:
+    """The load commands that make dyld open another dylib (LC_ID_DYLIB names the file itself)."""
+    from builder.openmp.formats.lieflib import lief
+
+    cmd = lief.MachO.LoadCommand.TYPE
+    return frozenset(
+        {cmd.LOAD_DYLIB, cmd.LOAD_WEAK_DYLIB, cmd.REEXPORT_DYLIB, cmd.LOAD_UPWARD_DYLIB, cmd.LAZY_LOAD_DYLIB}
+    )
 
 
 def _slices(fat: lief.MachO.FatBinary) -> list[lief.MachO.Binary]:

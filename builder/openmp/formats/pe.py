@@ -8,11 +8,13 @@ in the process is reused, else the dependent's folder, the folders added by os.a
 from __future__ import annotations
 
 from pathlib import Path
-
-import lief
+from typing import TYPE_CHECKING
 
 from builder.errors import InputError
 from builder.openmp.formats import Dependencies, Import, Resolved, SearchContext, Symbols, text
+
+if TYPE_CHECKING:
+    import lief
 
 
 class PeFormat:
@@ -22,6 +24,8 @@ class PeFormat:
         return head[:2] == b"MZ"
 
     def _parse(self, path: Path, *, symbols: bool) -> lief.PE.Binary:
+        from builder.openmp.formats.lieflib import lief
+
         config = lief.PE.ParserConfig()
         config.parse_signature = False
         config.parse_rsrc = False
