@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_install import machine, write_section  # noqa: E402
+from bench_install import write_section  # noqa: E402
+from host import machine  # noqa: E402
 
 from builder.contract import runtime_environment  # noqa: E402
 from builder.targets import host_target  # noqa: E402

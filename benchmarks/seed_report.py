@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -36,6 +35,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from host import machine  # noqa: E402
 
 from builder.fsutil import atomic_write_text  # noqa: E402
 from builder.measure.report.seed import load_line, render  # noqa: E402
@@ -67,18 +69,6 @@ def builder(work: Path, *args: str, capture: bool = False) -> str:
     if proc.returncode != 0:
         raise SystemExit(f"seed-report: `builder {' '.join(args)}` failed (exit {proc.returncode})")
     return proc.stdout or ""
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def precision_note() -> str | None:

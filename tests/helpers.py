@@ -29,3 +29,21 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *ne
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
     return errors[0]
+
+
+def team_profile(script: str, *, runtime: str = "") -> str:
+    """A Linux profile whose [program] is a script of the team's own, benched as
+    `{program} {input} {output}`; `runtime` is the lines of a [runtime] table, if any."""
+    table = f"[runtime]\n{runtime}" if runtime else ""
+    return f"""\
+description = "a program of the team's own"
+[target]
+name = "linux-x86_64"
+python = "3.11"
+[program]
+name = "sep"
+script = "{script}"
+{table}[bench]
+command = "{{program}} {{input}} {{output}}"
+input-seconds = 1
+"""

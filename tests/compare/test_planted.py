@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import team_profile
 
 from .conftest import ROOT, run_builder
 
@@ -224,19 +225,6 @@ def test_compare_calls_a_spinning_thread_slower(venv_factory) -> None:
     assert r["summary"]["b"]["os_threads"]["median"] > r["summary"]["a"]["os_threads"]["median"]
 
 
-FOREIGN = """\
-description = "a program of the team's own"
-[target]
-name = "linux-x86_64"
-python = "3.11"
-[program]
-name = "sep"
-script = "separate.py"
-[bench]
-command = "{program} {input} {output}"
-input-seconds = 1
-"""
-
 FOREIGN_SCRIPT = """\
 import sys
 from pathlib import Path
@@ -260,7 +248,7 @@ def test_bisect_of_a_program_that_knows_nothing_of_us_names_the_planted_package(
         ("a", venv_factory("base")),
         ("b", venv_factory("alpha-slow", ("innocent-alpha", "slowpoke"))),
     ):
-        (tmp_path / "profiles" / f"{name}.toml").write_text(FOREIGN)
+        (tmp_path / "profiles" / f"{name}.toml").write_text(team_profile("separate.py"))
         (tmp_path / "build" / name).mkdir(parents=True)
         (tmp_path / "build" / name / "venv").symlink_to(venv, target_is_directory=True)
     proc = run_foreign(

@@ -9,27 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_builder
+from helpers import run_builder, team_profile
 
 from builder.measure.runtime import venv_runtime
 from builder.paths import Project
 
-PROFILE = """\
-description = "a program of the team's own"
-[target]
-name = "linux-x86_64"
-python = "3.11"
-[program]
-name = "sep"
-{program}
-[runtime]
-threads = 2
-interop-threads = 1
-matmul-precision = "medium"
-[bench]
-command = "{{program}} {{input}} {{output}}"
-input-seconds = 1
-"""
+RUNTIME = 'threads = 2\ninterop-threads = 1\nmatmul-precision = "medium"\n'
 
 # Knows nothing of runtime-builder: reads the input, imports torch, writes one file.
 SCRIPT = """\
@@ -45,9 +30,9 @@ out.mkdir(parents=True, exist_ok=True)
 """
 
 
-def _project(tmp_path: Path, program: str) -> Path:
+def _project(tmp_path: Path) -> Path:
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles/p.toml").write_text(PROFILE.format(program=program))
+    (tmp_path / "profiles/p.toml").write_text(team_profile("app/separate.py", runtime=RUNTIME))
     (tmp_path / "app").mkdir()
     (tmp_path / "app/separate.py").write_text(SCRIPT)
     # the profile's venv: this interpreter's environment (it has torch), where builder looks for it
@@ -57,7 +42,7 @@ def _project(tmp_path: Path, program: str) -> Path:
 
 
 def test_a_script_profiles_venv_runs_the_script_behind_the_probe(tmp_path: Path) -> None:
-    project = _project(tmp_path, 'script = "app/separate.py"')
+    project = _project(tmp_path)
     rt = venv_runtime(project / "build/p/venv", Project(root=project), profile="p")
     assert rt.workload is not None and rt.argv[0].endswith(("python", "python.exe"))
     launcher = Path(rt.argv[1]).read_text()
@@ -69,7 +54,7 @@ def test_a_script_profiles_venv_runs_the_script_behind_the_probe(tmp_path: Path)
 @pytest.mark.slow
 def test_bench_of_a_foreign_programs_venv_reads_its_probe(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    project = _project(tmp_path, 'script = "app/separate.py"')
+    project = _project(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
     proc = run_builder("bench", project / "build/p/venv", "--repeat", "1", "--json", root=project, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -85,7 +70,7 @@ def test_bench_of_a_foreign_programs_venv_reads_its_probe(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_tune_tries_candidates_on_a_foreign_program_through_the_hook(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    project = _project(tmp_path, 'script = "app/separate.py"')
+    project = _project(tmp_path)
     proc = run_builder(
         "tune", project / "build/p/venv", "--threads", "1", "--threads", "2", "--repeat", "1", "--dry-run",
         "--json", root=project,
@@ -103,7 +88,7 @@ def test_tune_tries_candidates_on_a_foreign_program_through_the_hook(tmp_path: P
 @pytest.mark.slow
 def test_doctor_runs_a_foreign_programs_own_workload_and_names_its_interop_threads(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    project = _project(tmp_path, 'script = "app/separate.py"')
+    project = _project(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "STEMS_"))}
     # what an app's environment would plant: the hook honours it over runtime.json, as stems does
     env["STEMS_INTEROP_THREADS"] = "8"
