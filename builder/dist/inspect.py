@@ -1,8 +1,15 @@
-"""Inspect a venv, a site-packages folder or a dist: Python, platform, packages by size."""
+"""Inspect a venv, a site-packages folder or a dist: Python, platform, packages by size.
+
+A dist's packages are the manifest's: every package the freeze bundled, also one that PyInstaller
+keeps only in its PYZ archive (pure Python, no file of its own on disk, listed with size 0). A
+frozen folder without a manifest (a team's own freeze) has only the dist-info folders PyInstaller
+copied into `_internal`, so its list is those.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,15 @@ def _wheel_platform(site_packages: Path) -> str:
     return "any"
 
 
+def _python_of_frozen(internal: Path) -> str | None:
+    """The Python a frozen folder carries, from its library's name (libpython3.11.so.1.0, python311.dll)."""
+    for lib in sorted(internal.glob("*ython3*")):
+        found = re.match(r"(?:lib)?[Pp]ython3\.?(\d+)", lib.name)
+        if found:
+            return f"3.{found.group(1)}"
+    return None
+
+
 def _python_of_venv(venv: Path, site_packages: Path) -> str:
     cfg = venv / "pyvenv.cfg"
     if cfg.is_file():
@@ -40,24 +56,36 @@ def _python_of_venv(venv: Path, site_packages: Path) -> str:
     return site_packages.parent.name.removeprefix("python")
 
 
+def _frozen_internal(path: Path) -> Path | None:
+    """PyInstaller's `_internal` folder of a frozen folder, or of a dist's one program folder."""
+    if (path / "_internal").is_dir():
+        return path / "_internal"
+    found = sorted(p for p in path.glob("*/_internal") if p.is_dir())
+    return found[0] if len(found) == 1 else None
+
+
 def inspect_path(path: Path) -> dict[str, Any]:
     if (path / MANIFEST).is_file():
         return _inspect_dist(path)
+    internal = _frozen_internal(path)
     if (path / "pyvenv.cfg").is_file():
         site = site_packages_of(path)
         kind, root = "venv", path
     elif any(path.glob("*.dist-info")):
         site, kind, root = path, "site-packages", path
+    elif internal is not None:
+        site, kind, root = internal, "frozen", path  # no manifest: the dist-info folders PyInstaller copied
     else:
         raise InputError(
-            f"{path}: not a venv (no pyvenv.cfg), site-packages folder (no *.dist-info) or dist (no {MANIFEST})"
+            f"{path}: not a venv (no pyvenv.cfg), site-packages folder (no *.dist-info), dist (no {MANIFEST}) "
+            "or frozen folder (no _internal)"
         )
     packages = sorted(read_site_packages(site), key=lambda p: (-p.size, p.name.lower()))
     size, count = tree_totals(root)
     return {
         "path": str(path),
         "kind": kind,
-        "python": _python_of_venv(path, site),
+        "python": _python_of_frozen(site) if kind == "frozen" else _python_of_venv(path, site),
         "platform": _wheel_platform(site),
         "packages": [
             {"name": p.name, "version": p.version, "size": p.size, "files": p.files} for p in packages
@@ -83,6 +111,11 @@ def _inspect_dist(dist: Path) -> dict[str, Any]:
         acc = sizes.setdefault((name, version), [0, 0])
         acc[0] += entry.get("size", 0)
         acc[1] += 1
+    # A bundled package with no file of its own lives only in the PYZ archive inside the program
+    # (pure Python). A manifest from before the "bundled" mark counts each package in, as the SBOM does.
+    for pkg in manifest.get("packages", []):
+        if pkg.get("bundled", True):
+            sizes.setdefault((pkg["name"], pkg["version"]), [0, 0])
     rows = sorted(
         ({"name": n, "version": v, "size": s, "files": c} for (n, v), (s, c) in sizes.items()),
         key=lambda r: (-int(r["size"] or 0), str(r["name"]).lower()),
@@ -120,5 +153,6 @@ def render(info: dict[str, Any]) -> str:
     for p in info["packages"]:
         lines.append(f"  {p['name']:<{width}}  {p['version'] or '':<14} {human_size(p['size']):>10}")
     if info["kind"] == "dist":
-        lines.append("  (names in parentheses: files PyInstaller added that no package's RECORD lists)")
+        lines.append("  (names in parentheses: files PyInstaller added that no package's RECORD lists;")
+        lines.append("   0 B: pure Python kept only in PyInstaller's PYZ archive, inside the program file)")
     return os.linesep.join(lines)

@@ -86,12 +86,11 @@ def install_method(rt: Runtime) -> dict[str, Any]:
             s = json.loads(stamp.read_text())
             out["builder_stamp"] = {"lock_sha256": s.get("lock"), "uv": s.get("uv")}
     else:
-        from builder.dist.manifest import read_manifest
+        from builder.dist.manifest import MANIFEST, read_manifest
 
-        try:
-            m = read_manifest(rt.path)
-        except OSError:
+        if not (rt.path / MANIFEST).is_file():  # a team's own freeze; a damaged manifest is an error
             return {"frozen": "no manifest.json"}
+        m = read_manifest(rt.path)
         out["tools"] = m.get("tools")
         out["sources"] = m.get("sources")
         out["lock"] = (m.get("lock") or {}).get("sha256")

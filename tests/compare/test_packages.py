@@ -1,0 +1,50 @@
+"""compare's package list of a frozen runtime, from small real dists (packaged by builder's own
+`package`): a dist's list is its manifest's bundled packages, also the pure-Python ones PyInstaller
+keeps only in its PYZ archive; a frozen folder without a manifest falls back to its dist-info folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from builder.dist.manifest import InstalledPackage, package, packages_json
+from builder.measure.compare import static_facts
+from builder.measure.runtime import resolve_path
+from builder.paths import Project
+
+
+def _frozen(tmp: Path) -> Path:
+    """A onedir freeze: the program (its PYZ archive inside) and one package with files of its own."""
+    frozen = tmp / "frozen" / "stems"
+    (frozen / "_internal" / "numpy").mkdir(parents=True)
+    (frozen / "stems").write_bytes(b"program, and the PYZ archive appended to it\n" * 10)
+    (frozen / "_internal" / "numpy" / "_core.so").write_bytes(b"extension module\n" * 10)
+    return frozen
+
+
+def _versions(path: Path, project: Path) -> dict[str, tuple[str, int]]:
+    packages = static_facts(resolve_path(path, Project(root=project)))["packages"]
+    return {key: (p["version"], p["size"]) for key, p in packages.items()}
+
+
+def test_a_dists_packages_include_one_only_in_the_pyz_archive(tmp_path: Path) -> None:
+    installed = [
+        InstalledPackage(name="numpy", version="2.1.0", size=170, files=1, top_level=("numpy",)),
+        # pure Python: PyInstaller put its modules only into the PYZ, so no file on disk is its own
+        InstalledPackage(name="tqdm", version="4.67.1", size=5000, files=40, top_level=("tqdm",)),
+        # in the venv, not in the program
+        InstalledPackage(
+            name="pyinstaller", version="6.16.0", size=9000, files=90, top_level=("PyInstaller",)
+        ),
+    ]
+    body = {"profile": "p", "packages": packages_json(installed, frozenset({"numpy", "tqdm", "stems"}))}
+    dist = tmp_path / "dist" / "p"
+    package(_frozen(tmp_path), dist, body, {}, archive_epoch=None)
+    assert _versions(dist, tmp_path) == {"numpy": ("2.1.0", 170), "tqdm": ("4.67.1", 0)}
+
+
+def test_a_frozen_folder_without_a_manifest_lists_its_dist_info_folders(tmp_path: Path) -> None:
+    frozen = _frozen(tmp_path)
+    info = frozen / "_internal" / "tqdm-4.67.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tqdm\nVersion: 4.67.1\n")
+    assert _versions(frozen, tmp_path) == {"tqdm": ("4.67.1", 0)}
