@@ -141,9 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             "this report failed every NEW round so). NEW uses 8, the most stems accepts here and twice "
             "the 4 that `builder doctor` calls far above 2 CPUs.",
             "The tiny model has the 4-stem BS-RoFormer's structure at a few thousand times less compute; "
-            "the full `bs_roformer_4stem` takes 70-105 s per chunk here (docs/PERFORMANCE.md), too long "
-            "for interleaved rounds within this report's 15-minute budget. On that model the precision "
-            "alone was 104.7 s (highest) against 71.8 s (high) per chunk (`make bench-engine`, 2026-12-02).",
+            "the full `bs_roformer_4stem` takes 25-50 s per chunk here when the machine is quiet and up to "
+            "120 s under load (docs/PERFORMANCE.md), too long for interleaved rounds within this report's "
+            "15-minute budget. On that model the precision matters only where the CPU has native bf16: "
+            "104.7 s (highest) against 71.8 s (high) per chunk on 2026-12-02 (AMX, a loaded machine), "
+            "25.7 s against 25.4 s on 2026-12-03 (no native bf16, quiet; `make bench-engine`).",
             *filter(None, [precision_note()]),
         ],
         "reports": os.path.relpath(args.reports, ROOT),
