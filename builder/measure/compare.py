@@ -98,12 +98,18 @@ def install_method(rt: Runtime) -> dict[str, Any]:
     return out
 
 
+def program_folder(rt: Runtime) -> Path:
+    """Where a runtime's files are: a venv, or a frozen program's onedir folder, the one its
+    executable sits in (a dist's `<[program].name>/`, as its manifest names it; a frozen folder
+    without a manifest is that folder itself)."""
+    return rt.path if rt.kind == "venv" else Path(rt.argv[0]).parent
+
+
 def openmp_files(rt: Runtime) -> dict[str, Any]:
     from builder.openmp.audit import audit
 
-    root = rt.path / "stems" if rt.kind == "dist" else rt.path
     try:
-        rep = audit(root)
+        rep = audit(program_folder(rt))
     except InputError as exc:
         return {"error": exc.one_line(), "runtimes": []}
     return {

@@ -1,9 +1,11 @@
 """compare's package list of a frozen runtime, from small real dists (packaged by builder's own
 `package`): a dist's list is its manifest's bundled packages, also the pure-Python ones PyInstaller
-keeps only in its PYZ archive; a frozen folder without a manifest falls back to its dist-info folders."""
+keeps only in its PYZ archive; a frozen folder without a manifest falls back to its dist-info folders.
+Its OpenMP files are those in the program's own folder, whatever the program is named."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from builder.dist.manifest import InstalledPackage, package, packages_json
@@ -11,12 +13,15 @@ from builder.measure.compare import static_facts
 from builder.measure.runtime import resolve_path
 from builder.paths import Project
 
+# a real (tiny) binary, under an OpenMP runtime's name: the audit parses what it lists
+MACHO = Path(__file__).resolve().parents[1] / "fixtures" / "macho" / "markupsafe-universal2.so"
 
-def _frozen(tmp: Path) -> Path:
+
+def _frozen(tmp: Path, name: str = "stems") -> Path:
     """A onedir freeze: the program (its PYZ archive inside) and one package with files of its own."""
-    frozen = tmp / "frozen" / "stems"
+    frozen = tmp / "frozen" / name
     (frozen / "_internal" / "numpy").mkdir(parents=True)
-    (frozen / "stems").write_bytes(b"program, and the PYZ archive appended to it\n" * 10)
+    (frozen / name).write_bytes(b"program, and the PYZ archive appended to it\n" * 10)
     (frozen / "_internal" / "numpy" / "_core.so").write_bytes(b"extension module\n" * 10)
     return frozen
 
@@ -48,3 +53,27 @@ def test_a_frozen_folder_without_a_manifest_lists_its_dist_info_folders(tmp_path
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tqdm\nVersion: 4.67.1\n")
     assert _versions(frozen, tmp_path) == {"tqdm": ("4.67.1", 0)}
+
+
+def _openmp(path: Path, project: Path) -> list[str]:
+    facts = static_facts(resolve_path(path, Project(root=project)))["openmp_files"]
+    assert "error" not in facts, facts["error"]
+    return [r["path"] for r in facts["runtimes"]]
+
+
+def test_a_dists_openmp_files_are_in_its_own_programs_folder(tmp_path: Path) -> None:
+    # a team's own program ([program].name msst-inference), not the bundled stems
+    frozen = _frozen(tmp_path, "msst-inference")
+    (frozen / "_internal" / "torch" / "lib").mkdir(parents=True)
+    shutil.copyfile(MACHO, frozen / "_internal" / "torch" / "lib" / "libomp.dylib")
+    body = {"profile": "msst", "program": {"name": "msst-inference"}, "packages": []}
+    dist = tmp_path / "dist" / "msst"
+    package(frozen, dist, body, {}, archive_epoch=None)
+    assert _openmp(dist, tmp_path) == ["_internal/torch/lib/libomp.dylib"]
+
+
+def test_a_frozen_folder_without_a_manifest_has_its_openmp_files_read(tmp_path: Path) -> None:
+    frozen = _frozen(tmp_path)
+    (frozen / "_internal" / "torch" / "lib").mkdir(parents=True)
+    shutil.copyfile(MACHO, frozen / "_internal" / "torch" / "lib" / "libomp.dylib")
+    assert _openmp(frozen, tmp_path) == ["_internal/torch/lib/libomp.dylib"]
