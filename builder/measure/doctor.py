@@ -310,6 +310,30 @@ def job_seconds(w: Watched, bench: Mapping[str, Any] | None) -> tuple[float, str
 # --- facts ------------------------------------------------------------------------------
 
 
+def cores_after_job(
+    samples: Sequence[Sample], linger_started: float, linger_s: float, main_tid: int
+) -> dict[int, float]:
+    """Each thread's cores over the probe's linger, from SETTLE_S after its start to its end (pure).
+
+    The job is over and the main thread asleep: a thread still on a CPU then is a spinning pool.
+    A thread's rate runs from the window's first sample to the last one inside the linger that saw
+    it. Samples taken after the linger, while the process exits, are left out: the exit stops
+    threads (a spinning onnxruntime pool among them) and stretches the window with no CPU time.
+    """
+    begin, end = linger_started + SETTLE_S, linger_started + linger_s
+    window = [s for s in samples if begin <= s.t <= end]
+    if len(window) < 2:
+        return {}
+    first = window[0]
+    after: dict[int, float] = {}
+    for tid, c0 in first.cpu.items():
+        seen = [s for s in window[1:] if tid in s.cpu]
+        # the main thread is asleep in the probe by construction: not a candidate
+        if tid != main_tid and seen and seen[-1].t > first.t:
+            after[tid] = round((seen[-1].cpu[tid] - c0) / (seen[-1].t - first.t), 2)
+    return after
+
+
 def thread_rows(w: Watched, mask: Sequence[int] | None) -> list[dict[str, Any]]:
     """Per thread: CPU seconds over the run, cores used after the job (probe linger), affinity."""
     if not w.samples:
@@ -319,16 +343,9 @@ def thread_rows(w: Watched, mask: Sequence[int] | None) -> list[dict[str, Any]]:
     for s in w.samples:
         last.update(s.cpu)
         aff.update(s.affinity)
-    after: dict[int, float] = {}
-    linger = (w.probe or {}).get("linger_started")
-    if linger:
-        window = [s for s in w.samples if s.t >= linger + SETTLE_S]
-        if len(window) >= 2:
-            dt = window[-1].t - window[0].t
-            for tid, c in window[-1].cpu.items():
-                # the main thread is asleep in the probe by construction: not a candidate
-                if tid in window[0].cpu and dt > 0 and tid != w.pid:
-                    after[tid] = round((c - window[0].cpu[tid]) / dt, 2)
+    probe = w.probe or {}
+    linger = probe.get("linger_started")
+    after = cores_after_job(w.samples, linger, probe.get("linger_s", LINGER_S), w.pid) if linger else {}
     rows = []
     for tid in sorted(last):
         a = aff.get(tid)

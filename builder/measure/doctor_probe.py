@@ -100,11 +100,12 @@ def _at_exit() -> None:
             ]
         except ImportError:
             out["pools"] = None
+        linger = float(os.environ.get(LINGER_ENV) or 0)
+        out["linger_s"] = linger
         out["linger_started"] = time.time()
         if path:
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(out, fh)
-        linger = float(os.environ.get(LINGER_ENV) or 0)
         if linger > 0:
             time.sleep(linger)
     except Exception as exc:  # noqa: BLE001

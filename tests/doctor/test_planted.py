@@ -35,12 +35,11 @@ WITH_SKLEARN = "import sklearn.cluster\n" + TORCH_JOB
 MATMUL_ONNX = (
     "CAg6QAoRCgF4CgF4EgF5IgZNYXRNdWwSAWdaEwoBeBIOCgwIARIICgIIQAoCCEBiEwoBeRIOCgwIARIICgIIQAoCCEBCBAoAEBE="
 )
-WITH_ORT = (
-    f"""
+ORT_SESSION = """
 import base64, threading, time, numpy as np, onnxruntime as ort
 so = ort.SessionOptions()
 so.intra_op_num_threads = 2
-session = ort.InferenceSession(base64.b64decode("{MATMUL_ONNX}"), so, providers=["CPUExecutionProvider"])
+{options}session = ort.InferenceSession(base64.b64decode("{onnx}"), so, providers=["CPUExecutionProvider"])
 x = np.ones((64, 64), dtype="float32")
 def serve():
     while True:
@@ -48,6 +47,12 @@ def serve():
         time.sleep(0.02)
 threading.Thread(target=serve, daemon=True).start()
 """
+WITH_ORT = ORT_SESSION.format(options="", onnx=MATMUL_ONNX) + TORCH_JOB
+# The fix the doctor names, applied: the same session with its spin-wait off is no cause.
+WITH_ORT_NOT_SPINNING = (
+    ORT_SESSION.format(
+        options="so.add_session_config_entry('session.intra_op.allow_spinning', '0')\n", onnx=MATMUL_ONNX
+    )
     + TORCH_JOB
 )
 
@@ -134,3 +139,11 @@ def test_a_spinning_onnxruntime_session_is_named(doctor_venv: Path, tmp_path: Pa
     c = r["causes"][0]
     assert "onnxruntime session" in c["title"] and "allow_spinning" in c["fix"]
     assert "onnxruntime" in r["figures"]["libraries_loaded"]
+
+
+def test_the_same_session_without_spinning_is_not_named(doctor_venv: Path, tmp_path: Path) -> None:
+    prog = _program(tmp_path, WITH_ORT_NOT_SPINNING)
+    r = _diagnose(run_doctor(doctor_venv, "--program", prog, "--no-cost", "--json"))
+    assert r["causes"] == [], r["causes"]
+    assert "onnxruntime" in r["figures"]["libraries_loaded"]
+    assert all((t["cores_after_job"] or 0) < 0.1 for t in r["figures"]["thread_rows"])
