@@ -2,7 +2,10 @@
 
 Both hold the same entries, sorted, under `<arcname>/`. The tar: owners and times fixed
 (mtime = SOURCE_DATE_EPOCH), modes normalised to 0755/0644, and xz runs with a fixed block size
-so its output does not depend on how many threads compress it. The zip (what Windows users and
+so its output does not depend on how many threads compress it. Where no `xz` is on PATH (Windows
+outside Git Bash, a Mac without Homebrew's xz), Python's own liblzma writes the same format at the
+same preset in one thread: slower, and other bytes than xz's blocks, but the same for the same
+files, so two builds on one machine still agree. The zip (what Windows users and
 app updaters expect): every entry's time is SOURCE_DATE_EPOCH (UTC, at least 1980, zip's first
 year), its creator is "Unix" with the same normalised modes in the external attributes (plus
 the MS-DOS directory bit for folders), names are UTF-8, and deflate runs at a fixed level. A
@@ -13,7 +16,9 @@ freeze makes none on Windows. The bytes depend on zlib's version, like any defla
 
 from __future__ import annotations
 
+import lzma
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
@@ -21,13 +26,15 @@ import time
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, cast
 
 from builder.errors import ToolError
 from builder.fsutil import sha256_file, walk
 
 # -3: measured on the minimal Linux runtime (440 MB), -6 gives 112 MB in ~3x the time of
 # -2/-3 (~120 MB); the size goal is 180 MB, so the faster preset wins.
-XZ_ARGS = ["xz", "-3", "--threads=2", "--block-size=32MiB", "--check=crc64", "-c"]
+XZ_PRESET = 3
+XZ_ARGS = [f"-{XZ_PRESET}", "--threads=2", "--block-size=32MiB", "--check=crc64", "-c"]
 
 
 def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
@@ -65,15 +72,23 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str, skip
     """
     tmp = _tmp(archive)
     paths = payload(folder, [archive, *skip])
+    xz_program = shutil.which("xz")
     try:
         with tmp.open("wb") as out:
+            xz: subprocess.Popen[bytes] | None = None
+            sink: IO[bytes]
+            if xz_program is None:
+                sink = lzma.LZMAFile(
+                    out, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET
+                )
+            else:
+                try:
+                    xz = subprocess.Popen([xz_program, *XZ_ARGS], stdin=subprocess.PIPE, stdout=out)
+                except OSError as exc:
+                    raise ToolError(f"cannot run {xz_program}: {exc.strerror}") from None
+                sink = cast(IO[bytes], xz.stdin)
             try:
-                xz = subprocess.Popen(XZ_ARGS, stdin=subprocess.PIPE, stdout=out)
-            except FileNotFoundError:
-                raise ToolError("xz not found: install xz-utils") from None
-            assert xz.stdin is not None
-            try:
-                with tarfile.open(fileobj=xz.stdin, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+                with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT) as tar:
                     for path in paths:
                         rel = path.relative_to(folder).as_posix()
                         name = arcname if rel == "." else f"{arcname}/{rel}"
@@ -84,8 +99,8 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str, skip
                         else:
                             tar.addfile(info)
             finally:
-                xz.stdin.close()
-                code = xz.wait()
+                sink.close()
+                code = xz.wait() if xz is not None else 0
         if code != 0:
             raise ToolError(f"xz failed (exit {code}) writing {archive}")
         os.replace(tmp, archive)

@@ -158,3 +158,28 @@ def test_a_dist_copied_under_a_spaced_non_ascii_path_still_verifies(tmp_path: Pa
     moved.parent.mkdir()
     shutil.copytree(dist, moved, symlinks=True)
     assert verify_dist(moved).ok
+
+
+def _entries(archive: Path) -> list[tuple[str, int, int, bytes, str, int]]:
+    with tarfile.open(archive) as tar:
+        out = []
+        for m in tar.getmembers():
+            fh = tar.extractfile(m) if m.isfile() else None
+            out.append((m.name, m.mode, m.mtime, fh.read() if fh else b"", m.linkname, int(m.type[0])))
+        return out
+
+
+def test_without_xz_on_path_python_writes_the_same_entries_reproducibly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows outside Git Bash and a Mac without Homebrew have no xz program
+    a = tree(tmp_path / "a", mode=0o644, mtime=1_700_000_000)
+    b = tree(tmp_path / "b", mode=0o600, mtime=1_600_000_000)
+    assert shutil.which("xz"), "this test compares Python's output with the xz program's"
+    write_archive(a, tmp_path / "by-xz.tar.xz", EPOCH, arcname="p")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    assert shutil.which("xz") is None
+    sha_a = write_archive(a, tmp_path / "a.tar.xz", EPOCH, arcname="p")
+    assert sha_a == write_archive(b, tmp_path / "b.tar.xz", EPOCH, arcname="p")
+    assert _entries(tmp_path / "a.tar.xz") == _entries(tmp_path / "by-xz.tar.xz")
+    assert not list(tmp_path.glob(".*.tmp"))
