@@ -4,6 +4,7 @@ kernel's own accounting, a whole process tree killed on a hang, and the single-t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -219,3 +220,18 @@ def test_a_runtime_pinned_to_one_core_raises_the_single_thread_alarm() -> None:
     # threadpoolctl's inventory came with the run (selftest): torch's OpenMP pool, 2 threads
     omp = [p for p in run["threadpools"] if p["user_api"] == "openmp"]
     assert len(omp) == 1 and omp[0]["num_threads"] == 2
+
+
+def test_the_callers_environment_as_is_each_threads_affinity_and_the_start_in_wall_clock() -> None:
+    code = "import os, time; print(os.environ.get('BUILDER_TEST_KEPT'), os.getpid()); time.sleep(0.3)"
+    before = time.time()
+    res = run_monitored(
+        [sys.executable, "-c", code], env={**os.environ, "BUILDER_TEST_KEPT": "as-is"}, timeout=60, stall=30,
+        inherit_env=True, thread_affinity=True,
+    )  # fmt: skip
+    assert res.returncode == 0 and res.stdout.split() == ["as-is", str(res.pid)]
+    assert res.started_epoch is not None and before <= res.started_epoch <= time.time()
+    if sys.platform == "linux":
+        assert res.samples[-1].threads_affinity.get(res.pid) == tuple(sorted(os.sched_getaffinity(0)))
+    plain = run_monitored([sys.executable, "-c", "print(1)"], env={}, timeout=60, stall=30)
+    assert plain.returncode == 0 and all(not s.threads_affinity for s in plain.samples)

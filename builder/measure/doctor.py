@@ -19,13 +19,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -36,13 +34,14 @@ from builder.contract import SETTINGS_ENV
 from builder.errors import ToolError
 from builder.log import Log
 from builder.measure.doctor_probe import WATCHED_ENV
+from builder.measure.runner import ProcessResult, Sample, run_monitored
 from builder.measure.runtime import Runtime
 from builder.measure.workload import Workload as WorkloadCommand
+from builder.measure.workload import run_workload
 
 DEFAULT_MODEL = "tiny"
 DEFAULT_SECONDS = 20.0  # tiny at 20 s of audio: ~55 chunks, 5-30 s on a 2-core machine
 DEFAULT_TIMEOUT = 900.0
-SAMPLE_S = 0.2
 LINGER_S = 2.0  # how long the probe keeps the process alive after the job
 SETTLE_S = 0.3  # pools may spin a moment after their last task: not counted
 PROBE_FILE = Path(__file__).with_name("doctor_probe.py")
@@ -75,23 +74,16 @@ class Workload:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sample:
-    t: float
-    cpu: dict[int, float]  # thread id -> user + system seconds
-    affinity: dict[int, tuple[int, ...]] = field(default_factory=dict)  # Linux only
-
-
-@dataclass(frozen=True, kw_only=True)
 class Watched:
-    pid: int
-    started: float  # time.time() at the start, to place the probe's timestamps
-    returncode: int | None
-    stdout: str
-    stderr: str
-    wall_s: float
-    samples: tuple[Sample, ...]
+    """One run of the workload: the runner's result (psutil samples, with each thread's affinity) and
+    what the probe wrote at exit."""
+
+    res: ProcessResult
     probe: dict[str, Any] | None
-    killed: str | None
+
+    def since_start(self, epoch: float) -> float:
+        """A wall-clock time (the probe's time.time()) as seconds since the process started."""
+        return epoch - (self.res.started_epoch or 0.0)
 
 
 # --- the machine ------------------------------------------------------------------------
@@ -145,65 +137,7 @@ def cgroup_quota() -> float | None:
         return None
 
 
-def thread_affinity(tid: int) -> tuple[int, ...] | None:
-    if sys.platform == "linux":
-        try:
-            return tuple(sorted(os.sched_getaffinity(tid)))
-        except OSError:
-            return None
-    else:
-        return None
-
-
-# --- one watched process ----------------------------------------------------------------
-
-
-def watch(argv: Sequence[str], env: Mapping[str, str], *, timeout: float) -> Watched:
-    """Run one process to its end, sampling each thread's CPU time and affinity with psutil."""
-    with tempfile.TemporaryDirectory(prefix="builder-doctor-") as tmp:
-        out_path, err_path = Path(tmp) / "out", Path(tmp) / "err"
-        start, started = time.perf_counter(), time.time()
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            try:
-                proc = subprocess.Popen(
-                    list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=err
-                )
-            except OSError as exc:
-                raise ToolError(f"doctor: cannot start {argv[0]}: {exc.strerror}") from None
-            samples: list[Sample] = []
-            killed = None
-            try:
-                ps = psutil.Process(proc.pid)
-                while proc.poll() is None:
-                    if time.perf_counter() - start > timeout:
-                        killed = f"still running after {timeout:.0f} s (limit)"
-                        for child in ps.children(recursive=True):
-                            child.kill()
-                        proc.kill()
-                        break
-                    try:
-                        threads = ps.threads()
-                        cpu = {t.id: t.user_time + t.system_time for t in threads}
-                        aff = {t.id: a for t in threads if (a := thread_affinity(t.id)) is not None}
-                        samples.append(Sample(t=time.time(), cpu=cpu, affinity=aff))
-                    except psutil.Error:
-                        pass  # it just exited
-                    time.sleep(SAMPLE_S)
-            except psutil.NoSuchProcess:
-                pass
-            proc.wait()
-        wall = time.perf_counter() - start
-        return Watched(
-            pid=proc.pid,
-            started=started,
-            returncode=None if killed else proc.returncode,
-            stdout=out_path.read_text(errors="replace"),
-            stderr=err_path.read_text(errors="replace"),
-            wall_s=wall,
-            samples=tuple(samples),
-            probe=None,
-            killed=killed,
-        )
+# --- one run of the workload -------------------------------------------------------------
 
 
 @contextmanager
@@ -267,36 +201,49 @@ def run_job(
     own = own_workload(rt, work)
     env = app_environment(rt, extra, drop)
     with probe_folder() as folder:
-        probe_path = folder / "probe.json"
-        if work.program is not None:
-            argv = [rt.argv[0], str(work.program)]
-        elif own is not None:  # its input is generated in the folder, its output written there
-            argv = own.render(list(rt.argv), folder)
-        else:
-            argv = rt.command("bench", "--json", "--model", work.model, "--seconds", f"{work.seconds:g}")
+        # the app's environment as is, and each thread's affinity; a hang is only the time limit
+        limit = work.timeout
         # the freeze's runtime hook (in a venv: the launcher that carries it) writes the probe
         hooked = own is not None or rt.kind != "venv"
-        if not hooked:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)
-            env["BUILDER_DOCTOR_PROBE"] = str(probe_path)
-            env["BUILDER_DOCTOR_LINGER"] = f"{linger:g}"
+        if own is not None:  # its input is generated in the folder, its output written there
+            res, probe_path = run_workload(
+                list(rt.argv),
+                env,
+                own,
+                folder,
+                timeout=limit,
+                stall=limit,
+                inherit_env=True,
+                thread_affinity=True,
+            )
         else:
-            env[FROZEN_PROBE_ENV] = str(probe_path)
-        w = watch(argv, env, timeout=work.timeout)
+            probe_path = folder / "probe.json"
+            if work.program is not None:
+                argv = [rt.argv[0], str(work.program)]
+            else:
+                argv = rt.command("bench", "--json", "--model", work.model, "--seconds", f"{work.seconds:g}")
+            if not hooked:
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)
+                env["BUILDER_DOCTOR_PROBE"] = str(probe_path)
+                env["BUILDER_DOCTOR_LINGER"] = f"{linger:g}"
+            else:
+                env[FROZEN_PROBE_ENV] = str(probe_path)
+            res = run_monitored(
+                argv, env=env, timeout=limit, stall=limit, inherit_env=True, thread_affinity=True
+            )
         probe = json.loads(probe_path.read_text()) if probe_path.is_file() else None
         if probe is not None and hooked:
             probe = from_frozen_probe(probe)
-    w = Watched(**{**w.__dict__, "probe": probe})
-    if w.killed:
+    if res.killed:
         raise ToolError(
-            f"doctor: the workload {w.killed}", hint="pass --seconds with less audio or --timeout"
+            f"doctor: the workload {res.killed}", hint="pass --seconds with less audio or --timeout"
         )
     stems_bench = work.program is None and own is None
-    doc = _first_json(w.stdout) if stems_bench else None
-    if w.returncode != 0 or (stems_bench and doc is None):
-        tail = " | ".join(ln.strip() for ln in w.stderr.splitlines()[-3:] if ln.strip()) or "(no output)"
-        raise ToolError(f"doctor: the workload failed (exit {w.returncode}): {tail}")
-    return w, doc
+    doc = _first_json(res.stdout) if stems_bench else None
+    if res.returncode != 0 or (stems_bench and doc is None):
+        tail = " | ".join(ln.strip() for ln in res.stderr.splitlines()[-3:] if ln.strip()) or "(no output)"
+        raise ToolError(f"doctor: the workload failed (exit {res.returncode}): {tail}")
+    return Watched(res=res, probe=probe), doc
 
 
 def job_seconds(w: Watched, bench: Mapping[str, Any] | None) -> tuple[float, str]:
@@ -304,16 +251,17 @@ def job_seconds(w: Watched, bench: Mapping[str, Any] | None) -> tuple[float, str
     if bench is not None and bench.get("seconds_per_chunk") is not None:
         return float(bench["seconds_per_chunk"]), "s/chunk"
     end = (w.probe or {}).get("linger_started")  # the program's end, before the probe's linger
-    return round(end - w.started if end else w.wall_s, 3), "s (program wall time)"
+    return round(w.since_start(end) if end else w.res.wall_s, 3), "s (program wall time)"
 
 
 # --- facts ------------------------------------------------------------------------------
 
 
 def cores_after_job(
-    samples: Sequence[Sample], linger_started: float, linger_s: float, main_tid: int
+    samples: Sequence[Sample], linger_started: float, linger_s: float, main_tid: int | None
 ) -> dict[int, float]:
-    """Each thread's cores over the probe's linger, from SETTLE_S after its start to its end (pure).
+    """Each thread's cores over the probe's linger, from SETTLE_S after its start to its end (pure;
+    times as the runner's samples give them, seconds since the process started).
 
     The job is over and the main thread asleep: a thread still on a CPU then is a spinning pool.
     A thread's rate runs from the window's first sample to the last one inside the linger that saw
@@ -326,26 +274,28 @@ def cores_after_job(
         return {}
     first = window[0]
     after: dict[int, float] = {}
-    for tid, c0 in first.cpu.items():
-        seen = [s for s in window[1:] if tid in s.cpu]
+    for tid, c0 in first.threads_cpu_s.items():
+        seen = [s for s in window[1:] if tid in s.threads_cpu_s]
         # the main thread is asleep in the probe by construction: not a candidate
         if tid != main_tid and seen and seen[-1].t > first.t:
-            after[tid] = round((seen[-1].cpu[tid] - c0) / (seen[-1].t - first.t), 2)
+            after[tid] = round((seen[-1].threads_cpu_s[tid] - c0) / (seen[-1].t - first.t), 2)
     return after
 
 
 def thread_rows(w: Watched, mask: Sequence[int] | None) -> list[dict[str, Any]]:
     """Per thread: CPU seconds over the run, cores used after the job (probe linger), affinity."""
-    if not w.samples:
+    samples = w.res.samples
+    if not samples:
         return []
     last: dict[int, float] = {}
     aff: dict[int, tuple[int, ...]] = {}
-    for s in w.samples:
-        last.update(s.cpu)
-        aff.update(s.affinity)
+    for s in samples:  # a thread that exited keeps its last figure
+        last.update(s.threads_cpu_s)
+        aff.update(s.threads_affinity)
     probe = w.probe or {}
     linger = probe.get("linger_started")
-    after = cores_after_job(w.samples, linger, probe.get("linger_s", LINGER_S), w.pid) if linger else {}
+    linger_s = probe.get("linger_s", LINGER_S)
+    after = cores_after_job(samples, w.since_start(linger), linger_s, w.res.pid) if linger else {}
     rows = []
     for tid in sorted(last):
         a = aff.get(tid)
@@ -408,7 +358,7 @@ def gather(
         },
         "job_seconds": seconds,
         "job_unit": unit,
-        "wall_s": round(w.wall_s, 2),
+        "wall_s": round(w.res.wall_s, 2),
         "host_cpus": os.cpu_count(),
         "cpu_mask": mask,
         "cgroup_quota_cores": quota,
@@ -614,7 +564,10 @@ def diagnose(rt: Runtime, work: Workload | None = None, *, log: Log | None = Non
     own = own_workload(rt, work)
     if work.program is None and own is None:
         with log.step(f"selftest of {rt.label} in the app's environment"):
-            st = watch(rt.command("selftest", "--json"), app_environment(rt), timeout=work.timeout)
+            st = run_monitored(
+                rt.command("selftest", "--json"), env=app_environment(rt), timeout=work.timeout,
+                stall=work.timeout, inherit_env=True,
+            )  # fmt: skip
             selftest = _first_json(st.stdout)
     what = (
         str(work.program) if work.program

@@ -41,11 +41,13 @@ BUSY_THREAD_SHARE = 0.2
 
 @dataclass(frozen=True, kw_only=True)
 class Sample:
-    """One look at the process: seconds since start, CPU seconds of the tree, per thread of the main process."""
+    """One look at the process: seconds since start, CPU seconds of the tree, per thread of the main process
+    (and, when asked for, each thread's CPU affinity: Linux only)."""
 
     t: float
     cpu_s: float
     threads_cpu_s: Mapping[int, float] = field(default_factory=dict)
+    threads_affinity: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,10 +65,23 @@ class ProcessResult:
     thread_cpu_s: tuple[float, ...] = ()  # per thread of the main process, largest first
     samples: tuple[Sample, ...] = ()
     killed: str | None  # why it was killed (hang), or None
+    pid: int | None = None
+    started_epoch: float | None = None  # time.time() at the start: a sample's t + this is wall-clock time
 
 
 def _clean_env(extra: Mapping[str, str]) -> dict[str, str]:
     return runtime_environment(extra, os.environ)
+
+
+def affinity_of_thread(tid: int) -> tuple[int, ...] | None:
+    """The CPUs one thread may run on (Linux); None elsewhere (psutil has no per-thread affinity)."""
+    if sys.platform == "linux":
+        try:
+            return tuple(sorted(os.sched_getaffinity(tid)))
+        except OSError:
+            return None
+    else:
+        return None
 
 
 def _cpu(times: Sequence[float]) -> float:
@@ -78,8 +93,10 @@ class _Monitor:
     """Samples a process tree with psutil. Keeps the last figure of each process and thread,
     so that what an exited child or thread used still counts."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, affinity: bool = False) -> None:
         self.main = psutil.Process(pid)
+        self.affinity = affinity
+        self.affinity_by_thread: dict[int, tuple[int, ...]] = {}
         self.children: dict[tuple[int, float], psutil.Process] = {}
         self.cpu_by_proc: dict[tuple[int, float], float] = {}
         self.cpu_by_thread: dict[int, float] = {}
@@ -133,6 +150,8 @@ class _Monitor:
                 self.max_threads = max(self.max_threads or 0, n)
                 for th in self.main.threads():
                     self.cpu_by_thread[th.id] = float(th.user_time) + float(th.system_time)
+                    if self.affinity and (a := affinity_of_thread(th.id)) is not None:
+                        self.affinity_by_thread[th.id] = a
         except psutil.Error:
             return False
         return True
@@ -167,26 +186,32 @@ def run_monitored(
     timeout: float = DEFAULT_TIMEOUT,
     stall: float = DEFAULT_STALL,
     cwd: Path | None = None,
+    inherit_env: bool = False,
+    thread_affinity: bool = False,
 ) -> ProcessResult:
     """Run a runtime process to its end, or kill it (and its whole tree) when it hangs.
 
     A hang is no stdout/stderr output and no CPU time for `stall` seconds (a deadlock,
     a sleep), or a run longer than `timeout` (a spin). The one place builder runs a runtime.
+    `env` is added to runtime_environment's cleaned one, or with `inherit_env` is the whole
+    environment as given (the doctor's: what an app would pass down); `thread_affinity` samples
+    each thread's CPU affinity too (Linux).
     """
     argv = tuple(str(a) for a in argv)
     if os.environ.get("BUILDER_VERBOSE"):
         print("+ " + shlex.join(argv), file=sys.stderr)
-    start = time.perf_counter()
+    env = dict(env) if inherit_env else _clean_env(env)
+    start, started_epoch = time.perf_counter(), time.time()
     try:
         if sys.platform == "win32":
             proc = subprocess.Popen(
-                argv, env=_clean_env(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
                 creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
             )  # fmt: skip
         else:
             proc = subprocess.Popen(
-                argv, env=_clean_env(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
                 start_new_session=True,  # its own process group, for killpg
             )  # fmt: skip
@@ -213,7 +238,7 @@ def run_monitored(
     for r in readers:
         r.start()
     try:
-        mon: _Monitor | None = _Monitor(proc.pid)
+        mon: _Monitor | None = _Monitor(proc.pid, affinity=thread_affinity)
     except psutil.NoSuchProcess:  # exited before the first look
         mon = None
     samples: list[Sample] = []
@@ -223,7 +248,10 @@ def run_monitored(
         now = time.perf_counter()
         alive = mon.sample(now)
         cpu = mon.tree_cpu()
-        samples.append(Sample(t=now - start, cpu_s=cpu, threads_cpu_s=dict(mon.cpu_by_thread)))
+        samples.append(Sample(
+            t=now - start, cpu_s=cpu, threads_cpu_s=dict(mon.cpu_by_thread),
+            threads_affinity=dict(mon.affinity_by_thread),
+        ))  # fmt: skip
         if not alive:
             break
         if cpu > last_cpu + 0.005:
@@ -260,6 +288,8 @@ def run_monitored(
         thread_cpu_s=tuple(sorted(mon.cpu_by_thread.values(), reverse=True)) if mon else (),
         samples=tuple(samples),
         killed=killed,
+        pid=proc.pid,
+        started_epoch=started_epoch,
     )
 
 

@@ -225,18 +225,42 @@ def run_figures(res: ProcessResult, probe: dict[str, Any] | None, seconds: float
     return run
 
 
+def run_workload(
+    argv_prefix: list[str],
+    env: dict[str, str],
+    workload: Workload,
+    workdir: Path,
+    *,
+    timeout: float,
+    stall: float,
+    inherit_env: bool = False,
+    thread_affinity: bool = False,
+) -> tuple[ProcessResult, Path]:
+    """One run of the workload in `workdir` (its input, output and probe there), with the freeze's
+    probe on; returns the runner's result and where the probe is written (absent if it wrote none).
+    The runner's options pass through (the doctor's: the app's environment as is, thread affinity)."""
+    argv = workload.render(argv_prefix, workdir)
+    probe_path = workdir / "probe.json"
+    res = run_monitored(
+        argv,
+        env={**env, PROBE_ENV: str(probe_path)},
+        timeout=timeout,
+        stall=stall,
+        cwd=workdir,
+        inherit_env=inherit_env,
+        thread_affinity=thread_affinity,
+    )
+    return res, probe_path
+
+
 def measure_workload(
     argv_prefix: list[str], env: dict[str, str], workload: Workload, *, timeout: float, stall: float
 ) -> dict[str, Any]:
     """One run of the workload in a fresh process. Never raises on a hang or a failure: the run says so."""
     with tempfile.TemporaryDirectory(prefix="builder-workload-") as tmp:
         work = Path(tmp)
-        argv = workload.render(argv_prefix, work)
-        probe_path = work / "probe.json"
-        res = run_monitored(
-            argv, env={**env, PROBE_ENV: str(probe_path)}, timeout=timeout, stall=stall, cwd=work
-        )
-        run: dict[str, Any] = {"hung": None, "command": argv}
+        res, probe_path = run_workload(argv_prefix, env, workload, work, timeout=timeout, stall=stall)
+        run: dict[str, Any] = {"hung": None, "command": list(res.argv)}
         if res.killed:
             run["hung"] = f"workload: {res.killed}"
             return run

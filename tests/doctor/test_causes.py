@@ -182,12 +182,15 @@ def test_a_frozen_programs_probe_reads_as_the_doctors() -> None:
 
 
 def test_a_spinning_thread_is_judged_over_the_linger_not_over_the_exit() -> None:
-    from builder.measure.doctor import LINGER_S, Sample, cores_after_job
+    from builder.measure.doctor import LINGER_S, cores_after_job
+    from builder.measure.runner import Sample
 
     # main thread 1 asleep; thread 2 spins at 0.8 cores through the linger (started at t=100); the
     # last sample comes during the exit, after the linger, when thread 2 is already gone
-    samples = [Sample(t=100 + i * 0.2, cpu={1: 1.0, 2: 5.0 + 0.8 * i * 0.2}) for i in range(11)]
-    samples.append(Sample(t=100 + LINGER_S + 0.4, cpu={1: 1.1}))
+    samples = [
+        Sample(t=100 + i * 0.2, cpu_s=0, threads_cpu_s={1: 1.0, 2: 5.0 + 0.8 * i * 0.2}) for i in range(11)
+    ]
+    samples.append(Sample(t=100 + LINGER_S + 0.4, cpu_s=0, threads_cpu_s={1: 1.1}))
     after = cores_after_job(samples, 100.0, LINGER_S, 1)
     assert after == {2: 0.8}
     assert cores_after_job(samples[:2], 100.0, LINGER_S, 1) == {}  # nothing sampled after SETTLE_S
