@@ -34,7 +34,7 @@ from builder.contract import SETTINGS_ENV
 from builder.errors import ToolError
 from builder.log import Log
 from builder.measure.doctor_probe import WATCHED_ENV
-from builder.measure.runner import ProcessResult, Sample, run_monitored
+from builder.measure.runner import ProcessResult, Sample, run_monitored, tree_cpu_at
 from builder.measure.runtime import Runtime
 from builder.measure.workload import Workload as WorkloadCommand
 from builder.measure.workload import run_workload
@@ -254,6 +254,23 @@ def job_seconds(w: Watched, bench: Mapping[str, Any] | None) -> tuple[float, str
     return round(w.since_start(end) if end else w.res.wall_s, 3), "s (program wall time)"
 
 
+def cores_busy(w: Watched, bench: Mapping[str, Any] | None) -> tuple[float | None, str | None]:
+    """Cores the job kept busy, and where the figure comes from: stems bench's own (its separation),
+    else the runner's: the process's CPU seconds over the job's wall time, the job ending where the
+    probe's linger starts (else at the process's end)."""
+    if bench is not None and bench.get("cpu_cores_busy") is not None:
+        return float(bench["cpu_cores_busy"]), "stems bench: its separation's CPU / wall seconds"
+    end_epoch = (w.probe or {}).get("linger_started")
+    end = w.since_start(end_epoch) if end_epoch else w.res.wall_s
+    cpu = tree_cpu_at(w.res.samples, end) if end_epoch else w.res.cpu_s
+    if cpu is None or end <= 0:
+        return None, None
+    until = "the probe's linger" if end_epoch else "its exit"
+    return round(
+        cpu / end, 2
+    ), f"builder's psutil samples: the process's CPU / wall seconds, start to {until}"
+
+
 # --- facts ------------------------------------------------------------------------------
 
 
@@ -347,6 +364,7 @@ def gather(
     st_threads = (selftest or {}).get("threads") or {}
     import_info = probe.get("torch_import") or {}
     seconds, unit = job_seconds(w, bench)
+    busy, busy_source = cores_busy(w, bench)
     own = own_workload(rt, work)
     return {
         "runtime": rt.describe(),
@@ -367,7 +385,8 @@ def gather(
         "threads_requested": st_threads.get("requested"),
         "threads_at_import": import_info.get("threads") or st_threads.get("at_import"),
         "interop": b_threads.get("inter_op") or at_exit.get("interop") or st_threads.get("interop"),
-        "cores_busy": (bench or {}).get("cpu_cores_busy"),
+        "cores_busy": busy,
+        "cores_busy_source": busy_source,
         "env_parent": {k: v for k, v in app_environment(rt).items() if k in WATCHED_ENV},
         "env_at_import": import_info.get("env") if import_info else None,
         "settings_calls": probe.get("settings_calls"),
@@ -636,7 +655,8 @@ def render(r: Mapping[str, Any]) -> str:
     calls = f.get("settings_calls")
     lines += [
         "  figures:",
-        f"    job: {f['job_seconds']} {f['job_unit']} ({f['wall_s']} s wall); cores busy {f.get('cores_busy')}",
+        f"    job: {f['job_seconds']} {f['job_unit']} ({f['wall_s']} s wall); cores busy {f.get('cores_busy')}"
+        + (f" ({f['cores_busy_source']})" if f.get("cores_busy_source") else ""),
         f"    CPUs: {f['usable_cpus']} usable (host {f['host_cpus']}, mask {f['cpu_mask']}, "
         f"cgroup quota {f['cgroup_quota_cores'] if f['cgroup_quota_cores'] is not None else 'none'})",
         f"    threads: intra-op {f['threads']} (at torch import {f['threads_at_import']}, requested "

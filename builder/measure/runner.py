@@ -314,6 +314,11 @@ def _at(samples: Sequence[Sample], t: float, tid: int | None = None) -> float | 
     return get(samples[-1])
 
 
+def tree_cpu_at(samples: Sequence[Sample], t: float) -> float | None:
+    """CPU seconds of the tree at t seconds since start, interpolated; None outside the samples."""
+    return _at(samples, t)
+
+
 @dataclass(frozen=True, kw_only=True)
 class WindowFigures:
     """What the process did in one window (e.g. the separation inside `stems bench`)."""

@@ -194,3 +194,21 @@ def test_a_spinning_thread_is_judged_over_the_linger_not_over_the_exit() -> None
     after = cores_after_job(samples, 100.0, LINGER_S, 1)
     assert after == {2: 0.8}
     assert cores_after_job(samples[:2], 100.0, LINGER_S, 1) == {}  # nothing sampled after SETTLE_S
+
+
+def test_cores_busy_of_a_program_is_the_runners_cpu_over_the_job_up_to_the_linger() -> None:
+    from builder.measure.doctor import Watched, cores_busy
+    from builder.measure.runner import ProcessResult, Sample
+
+    # 1.5 cores for 2 s, then the linger (started at epoch 1002): asleep for 2 s
+    samples = [Sample(t=i * 0.5, cpu_s=1.5 * min(i * 0.5, 2.0)) for i in range(9)]
+    res = ProcessResult(argv=("p",), returncode=0, stdout="", stderr="", wall_s=4.0, first_output_s=None,
+                        last_output_s=None, cpu_s=3.0, peak_rss_mb=None, os_threads=None, samples=tuple(samples),
+                        killed=None, pid=1, started_epoch=1000.0)  # fmt: skip
+    busy, source = cores_busy(Watched(res=res, probe={"linger_started": 1002.0}), None)
+    assert busy == 1.5 and source is not None and "linger" in source
+    assert cores_busy(Watched(res=res, probe=None), None)[0] == 0.75  # no probe: to the exit
+    assert cores_busy(Watched(res=res, probe=None), {"cpu_cores_busy": 1.9}) == (
+        1.9,
+        "stems bench: its separation's CPU / wall seconds",
+    )

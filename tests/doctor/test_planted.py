@@ -139,6 +139,10 @@ def test_a_spinning_onnxruntime_session_is_named(doctor_venv: Path, tmp_path: Pa
     c = r["causes"][0]
     assert "onnxruntime session" in c["title"] and "allow_spinning" in c["fix"]
     assert "onnxruntime" in r["figures"]["libraries_loaded"]
+    # a program's cores busy from the runner's samples, over the job (torch's 2 threads, 2 s)
+    f = r["figures"]
+    assert f["cores_busy"] is not None and f["cores_busy"] > 0.5, f
+    assert f["cores_busy_source"].startswith("builder's psutil samples"), f
 
 
 def test_the_same_session_without_spinning_is_not_named(doctor_venv: Path, tmp_path: Path) -> None:
