@@ -22,7 +22,6 @@ import inspect
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from host import cpu_bf16_flags, cpu_model, write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench-engine -->", "<!-- /bench-engine -->"
 COMMAND = "make bench-engine  # = .bench/msst-venv/bin/python benchmarks/bench_engine.py --json .bench/bench-engine.json --doc docs/PERFORMANCE.md"
@@ -103,41 +103,6 @@ def render_section(info: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
-    """Replace the part of `path` between the markers with `section` (which carries them), or
-    append it; written to a temporary file and renamed into place."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_bf16_flags() -> list[str]:
-    try:
-        flags = next(
-            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-        ).split()
-    except (OSError, StopIteration):
-        return []
-    return sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_tile"))
-
-
 def uncounted_flops() -> dict[Any, Any]:
     """Formulas for the ops torch 2.13's FlopCounterMode counts as zero: its CPU flash-attention
     kernel (given the other SDPA kernels' formula) and the in-place addmm_ that adds a linear's
@@ -198,7 +163,7 @@ def main() -> int:
     if args.from_json:
         if not args.doc:
             ap.error("--from-json needs --doc")
-        write_section(args.doc, render_section(json.loads(args.from_json.read_text())))
+        write_section(args.doc, render_section(json.loads(args.from_json.read_text())), BEGIN, END)
         return 0
 
     threads = args.threads or len(os.sched_getaffinity(0))
@@ -279,8 +244,8 @@ def main() -> int:
         "msst": version("msst"),
         "audio_separator": version("audio-separator"),
         "date": time.strftime("%Y-%m-%d"),
-        "cpu": cpu_name(),
-        "cpu_bf16": cpu_bf16_flags(),
+        "cpu": cpu_model(),
+        "cpu_bf16": cpu_bf16_flags() or [],
         "msst_lacks": msst_dropped,
         "audio_separator_lacks": separator_dropped,
         "rows": rows,
@@ -294,7 +259,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(info, indent=2))
     if args.doc:
-        write_section(args.doc, render_section(info))
+        write_section(args.doc, render_section(info), BEGIN, END)
     return 0
 
 

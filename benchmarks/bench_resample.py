@@ -30,6 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from host import cpu_model, write_section  # noqa: E402
+
 from runtime_entry import audio  # noqa: E402  (the tree's runtime, not an installed copy)
 
 OLD_COMMIT = "961320aaa42bde237ac2c7519b2d79bb3d1c46e3"  # last runtime_entry/audio.py before soxr
@@ -88,16 +90,6 @@ def signal() -> np.ndarray:
     return (np.stack(tones) + 0.05 * rng.standard_normal((2, t.size))).astype(np.float32)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def render(info: dict[str, Any]) -> str:
     old, new = info["old"], info["new"]
     fmt = ", ".join
@@ -129,19 +121,6 @@ def render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--rounds", type=int, default=7)
@@ -162,7 +141,7 @@ def main() -> int:
             times[name].append(round_trip(cls, x))
     info: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -175,7 +154,7 @@ def main() -> int:
     section = render(info)
     print(section)
     if args.doc:
-        write_section(args.doc, section)
+        write_section(args.doc, section, BEGIN, END)
     ok = info["speedup"] >= 10 and info["new"]["alias_db"] <= -100
     print("goals met" if ok else "GOALS NOT MET: >= 10x and <= -100 dB", file=sys.stderr)
     return 0 if ok else 1

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_engine import cpu_bf16_flags, cpu_name, reference_model, uncounted_flops, write_section  # noqa: E402
+from bench_engine import reference_model, uncounted_flops  # noqa: E402
+from host import cpu_bf16_flags, cpu_model, write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench-engine-bounds -->", "<!-- /bench-engine-bounds -->"
 COMMAND = "make bench-engine-bounds  # = .bench/msst-venv/bin/python benchmarks/engine_bounds.py --json .bench/engine-bounds.json --doc docs/PERFORMANCE.md"
@@ -243,8 +244,8 @@ def main() -> int:
     attention = attention_parts(bands, prm["heads"], frames, prm["dim_head"])
     info = {
         "date": time.strftime("%Y-%m-%d"),
-        "cpu": cpu_name(),
-        "cpu_bf16": cpu_bf16_flags(),
+        "cpu": cpu_model(),
+        "cpu_bf16": cpu_bf16_flags() or [],
         "threads": threads,
         "torch": torch.__version__,
         "model": spec.name,

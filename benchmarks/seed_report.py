@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from host import machine  # noqa: E402
+from host import cpu_bf16_flags, machine  # noqa: E402
 
 from builder.fsutil import atomic_write_text  # noqa: E402
 from builder.measure.report.seed import load_line, render  # noqa: E402
@@ -73,11 +73,8 @@ def builder(work: Path, *args: str, capture: bool = False) -> str:
 
 def precision_note() -> str | None:
     """Without native bf16 stems runs "high" in float32 (its engine's choice): the two precisions then match."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    if "amx_bf16" in flags or "avx512_bf16" in flags:
+    flags = cpu_bf16_flags()
+    if flags is None or "amx_bf16" in flags or "avx512_bf16" in flags:
         return None
     return (
         "Precision: this CPU exposes no native bf16 (no amx_bf16 or avx512_bf16 flag), so stems runs "

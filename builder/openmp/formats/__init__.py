@@ -1,8 +1,9 @@
 """Binary formats behind one Protocol: read dependencies, search paths and symbols without running anything.
 
-One module per format (ELF, Mach-O, PE), all read with LIEF (imported when a file is parsed, see lieflib). Each also resolves a dependency request
-the way its platform's loader does, against the audited tree only: a foreign target's system
-folders are not on this host, so a request found nowhere in the tree is reported, not guessed.
+One module per format (ELF, Mach-O, PE), all read with LIEF (imported when a file is parsed, see
+lieflib). Each also resolves a dependency request the way its platform's loader does, against the
+audited tree only: a foreign target's system folders are not on this host, so a request found
+nowhere in the tree is reported, not guessed.
 """
 
 from __future__ import annotations
