@@ -14,6 +14,7 @@ from builder.measure.bench import (
     RunOptions,
 )
 from builder.measure.compare import (
+    check_report_folder,
     compare_runtimes,
     write_reports,
 )
@@ -68,6 +69,8 @@ def compare(
     from builder.measure.report import markdown
 
     project = project or find_project()
+    if out is not None:
+        check_report_folder(out)
     log = Log()
     ra = resolve_runtime(a, project, label=None, log=log, wheelhouse=wheelhouse)
     rb = resolve_runtime(b, project, label=None, log=log, wheelhouse=wheelhouse)

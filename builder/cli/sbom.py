@@ -12,7 +12,7 @@ from builder.dist.sbom import (
     make_sbom,
 )
 from builder.errors import InputError
-from builder.fsutil import atomic_write_text
+from builder.fsutil import atomic_write_text, safe_output
 
 
 @click.command("sbom")
@@ -25,6 +25,11 @@ from builder.fsutil import atomic_write_text
 def sbom(dist: Path, out: Path | None) -> None:
     """CycloneDX JSON SBOM of the runtime in DIST, from its manifest.json."""
     path = dist / MANIFEST
+    if out is not None:
+        if dist.is_dir() and out.resolve().is_relative_to(dist.resolve()):
+            raise InputError(f"--out {out}: is inside the dist {dist}; refusing to write there",
+                             hint="write the SBOM outside DIST (a dist holds only what `builder build` wrote)")  # fmt: skip
+        safe_output(out, "--out", inputs=[path])
     if not path.is_file():
         raise InputError(f"{path}: missing; {dist} is not a dist built by `builder build`")
     try:
@@ -35,5 +40,5 @@ def sbom(dist: Path, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        atomic_write_text(out, text)
+        atomic_write_text(out, text, what="--out", inputs=[path])
         click.echo(f"wrote {out}", err=True)

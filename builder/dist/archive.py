@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from builder.errors import ToolError
-from builder.fsutil import sha256_file, walk
+from builder.fsutil import sha256_file, temp_file_name, walk
 
 # -3: measured on the minimal Linux runtime (440 MB), -6 gives 112 MB in ~3x the time of
 # -2/-3 (~120 MB); the size goal is 180 MB, so the faster preset wins.
@@ -54,7 +54,7 @@ ZIP_FIRST_YEAR = 1980
 
 
 def _tmp(archive: Path) -> Path:
-    return archive.with_name(f".{archive.name}.tmp")
+    return archive.with_name(temp_file_name(archive, "archive"))
 
 
 def payload(folder: Path, skip: Iterable[Path] = ()) -> list[Path]:

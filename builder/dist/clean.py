@@ -1,17 +1,19 @@
 """`builder clean`: remove what interrupted builds left behind, and with --all the build caches.
 
-Plan, then apply. The plan never touches a complete dist (a folder with
-manifest.json): leftovers are the staging names of fsutil.staged_dir
-(`.NAME.tmp`, `.NAME.old`, and the older `-suffix` spellings) and of atomic
-writes (`.NAME.<random>.tmp` files). An `.NAME.old` whose `NAME` is missing is
-the last good output of a run that died between its two renames: it is put
-back, never deleted. Do not run clean while a build is running.
+Plan, then apply. clean removes only what builder's records say it made: names of
+builder's one temporary pattern (fsutil.TEMP_NAME: `.NAME.builder-tmp`, `.NAME.builder-old`,
+`.NAME.builder-tmp-PID-XXXX` of a process that is gone) inside the work folder or the dist
+folder. A complete dist (a folder with manifest.json) is never touched. The dist folder must
+look like one `builder build --out` made: only dists and builder's temporary names in it;
+anything else (a home folder, `/`, a folder of the user's) is listed and refused before
+anything is removed. An `.NAME.builder-old` whose `NAME` is missing is the last good output
+of a run that died between its two renames: it is put back, never deleted. Do not run clean
+while a build is running.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +22,12 @@ from typing import Any
 
 from builder.dist.manifest import MANIFEST
 from builder.errors import InputError
-from builder.fsutil import iter_files
+from builder.fsutil import TEMP_NAME, is_dead_temp, iter_files
 from builder.paths import Project
 
-# .NAME.tmp / .NAME.old (staged_dir), .NAME.tmp-xyz / .NAME.old-xyz, .NAME.abc123.tmp (atomic writes)
-LEFTOVER = re.compile(r"^\.(?P<name>.+?)\.(?P<kind>tmp|old)(-[^/]*)?$")
-MAX_DEPTH = 3  # dist/.P.tmp, build/P/.venv.tmp, build/P/frozen/.stems.tmp
+LEFTOVER = TEMP_NAME
+MAX_DEPTH = 3  # dist/.P.builder-tmp, build/P/.venv.builder-tmp, build/P/frozen/.stems.builder-tmp
+SHOWN = 3  # foreign entries named in a refusal
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +68,8 @@ def _is_venv(path: Path) -> bool:
 
 
 def _walk(top: Path, depth: int = 0) -> Iterator[Path]:
-    """Entries under top, down to MAX_DEPTH, not inside complete dists, venvs or leftovers."""
+    """Entries under top, down to MAX_DEPTH, not inside venvs or leftovers (inside a complete dist
+    only builder's file temps can match: `tune` writes runtime.json there)."""
     try:
         entries = sorted(top.iterdir())
     except (FileNotFoundError, NotADirectoryError):
@@ -75,7 +78,7 @@ def _walk(top: Path, depth: int = 0) -> Iterator[Path]:
         yield entry
         if (
             depth + 1 < MAX_DEPTH and entry.is_dir() and not entry.is_symlink()
-            and not LEFTOVER.match(entry.name) and not _is_complete_dist(entry) and not _is_venv(entry)
+            and not LEFTOVER.match(entry.name) and not _is_venv(entry)
         ):  # fmt: skip
             yield from _walk(entry, depth + 1)
 
@@ -88,8 +91,56 @@ def _check_safe(folder: Path, project: Project) -> None:
         raise InputError(f"{folder}: refusing to remove the build caches here", hint="check BUILDER_WORK_DIR")
 
 
+def _never_a_dist_folder(real: Path, project_root: Path, home: Path) -> str | None:
+    """What `real` is when it is `/`, a home folder, the project or above it; else None (pure)."""
+    if real == Path(real.anchor):
+        return "the file system's root"
+    if real == home or real in home.parents:
+        return "a home folder" if real == home else "a folder that holds a home folder"
+    if real.parent.name in ("home", "Users") and real.parent.parent == Path(real.anchor):
+        return "a home folder"
+    if real == project_root:
+        return "the project folder"
+    if real in project_root.parents:
+        return "a folder that holds the project"
+    return None
+
+
+def _refuse_root(folder: Path, project: Project) -> None:
+    what = _never_a_dist_folder(folder.resolve(), project.root.resolve(), Path.home().resolve())
+    if what:
+        raise InputError(f"--out {folder}: is {what}, not a dist folder; nothing removed",
+                         hint="give the folder `builder build --out` wrote to")  # fmt: skip
+
+
+def check_dist_folder(folder: Path, project: Project) -> None:
+    """Raise InputError unless `folder` is absent or holds only dists and builder's temporary names."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    _refuse_root(folder, project)
+    if not folder.is_dir():
+        raise InputError(f"--out {folder}: not a folder; nothing removed")
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise InputError(f"--out {folder}: cannot list it ({exc.strerror or exc}); nothing removed") from None
+    foreign = [
+        e.name for e in entries
+        if not LEFTOVER.match(e.name) and (e.is_symlink() or not e.is_dir() or not _is_complete_dist(e))
+    ]  # fmt: skip
+    if foreign:
+        shown = ", ".join(foreign[:SHOWN]) + (
+            f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else ""
+        )
+        raise InputError(
+            f"--out {folder}: not a dist folder: {shown} not made by `builder build`; nothing removed",
+            hint="give the folder `builder build --out` wrote to (only dists and builder's leftovers in it)",
+        )
+
+
 def plan_clean(project: Project, dist_dir: Path, *, all_caches: bool = False) -> list[Action]:
-    """What `builder clean` would do, touching nothing."""
+    """What `builder clean` would do, touching nothing (InputError for a folder that is not ours)."""
+    check_dist_folder(dist_dir, project)
     actions: list[Action] = []
     work = project.work
     if all_caches and work.exists():
@@ -101,8 +152,8 @@ def plan_clean(project: Project, dist_dir: Path, *, all_caches: bool = False) ->
     for top in tops:
         for entry in _walk(top):
             match = LEFTOVER.match(entry.name)
-            if not match or entry in seen:
-                continue
+            if not match or entry in seen or (match["pid"] is not None and not is_dead_temp(entry)):
+                continue  # not ours, or a file another builder is writing now
             seen.add(entry)
             final = entry.with_name(match["name"])
             is_old_dir = match["kind"] == "old" and entry.is_dir() and not entry.is_symlink()

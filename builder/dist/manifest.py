@@ -20,7 +20,7 @@ from typing import Any
 
 from builder.dist.archive import write_archive, write_zip
 from builder.errors import InputError
-from builder.fsutil import atomic_write_text, iter_files, sha256_file, staged_dir
+from builder.fsutil import atomic_write_text, iter_files, safe_output_dir, sha256_file, staged_dir
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
@@ -149,6 +149,7 @@ def package(
     to run, and the payload must not.
     """
     reports = reports or {}
+    safe_output_dir(dist, "--out", MANIFEST)
     with staged_dir(dist) as tmp:
         target = tmp / frozen.name
         try:

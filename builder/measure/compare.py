@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 
 from builder.errors import InputError
-from builder.fsutil import atomic_write_text
+from builder.fsutil import atomic_write_text, require_writable_dir, safe_output
 from builder.log import Log
 from builder.measure.attribution import attribution
 from builder.measure.bench import (
@@ -349,12 +349,25 @@ def compare_runtimes(
     return result
 
 
+def report_paths(out: Path) -> dict[str, Path]:
+    return {"markdown": out / "report.md", "json": out / "report.json", "html": out / "report.html"}
+
+
+def check_report_folder(out: Path) -> None:
+    """Refuse, before any run, a --out whose report files could not be written (fsutil.safe_output)."""
+    require_writable_dir(out, "--out")
+    for path in report_paths(out).values():
+        safe_output(path, "--out")
+
+
 def write_reports(result: Mapping[str, Any], out: Path) -> dict[str, Path]:
     from builder.measure.report import html, markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out / "report.md", "json": out / "report.json", "html": out / "report.html"}
-    atomic_write_text(paths["markdown"], markdown.compare_report(result))
-    atomic_write_text(paths["json"], json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
-    atomic_write_text(paths["html"], html.compare_page(result))
+    paths = report_paths(out)
+    atomic_write_text(paths["markdown"], markdown.compare_report(result), what="--out")
+    atomic_write_text(
+        paths["json"], json.dumps(result, indent=2, sort_keys=True, default=str) + "\n", what="--out"
+    )
+    atomic_write_text(paths["html"], html.compare_page(result), what="--out")
     return paths

@@ -20,7 +20,7 @@ from typing import Any
 
 from builder.contract import CONFIG_NAME, PRECISIONS, SETTINGS_ENV
 from builder.errors import ToolError
-from builder.fsutil import atomic_write_text
+from builder.fsutil import atomic_write_text, safe_output
 from builder.log import Log
 from builder.measure.bench import (
     RunOptions,
@@ -100,6 +100,8 @@ def tune_runtime(
     out: Path | None = None,
 ) -> dict[str, Any]:
     log = log or Log()
+    if write:  # refuse a device, a FIFO or a dist's records before minutes of measuring
+        safe_output(out or config_file(rt), "--out")
     opts = replace(opts or RunOptions(), startup=False, separation=True)
     base = current_settings(rt, opts)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -159,7 +161,7 @@ def tune_runtime(
                 "model": opts.model,
             },
         }
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", what="--out")
         result["written"] = True
         if rt.kind == "dist":
             result["note"] = (

@@ -24,6 +24,7 @@ from typing import Any
 
 from builder.contract import OPENMP_FAMILIES, violations
 from builder.errors import ProfileError
+from builder.fsutil import temp_file_name
 from builder.measure.runner import ProcessResult, run_monitored
 from builder.profile import Profile
 
@@ -163,7 +164,7 @@ def write_wav(path: Path, *, seconds: float, rate: int, channels: int, seed: int
         for c in range(channels):
             sample = tone * (1.0 - 0.3 * c) + 0.05 * (rng.random() * 2 - 1)
             frames += struct.pack("<h", max(-32767, min(32767, round(sample * 32767))))
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(temp_file_name(path, "wav"))
     with wave.open(str(tmp), "wb") as fh:
         fh.setnchannels(channels)
         fh.setsampwidth(2)

@@ -242,7 +242,8 @@ def _write_probe() -> None:
         return
     try:
         text = json.dumps(report(), indent=1, sort_keys=True) + "\n"
-        tmp = Path(f"{target}.tmp{os.getpid()}")
+        # builder's temporary-name pattern (fsutil.TEMP_NAME), spelled out: this hook runs without builder
+        tmp = Path(target).with_name(f".{Path(target).name}.builder-tmp-{os.getpid()}-probe")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)  # whole or absent: a reader never sees half a probe
     except Exception as exc:  # noqa: BLE001 - at exit nothing may raise; say why on stderr instead

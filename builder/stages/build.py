@@ -17,7 +17,7 @@ from typing import Any
 from builder.dist.inspect import human_size, inspect_path, tree_totals
 from builder.dist.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import BudgetError, CheckError, InputError
-from builder.fsutil import require_writable_dir
+from builder.fsutil import require_writable_dir, safe_output_dir
 from builder.locking import exclusive
 from builder.log import Log
 from builder.measure.budget import enforce
@@ -108,6 +108,7 @@ def build(
     work = (project.work / profile.name).resolve()
     dist = (out / profile.name).resolve()
     require_writable_dir(out, "--out")
+    safe_output_dir(dist, "--out")
 
     # One build of a profile at a time: a second one would clobber this one's scratch folders.
     with exclusive(work / ".build.lock", what=f"a build of {profile.name}", wait=wait, log=log):

@@ -65,10 +65,10 @@ def test_a_failed_stage_leaves_the_previous_folder_untouched(tmp_path: Path) -> 
 
 
 def test_leftovers_of_a_killed_run_are_recovered(tmp_path: Path) -> None:
-    # killed between "move old aside" and "move new in": only .dist.old and .dist.tmp exist
-    (tmp_path / ".dist.old").mkdir()
-    (tmp_path / ".dist.old/good").write_text("v1")
-    (tmp_path / ".dist.tmp").mkdir()
+    # killed between "move old aside" and "move new in": only .dist.builder-old and .dist.builder-tmp exist
+    (tmp_path / ".dist.builder-old").mkdir()
+    (tmp_path / ".dist.builder-old/good").write_text("v1")
+    (tmp_path / ".dist.builder-tmp").mkdir()
     with staged_dir(tmp_path / "dist") as tmp:
         assert (tmp_path / "dist/good").read_text() == "v1"  # restored before the new run starts
         (tmp / "good").write_text("v2")
@@ -354,7 +354,9 @@ def test_diff_names_each_differing_file_and_why(tmp_path: Path) -> None:
     proc = run_builder("diff", a, b, "--json")
     assert proc.returncode == 8
     files = {d["path"]: d["why"] for d in json.loads(proc.stdout)["files"]}
-    assert set(files) == {"stems/lib.so", "stems/extra.txt"}
+    # read from disk, not from the manifests: the records that list the files differ too, and say so
+    assert set(files) == {"stems/lib.so", "stems/extra.txt", "manifest.json", "SHA256SUMS"}
+    assert files["SHA256SUMS"].endswith("(a record of the files that differ)")
     assert "ELF binary" in files["stems/lib.so"] and "embedded timestamp" in files["stems/lib.so"]
     assert files["stems/extra.txt"] == "only in B"
     assert run_builder("diff", a, a).returncode == 0

@@ -14,6 +14,7 @@ from builder.paths import Project
 from release.helpers import make_dist, run_cli
 
 P = "tiny-linux-x86_64"
+DEAD = 2**22 + 1  # above Linux's default pid_max: no process has it
 
 
 @pytest.fixture
@@ -22,16 +23,16 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.delenv("BUILDER_WORK_DIR", raising=False)
     make_dist(tmp_path)  # tmp/dist/P (complete, with its archive)
     dist = tmp_path / "dist"
-    (dist / f".{P}.tmp" / "stems").mkdir(parents=True)  # killed while packaging
-    (dist / f".{P}.tar.xz.tmp").write_bytes(b"half an archive")
+    (dist / f".{P}.builder-tmp" / "stems").mkdir(parents=True)  # killed while packaging
+    (dist / P / f".{P}.tar.xz.builder-tmp-{DEAD}-archive").write_bytes(b"half an archive")
     work = tmp_path / "build" / P
     (work / "venv").mkdir(parents=True)
     (work / "venv" / "pyvenv.cfg").write_text("home = /usr\n")
-    (work / "venv" / ".keep.tmp").write_text("inside a venv: not ours to judge")
-    (work / ".venv.tmp" / "lib").mkdir(parents=True)  # killed while installing
+    (work / "venv" / ".keep.builder-tmp").write_text("inside a venv: not ours to judge")
+    (work / ".venv.builder-tmp" / "lib").mkdir(parents=True)  # killed while installing
     (work / "frozen").mkdir()
-    (work / ".frozen.old").mkdir()  # killed after the new one was in place
-    (work / ".inputs.json.k3j9x.tmp").write_text("{")  # killed during an atomic write
+    (work / ".frozen.builder-old").mkdir()  # killed after the new one was in place
+    (work / f".inputs.json.builder-tmp-{DEAD}-k3j9x").write_text("{")  # killed during an atomic write
     (tmp_path / "build" / "tools" / "pyinstaller").mkdir(parents=True)
     return Project(root=tmp_path)
 
@@ -42,17 +43,18 @@ def test_clean_removes_leftovers_but_keeps_complete_dist_and_caches(project: Pro
     assert sorted(p.name for p in (root / "dist").iterdir()) == [P]
     assert verify_dist(root / "dist" / P).ok
     assert sorted(p.name for p in (root / "build" / P).iterdir()) == ["frozen", "venv"]
-    assert (root / "build" / P / "venv" / ".keep.tmp").is_file()
+    assert (root / "build" / P / "venv" / ".keep.builder-tmp").is_file()
     assert (root / "build" / "tools" / "pyinstaller").is_dir()
 
 
 def test_clean_restores_an_old_folder_whose_replacement_never_arrived(project: Project) -> None:
     # Died between the two renames of staged_dir: .P.old is the last good dist.
     dist = project.root / "dist"
-    (dist / P).rename(dist / f".{P}.old")
+    (dist / P).rename(dist / f".{P}.builder-old")
     actions = plan_clean(project, dist)
     assert [(a.kind, a.target) for a in actions if a.kind == "restore"] == [("restore", dist / P)]
     apply_clean(actions)
+    apply_clean(plan_clean(project, dist))  # the temp inside the restored dist goes on the next run
     assert verify_dist(dist / P).ok
 
 
@@ -62,7 +64,10 @@ def test_dry_run_touches_nothing_and_lists_every_leftover(project: Project) -> N
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.relative_to(project.root) for p in project.root.rglob("*")) == before
     listed = {Path(a["path"]).name for a in json.loads(proc.stdout)["actions"]}
-    assert listed == {f".{P}.tmp", f".{P}.tar.xz.tmp", ".venv.tmp", ".frozen.old", ".inputs.json.k3j9x.tmp"}
+    assert listed == {
+        f".{P}.builder-tmp", f".{P}.tar.xz.builder-tmp-{DEAD}-archive", ".venv.builder-tmp", ".frozen.builder-old",
+        f".inputs.json.builder-tmp-{DEAD}-k3j9x",
+    }  # fmt: skip
 
 
 def test_clean_all_also_removes_build_caches_but_not_the_dist(project: Project) -> None:
