@@ -8,6 +8,7 @@ import click
 
 from builder.cli.common import emit_json
 from builder.errors import InputError, ModifiedLockError, StaleLockError
+from builder.fsutil import remove_dead_temps
 from builder.log import Log
 from builder.paths import Project
 from builder.profile import load_all, load_profile
@@ -34,6 +35,8 @@ def lock(
         raise InputError("give --profile P or --all")
     selected = load_all(project.profiles) if all_ else [load_profile(n, project.profiles) for n in names]
     log = Log()
+    for leftover in remove_dead_temps(project.locks):  # a killed `builder lock`'s half-written lock
+        log.line(f"removed {leftover} (the temporary file of a `builder lock` that was killed)")
     results: list[dict[str, object]] = []
     stale: list[str] = []
     modified: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,37 @@ def _show(value: Any) -> str:
 def _check(key: Key, value: Any, path: Path) -> None:
     if not key.kind.ok(value):
         raise ProfileError(f"{path}: key '{key.dotted}' must be {key.kind.expected}, got {_show(value)}")
+    found = control_character(value, key.dotted)
+    if found is not None:
+        where, char = found
+        raise ProfileError(
+            f"{path}: key '{where}' holds a control character (U+{ord(char):04X}); "
+            "profile strings are written into locks, manifests, SBOMs and specs, one line each",
+            hint="use one line of printable text (no newline, tab or NUL)",
+        )
+
+
+# Control characters and line/paragraph separators: each would break a line of a lock, a manifest,
+# an SBOM or a spec (str.splitlines splits on all of them).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+
+
+def control_character(value: Any, where: str) -> tuple[str, str] | None:
+    """The first (key path, character) of a control character in a string, list or table (pure)."""
+    if isinstance(value, str):
+        char = next((c for c in value if unicodedata.category(c) in _UNSAFE_CATEGORIES), None)
+        return (where, char) if char is not None else None
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            if found := control_character(item, f"{where}[{n}]"):
+                return found
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if control_character(name, where) is not None:
+                return control_character(name, f"{where} (a name in it)")
+            if found := control_character(item, f"{where}.{name}"):
+                return found
+    return None
 
 
 def validate(raw: dict[str, Any], path: Path) -> None:

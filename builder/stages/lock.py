@@ -102,7 +102,8 @@ def split_lock(text: str) -> tuple[list[str], str]:
 
 
 def body_hash(body: str) -> str:
-    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+    """The hash of a lock's body over LF line endings: a CRLF checkout (git on Windows) is the same lock."""
+    return "sha256:" + hashlib.sha256(body.replace("\r\n", "\n").encode("utf-8")).hexdigest()
 
 
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
