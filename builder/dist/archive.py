@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from builder.errors import ToolError
-from builder.fsutil import sha256_file, temp_file_name, walk
+from builder.fsutil import remove_dead_temps, sha256_file, temp_file_name, walk
 
 # -3: measured on the minimal Linux runtime (440 MB), -6 gives 112 MB in ~3x the time of
 # -2/-3 (~120 MB); the size goal is 180 MB, so the faster preset wins.
@@ -71,6 +71,7 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str, skip
     The archive may live inside `folder`: it, its temporary file and `skip` are left out.
     """
     tmp = _tmp(archive)
+    remove_dead_temps(archive.parent)
     paths = payload(folder, [archive, *skip])
     xz_program = shutil.which("xz")
     try:
@@ -140,6 +141,7 @@ def write_zip(folder: Path, archive: Path, epoch: int, *, arcname: str, skip: It
     The archive may live inside `folder`: it, its temporary file and `skip` are left out.
     """
     tmp = _tmp(archive)
+    remove_dead_temps(archive.parent)
     paths = payload(folder, [archive, *skip])
     try:
         # Deflate at zlib's default level (6): entries given as ZipInfo get it whatever ZipFile's
