@@ -57,7 +57,7 @@ def is_dead_temp(path: Path) -> bool:
 
 def remove_dead_temps(folder: Path) -> list[Path]:
     """Remove builder's file temps in `folder` (not below) left by a killed process; return them."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
