@@ -9,7 +9,8 @@ from typing import ClassVar, NoReturn
 
 import click
 
-from builder.errors import BuilderError, InputError
+from builder.errors import BuilderError, InputError, LimitError
+from builder.oserror import os_error
 from builder.paths import Project, find_project
 
 # click's own usage errors get sysexits' EX_USAGE so they never collide with ours (2..).
@@ -60,6 +61,25 @@ def one_line(exc: click.ClickException) -> str:
     return text
 
 
+def safety_net(exc: OSError | RecursionError | MemoryError | ValueError) -> BuilderError:
+    """What a reader did not turn into a BuilderError itself, as one: OS errors by errno with
+    their path, Python's own limits as LimitError, any other ValueError as a bug to report."""
+    if isinstance(exc, OSError):
+        return os_error(exc)
+    if isinstance(exc, RecursionError):
+        return LimitError("an input is nested too deeply for Python to parse (RecursionError)")
+    if isinstance(exc, MemoryError):
+        return LimitError(
+            "out of memory: an input is too large to read", hint="free memory or check the input"
+        )
+    text = " ".join(str(exc).split()).split("; use sys.")[0]
+    if "limit" in text and "digits" in text:  # int(): Python's limit on integer digits
+        return LimitError(f"an input holds a number too long to read: {text}")
+    return BuilderError(
+        f"unexpected {type(exc).__name__}: {text}", hint="a bug in builder: please report it with the command"
+    )
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     try:
         rv = cli.main(args=argv, prog_name="builder", standalone_mode=False)
@@ -86,4 +106,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except (OSError, RecursionError, MemoryError, ValueError) as exc:
+        err = safety_net(exc)
+        click.echo(f"error: {err.one_line()}", err=True)
+        sys.exit(err.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)

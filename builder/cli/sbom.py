@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from builder.dist.manifest import MANIFEST
+from builder.dist.manifest import read_manifest
 from builder.dist.sbom import (
     make_sbom,
 )
-from builder.errors import InputError
 from builder.fsutil import atomic_write_text
 
 
@@ -24,13 +22,7 @@ from builder.fsutil import atomic_write_text
 )
 def sbom(dist: Path, out: Path | None) -> None:
     """CycloneDX JSON SBOM of the runtime in DIST, from its manifest.json."""
-    path = dist / MANIFEST
-    if not path.is_file():
-        raise InputError(f"{path}: missing; {dist} is not a dist built by `builder build`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise InputError(f"{path}: not JSON ({exc})") from exc
+    manifest = read_manifest(dist)  # the one reader: bounded, and one line naming what is wrong
     text = make_sbom(manifest)
     if out is None:
         click.echo(text, nl=False)

@@ -7,7 +7,9 @@ The rest of builder only ever sees `Profile`.
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import os
 import re
 import sys
 from pathlib import Path
@@ -16,7 +18,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from builder.errors import ProfileError
+from builder.bounds import MAX_PROFILE_BYTES, check_toml, read_bounded
+from builder.errors import LimitError, ProfileError
 from builder.profile.model import SECTION_TYPES, Profile
 from builder.profile.schema import BY_DOTTED, KEYS, SECTIONS, THREAD_VARIABLES, TOP_LEVEL, Key, keys_of
 from builder.targets import TARGETS, Target
@@ -32,10 +35,26 @@ NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """The TOML's table, after its shape is bounded (tomllib is quadratic in a key's dotted parts)."""
+    check_toml(text, path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: invalid TOML: {exc}") from None
+    except ValueError as exc:  # an integer over Python's digit limit (sys.get_int_max_str_digits)
+        raise LimitError(f"{path}: {exc}".split("; use sys.")[0]) from None
+    except RecursionError:  # the shape check bounds nesting; this is the belt to its braces
+        raise LimitError(f"{path}: nested too deeply to parse") from None
+
+
+def decode_profile(data: bytes, path: Path) -> str:
+    """UTF-8 text; a leading byte-order mark (Windows editors write one) is accepted and dropped."""
+    try:
+        return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            f"{path}: cannot read: not UTF-8 text (byte {exc.start})", hint="a profile is UTF-8 TOML"
+        ) from None
 
 
 def _suggest(word: str, choices: list[str]) -> str | None:
@@ -166,14 +185,11 @@ def _read_raw(
             hint="use letters, digits, '.', '_' and '-' (at most 100); profiles live in profiles/",
         )
     path = profiles_dir / f"{name}.toml"
-    if not path.is_file():
+    if not os.path.lexists(path):  # a broken link or a loop is there: read_bounded names it
         known = profile_names(profiles_dir)
         hint = _suggest(name, known) or (f"known: {', '.join(known)}" if known else None)
         raise ProfileError(f"{where}no profile '{name}' in {profiles_dir}", hint=hint)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    text = decode_profile(read_bounded(path, "profile", MAX_PROFILE_BYTES, wrong_kind=ProfileError), path)
     raw = parse_toml(text, path)
     validate(raw, path)
     return path, raw

@@ -8,7 +8,9 @@ edited by hand is detected too ("modified"): both by `builder lock --check`.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from builder.bounds import MAX_LOCK_BYTES, read_bounded
 from builder.errors import (
     BuilderError,
     InputError,
@@ -145,20 +148,20 @@ def parse_lock(text: str, path: Path) -> Lock:
 
 
 def read_lock(path: Path) -> Lock:
-    if not path.is_file():
+    if not os.path.lexists(path):  # a broken link is there, and read_bounded names it as such
         raise StaleLockError(f"{path}: no lock file", hint=f"run `builder lock --profile {path.stem}`")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
+    data = read_bounded(path, "lock", MAX_LOCK_BYTES, wrong_kind=StaleLockError)
+    again = f"run `builder lock --profile {path.stem}`"
+    if data.startswith(codecs.BOM_UTF8):
         raise ModifiedLockError(
-            f"{path}: not a lock (not UTF-8 text)", hint=f"run `builder lock --profile {path.stem}`"
-        ) from None
-    except OSError as exc:
-        raise StaleLockError(f"{path}: cannot read: {exc.strerror}") from None
-    if "\0" in text:
-        raise ModifiedLockError(
-            f"{path}: not a lock (binary data)", hint=f"run `builder lock --profile {path.stem}`"
+            f"{path}: modified: it starts with a UTF-8 byte-order mark (an editor re-saved it)", hint=again
         )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModifiedLockError(f"{path}: not a lock (not UTF-8 text)", hint=again) from None
+    if "\0" in text:
+        raise ModifiedLockError(f"{path}: not a lock (binary data)", hint=again)
     return parse_lock(text, path)
 
 
