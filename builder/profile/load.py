@@ -100,6 +100,7 @@ def validate(raw: dict[str, Any], path: Path) -> None:
                     f"{path}: key 'packages.{key}': invalid requirement '{req}': {exc}"
                 ) from None
     _validate_program(raw.get("program", {}), path)
+    _validate_indexes(raw.get("indexes", {}), path)
     target = raw.get("target", {}).get("name")
     if target is not None and target not in TARGETS:
         raise ProfileError(
@@ -138,6 +139,22 @@ def _validate_program(program: dict[str, Any], path: Path) -> None:
                 f"{path}: key 'program.{key}' must be a path inside the project, got {value!r}",
                 hint="a path relative to the folder holding profiles/",
             )
+
+
+_INDEX_URL = re.compile(r"(https?|file)://[^\s/]*/\S*")
+
+
+def _validate_indexes(indexes: dict[str, Any], path: Path) -> None:
+    """An index is a URL: uv takes anything else for a relative path and reports every
+    package 'not found', which reads like a resolution failure."""
+    for key in ("index-url", "extra-index-urls", "torch-index"):
+        value = indexes.get(key)
+        for url in value if isinstance(value, list) else [value] if value is not None else []:
+            if not _INDEX_URL.fullmatch(url):
+                raise ProfileError(
+                    f"{path}: key 'indexes.{key}' must be an http(s):// or file:// URL, got {url!r}",
+                    hint='e.g. "https://pypi.org/simple"',
+                )
 
 
 def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:

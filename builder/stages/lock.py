@@ -24,6 +24,7 @@ from builder.errors import (
     BuilderError,
     InputError,
     ModifiedLockError,
+    NetworkError,
     NoWheelError,
     ResolutionError,
     StaleLockError,
@@ -244,8 +245,19 @@ def _check_wheelhouse_pins(profile: Profile, lock: Lock) -> None:
 
 
 def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
-    """Turn uv's resolver report into one line naming the package and the target (pure)."""
+    """Turn uv's report into one line naming the package and the target, or the index or
+    folder it could not read (pure)."""
+    if (unreachable := uv.network_failure(stderr)) is not None:
+        return NetworkError(
+            f"{profile.path}: cannot reach a package index: {unreachable}",
+            hint="check the network and the profile's indexes.index-url / extra-index-urls",
+        )
     text = " ".join(stderr.split())
+    if m := re.search(r"Failed to read `--find-links` directory: (.*?) cause: (.*?)(?: cause: |$)", text):
+        return InputError(
+            f"{profile.path}: cannot read the wheel folder {m.group(1)}: {m.group(2)}",
+            hint="check --wheelhouse / BUILDER_WHEELHOUSE and the profile's indexes.find-links",
+        )
     where = f"{profile.target.uv_platform}, Python {profile.python}"
     cause = re.search(r"cause: (.*?)(?: hint: |$)", text)
     reason = cause.group(1) if cause else text.removeprefix("error: ")
@@ -269,6 +281,12 @@ def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
         }:
             hint = "it comes from a wheelhouse: check --wheelhouse / BUILDER_WHEELHOUSE / PIP_FIND_LINKS holds it"
         return ResolutionError(f"{profile.path}: no version of {m.group(1)} exists for {where}", hint=hint)
+    if m := re.search(r"Because (\S+) was not found in the package registry", reason):
+        return ResolutionError(
+            f"{profile.path}: {m.group(1)} was not found on the package index for {where}",
+            hint=f"check the name, and that indexes.index-url ({profile.indexes.index_url}) is a package "
+            "index: an index URL that answers 'not found' for every package looks like this",
+        )
     # uv's own summary sentence is the clearest condensed reason.
     concl = re.findall(
         r"(?:^|\. |And )(?:b|B)ecause (.*?), we can conclude that your requirements are unsatisfiable", reason
