@@ -152,3 +152,10 @@ def check_json(text: str, path: Path) -> None:
     depth, _ = json_depth(text)
     if depth > MAX_DEPTH:
         raise LimitError(f"{path}: JSON nested more than {MAX_DEPTH} levels deep")
+
+
+def over_digit_limit(exc: ValueError) -> str | None:
+    """Python's refusal of an integer of too many digits, in words without its advice to raise
+    the limit; None for any other ValueError (pure)."""
+    text = str(exc)
+    return text.split("; use sys.")[0] if "limit" in text and "digits" in text else None

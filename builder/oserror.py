@@ -66,3 +66,11 @@ def os_error(exc: OSError, path: Path | str | None = None, *, doing: str = "") -
         return DiskError(f"{where}: {verb}{_DISK[code]}", hint="free space or write somewhere else")
     reason = exc.strerror or type(exc).__name__
     return FileSystemError(f"{where}: {verb}{reason} (errno {code})")
+
+
+def stat_path(path: Path | str) -> os.stat_result:
+    """os.stat, following links; a missing path, a loop or a permission is one BuilderError."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        raise os_error(exc, path) from None

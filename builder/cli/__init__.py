@@ -9,6 +9,8 @@ from typing import ClassVar, NoReturn
 
 import click
 
+from builder.bounds import over_digit_limit
+from builder.cli.params import CheckedPath
 from builder.errors import BuilderError, InputError, LimitError
 from builder.oserror import os_error
 from builder.paths import Project, find_project
@@ -42,7 +44,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--root",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CheckedPath(file_okay=False, path_type=Path),
     help="Project folder with profiles/ and locks/ (default: found from the current folder).",
 )
 @click.version_option(package_name="runtime-builder")
@@ -72,9 +74,9 @@ def safety_net(exc: OSError | RecursionError | MemoryError | ValueError) -> Buil
         return LimitError(
             "out of memory: an input is too large to read", hint="free memory or check the input"
         )
-    text = " ".join(str(exc).split()).split("; use sys.")[0]
-    if "limit" in text and "digits" in text:  # int(): Python's limit on integer digits
-        return LimitError(f"an input holds a number too long to read: {text}")
+    if (digits := over_digit_limit(exc)) is not None:
+        return LimitError(f"an input holds a number too long to read: {digits}")
+    text = " ".join(str(exc).split())
     return BuilderError(
         f"unexpected {type(exc).__name__}: {text}", hint="a bug in builder: please report it with the command"
     )

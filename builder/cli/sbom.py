@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from builder.cli.params import CheckedPath
 from builder.dist.manifest import read_manifest
 from builder.dist.sbom import (
     make_sbom,
@@ -14,10 +15,10 @@ from builder.fsutil import atomic_write_text
 
 
 @click.command("sbom")
-@click.argument("dist", type=click.Path(path_type=Path))
+@click.argument("dist", type=CheckedPath(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CheckedPath(dir_okay=False, path_type=Path),
     help="Write the SBOM here (atomically) instead of stdout; keep it outside DIST.",
 )
 def sbom(dist: Path, out: Path | None) -> None:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from builder.dist.archive import write_archive, write_zip
-from builder.bounds import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, check_json, read_bounded
-from builder.errors import InputError
+from builder.bounds import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, check_json, over_digit_limit, read_bounded
+from builder.errors import InputError, LimitError
+from builder.oserror import stat_path
 from builder.fsutil import atomic_write_text, iter_files, sha256_file, staged_dir
 
 MANIFEST = "manifest.json"
@@ -258,6 +259,7 @@ def read_manifest(dist: Path) -> dict[str, Any]:
     path = dist / MANIFEST
     hint = "rebuild the dist with `builder build`; a damaged dist cannot be verified"
     if not os.path.lexists(path):
+        stat_path(dist)  # a dist that is a loop, a broken link or forbidden: say that instead
         raise InputError(f"{path}: missing; {dist} is not a dist built by `builder build`")
     # read_bounded refuses a FIFO or a device from its stat: never a blocking read
     raw = read_bounded(path, "builder manifest", MAX_MANIFEST_BYTES)
@@ -268,8 +270,9 @@ def read_manifest(dist: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a builder manifest: not UTF-8 (byte {exc.start})", hint=hint) from None
     except ValueError as exc:  # JSONDecodeError, NaN-like constants, integers over Python's digit limit
-        reason = str(exc).split("; use sys.")[0]
-        raise InputError(f"{path}: not a builder manifest: invalid JSON ({reason})", hint=hint) from None
+        if (digits := over_digit_limit(exc)) is not None:
+            raise LimitError(f"{path}: {digits}") from None
+        raise InputError(f"{path}: not a builder manifest: invalid JSON ({exc})", hint=hint) from None
     problem = manifest_problem(data)
     if problem is not None:
         raise InputError(f"{path}: not a builder manifest: {problem}", hint=hint)

@@ -11,6 +11,7 @@ under the dist is ignored. Works from the dist alone (any host, no builder state
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from builder.dist.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import InputError
 from builder.fsutil import sha256_file, walk
+from builder.oserror import stat_path
 
 SKIP = frozenset({MANIFEST, SUMS})
 
@@ -84,7 +86,7 @@ def _describe(entry: dict[str, Any]) -> str:
 
 
 def _read_manifest(dist: Path) -> dict[str, Any]:
-    if not dist.is_dir():
+    if not stat.S_ISDIR(stat_path(dist).st_mode):  # a loop or a permission is named as such
         raise InputError(f"{dist}: not a folder", hint="give a dist folder, e.g. dist/minimal-linux-x86_64")
     return read_manifest(dist)  # the one reader: a damaged manifest is one line naming the key
 

@@ -18,7 +18,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from builder.bounds import MAX_PROFILE_BYTES, check_toml, read_bounded
+from builder.bounds import MAX_PROFILE_BYTES, check_toml, over_digit_limit, read_bounded
 from builder.errors import LimitError, ProfileError
 from builder.profile.model import SECTION_TYPES, Profile
 from builder.profile.schema import BY_DOTTED, KEYS, SECTIONS, THREAD_VARIABLES, TOP_LEVEL, Key, keys_of
@@ -42,7 +42,7 @@ def parse_toml(text: str, path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: invalid TOML: {exc}") from None
     except ValueError as exc:  # an integer over Python's digit limit (sys.get_int_max_str_digits)
-        raise LimitError(f"{path}: {exc}".split("; use sys.")[0]) from None
+        raise LimitError(f"{path}: {over_digit_limit(exc) or exc}") from None
     except RecursionError:  # the shape check bounds nesting; this is the belt to its braces
         raise LimitError(f"{path}: nested too deeply to parse") from None
 
