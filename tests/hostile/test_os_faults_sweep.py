@@ -28,10 +28,10 @@ from release.helpers import make_dist
 
 from builder.bounds import MAX_LOCK_BYTES, MAX_MANIFEST_BYTES, MAX_PROFILE_BYTES
 
+from .privileges import IS_ROOT, preexec
+
 NAME = "minimal-linux-x86_64"
 ROOT = Path(__file__).resolve().parents[2]
-IS_ROOT = sys.platform != "win32" and os.geteuid() == 0
-PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2  # linux/prctl.h, capability.h
 RUNNER = Path(__file__).with_name("fault_runner.py")
 
 
@@ -304,18 +304,6 @@ def _prepare(base: Path, mounts: dict[str, Path]) -> tuple[dict[str, dict[str, o
     return runnable, skipped
 
 
-def _drop_file_capabilities() -> None:
-    """In the child, before exec: root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, which
-    are what let root past permission bits. (Not setuid to nobody: this interpreter lives under
-    /root, which nobody may not enter.) PR_CAPBSET_DROP removes them from what exec grants."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
 def _run_batch(
     cases: dict[str, dict[str, object]], base: Path, *, drop: bool
 ) -> dict[str, dict[str, object]]:
@@ -325,7 +313,7 @@ def _run_batch(
     env = {**os.environ, "HOME": str(base), "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
     proc = subprocess.run(
         [sys.executable, str(RUNNER)], input=json.dumps(payload), capture_output=True, text=True,
-        timeout=300, env=env, cwd=base, preexec_fn=_drop_file_capabilities if drop else None,
+        timeout=300, env=env, cwd=base, **(preexec() if drop else {}),  # type: ignore[arg-type]
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     results: dict[str, dict[str, object]] = json.loads(proc.stdout)
