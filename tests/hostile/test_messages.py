@@ -5,6 +5,7 @@ exit code, a byte-order mark and a broken link are named as such, and a permissi
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error, run_builder
 
+from builder.cli import safety_net
 from builder.errors import (
     AccessError,
     InputError,
@@ -192,3 +194,34 @@ def test_read_lock_names_a_folder_where_the_lock_belongs(project: Path) -> None:
     with pytest.raises(StaleLockError, match="not a regular file") as info:
         read_lock(lock)
     assert os.fspath(lock) in str(info.value)
+
+
+# -- the CLI's safety net: what no reader turned into a BuilderError ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "needle"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/out/x.json"), 23, "/out/x.json: no space left"),
+        (OSError(errno.EROFS, "Read-only file system", "/ro/x"), 23, "/ro/x: read-only file system"),
+        (PermissionError(errno.EACCES, "Permission denied", "/p"), 22, "/p: permission denied"),
+        (OSError(errno.ELOOP, "Too many levels of symbolic links", "/l"), 10, "/l: symlink loop"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory", "/d"), 10, "/d: is a folder"),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory", "/f/x"), 10, "/f/x: a part of the path"),
+        (OSError(errno.EIO, "Input/output error", "/disk"), 21, "/disk: Input/output error (errno 5)"),
+        (RecursionError("maximum recursion depth exceeded"), 24, "nested too deeply"),
+        (MemoryError(), 24, "out of memory"),
+        (
+            ValueError(
+                "Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits()"
+            ),
+            24,
+            "4300 digits",
+        ),
+        (ValueError("something builder did not expect"), 1, "unexpected ValueError"),
+    ],
+)
+def test_the_clis_safety_net_maps_each_kind_to_its_code(exc: Exception, code: int, needle: str) -> None:
+    err = safety_net(exc)  # type: ignore[arg-type]
+    assert (err.exit_code, needle in err.one_line()) == (code, True), err.one_line()
+    assert "\n" not in err.one_line() and "sys.set_int_max_str_digits" not in err.one_line()
