@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.dist.manifest import MANIFEST, SUMS, read_manifest
-from builder.errors import InputError
+from builder.bounds import MAX_MANIFEST_BYTES, read_bounded
+from builder.errors import BuilderError, InputError
 from builder.fsutil import sha256_file, walk
 from builder.oserror import stat_path
 
@@ -96,7 +97,10 @@ def read_sums(path: Path) -> dict[str, str]:
     when it is not text at all."""
     out: dict[str, str] = {}
     try:
-        text = path.read_bytes().decode("utf-8")
+        # bounded like the manifest it lists (a line per file); an error is one difference
+        text = read_bounded(path, SUMS, MAX_MANIFEST_BYTES).decode("utf-8")
+    except BuilderError as exc:
+        raise ValueError(exc.message.removeprefix(f"{path}: ")) from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
     if "\0" in text:

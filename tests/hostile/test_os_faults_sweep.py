@@ -155,6 +155,7 @@ def _named(*args: str, twice: bool = False) -> Argv:
 QUICK = ("--repeat", "1", "--seconds", "0.1")
 BY_PROFILE: dict[str, Argv] = {
     "lock --check": _at_root("lock", "--check", "--profile", NAME),
+    "lock": _at_root("lock", "--profile", NAME),  # the profile is read before uv is started
     "build": _at_root("build", "--profile", NAME),
     "bench": _named("bench", *QUICK),
     "compare": _named("compare", *QUICK, twice=True),
@@ -193,7 +194,7 @@ class Case:
 
     def expect(self) -> tuple[int, str]:
         if (self.on, self.fault) == ("profile", "missing") and self.argv in BY_PROFILE.values():
-            if self.argv not in (BY_PROFILE["lock --check"], BY_PROFILE["build"]):
+            if self.argv not in (BY_PROFILE["lock --check"], BY_PROFILE["lock"], BY_PROFILE["build"]):
                 return 10, "no profile"  # a runtime argument: no such path, and no such profile
         return EXPECT[self.on, self.fault]
 

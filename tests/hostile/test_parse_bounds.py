@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,14 @@ from builder.bounds import (
     MAX_DEPTH,
     MAX_KEY_PARTS,
     MAX_LOCK_BYTES,
+    MAX_MANIFEST_BYTES,
     MAX_PROFILE_BYTES,
     MAX_RECORD_BYTES,
     json_depth,
     toml_shape,
 )
-from builder.dist.manifest import MANIFEST, read_manifest, read_record
+from builder.dist.manifest import MANIFEST, SUMS, read_manifest, read_record
+from builder.dist.verify import VerifyReport, verify_dist
 from builder.errors import LimitError
 from builder.profile import load_profile
 from builder.stages.lock import read_lock
@@ -142,3 +145,18 @@ def test_a_lock_and_a_record_over_their_bounds_are_refused_before_reading(tmp_pa
     for read, path in ((read_lock, lock), (read_record, record)):
         seconds, exc = _cpu(lambda: read(path))  # type: ignore[operator]  # noqa: B023
         assert isinstance(exc, LimitError) and path.name in str(exc) and seconds < 0.5, (seconds, exc)
+
+
+def test_a_sha256sums_over_the_bound_is_one_difference_not_a_read(tmp_path: Path) -> None:
+    dist = make_dist(tmp_path)
+    with open(dist / SUMS, "wb") as fh:
+        fh.truncate(MAX_MANIFEST_BYTES + 1)  # sparse: a read would take 64 MB of memory for nothing
+    seconds, report = _cpu_result(lambda: verify_dist(dist))
+    assert [d.path for d in report.sums] == [SUMS] and "over 65536 KB" in str(report.sums[0].found)
+    assert seconds < 0.5
+
+
+def _cpu_result(fn: Callable[[], VerifyReport]) -> tuple[float, VerifyReport]:
+    start = time.process_time()
+    result = fn()
+    return time.process_time() - start, result
