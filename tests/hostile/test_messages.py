@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error, run_builder
 
-from builder.cli import safety_net
+from builder.cli import EXIT_USAGE, safety_net
 from builder.errors import (
     AccessError,
+    BuilderError,
     InputError,
     ModifiedLockError,
     NetworkError,
@@ -225,3 +226,15 @@ def test_the_clis_safety_net_maps_each_kind_to_its_code(exc: Exception, code: in
     err = safety_net(exc)  # type: ignore[arg-type]
     assert (err.exit_code, needle in err.one_line()) == (code, True), err.one_line()
     assert "\n" not in err.one_line() and "sys.set_int_max_str_digits" not in err.one_line()
+
+
+def _subclasses(cls: type[BuilderError]) -> list[type[BuilderError]]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
+
+
+def test_every_exit_code_is_in_the_readmes_table() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| exit | meaning |") :].split("\n\n")[0]
+    documented = {int(row.split("|")[1]) for row in table.splitlines()[2:]}
+    codes = {cls.exit_code for cls in _subclasses(BuilderError)} | {EXIT_USAGE, 130}
+    assert codes <= documented, sorted(codes - documented)
