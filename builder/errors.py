@@ -94,3 +94,34 @@ class BudgetError(BuilderError):
     """A measured value is over the profile's budget."""
 
     exit_code = 11
+
+
+class NetworkError(BuilderError):
+    """An index could not be reached: a bad index URL, DNS, a refused connection, a timeout, TLS."""
+
+    exit_code = 20
+
+
+class FileSystemError(BuilderError):
+    """The operating system refused a read or write (an I/O error, say); the subclasses are the common cases."""
+
+    exit_code = 21
+
+
+class AccessError(FileSystemError):
+    """Permission denied on a path (EACCES, EPERM)."""
+
+    exit_code = 22
+
+
+class DiskError(FileSystemError):
+    """A write failed for want of room: the disk or quota is full, the file system is read-only, a file too big."""
+
+    exit_code = 23
+
+
+class LimitError(InputError):
+    """A file is over builder's bounds (size, nesting, dotted-key parts) or Python's (recursion, memory,
+    integer digits): refused before or instead of parsing it."""
+
+    exit_code = 24

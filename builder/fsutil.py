@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from builder.errors import InputError
+from builder.oserror import os_error
 
 TEMP_TAG = ".builder-"
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.builder-(?P<kind>tmp|old)(?:-(?P<pid>\d+)-(?P<id>[A-Za-z0-9_]+))?$")
@@ -165,18 +166,24 @@ def _umask() -> int:
 
 
 def atomic_write_text(path: Path, text: str, *, what: str = "output", inputs: Iterable[Path] = ()) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path` (see safe_output)."""
+    """Write `text` to a temporary file beside `path`, then rename it over `path` (see safe_output);
+    an OS refusal names `path`, not the temporary."""
     safe_output(path, what, inputs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_dead_temps(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=temp_file_name(path), dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_temps(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_file_name(path), dir=path.parent)
+    except OSError as exc:
+        raise os_error(exc, path, doing="write") from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file should read like any other
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise os_error(exc, path, doing="write") from None
         raise
 
 

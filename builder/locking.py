@@ -18,16 +18,24 @@ import psutil
 
 from builder.errors import BusyError
 from builder.log import Log
+from builder.oserror import os_error
 
 POLL_SECONDS = 1.0
 SAY_EVERY_SECONDS = 30.0
 
 
 def _owner(path: Path) -> int | None:
-    """The pid holding the lock, or None when the file is unreadable or half-written."""
+    """The pid holding the lock, or None when the file is gone, damaged or half-written.
+
+    A file we may not read is not a stale lock: that is said as such, and nothing is removed.
+    """
     try:
-        pid = json.loads(path.read_text(encoding="utf-8")).get("pid")
-    except (OSError, ValueError, AttributeError):
+        pid = json.loads(path.read_bytes()[:4096].decode("utf-8")).get("pid")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise os_error(exc, path, doing="read the build lock") from None
+    except (ValueError, AttributeError, RecursionError):
         return None
     return pid if isinstance(pid, int) else None
 
@@ -37,6 +45,8 @@ def _try_take(path: Path) -> bool:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
+    except OSError as exc:  # a folder we may not write, a read-only or full disk: not "busy"
+        raise os_error(exc, path, doing="create the build lock") from None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"pid": os.getpid(), "started": time.time()}, fh)
     return True
@@ -45,7 +55,10 @@ def _try_take(path: Path) -> bool:
 @contextmanager
 def exclusive(path: Path, *, what: str, wait: bool, log: Log) -> Iterator[None]:
     """Hold `path` for the duration; another holder makes us wait, or raise BusyError."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, path.parent, doing="create the folder of the build lock") from None
     said = 0.0
     started = time.monotonic()
     while not _try_take(path):

@@ -9,7 +9,10 @@ from typing import ClassVar, NoReturn
 
 import click
 
-from builder.errors import BuilderError, InputError
+from builder.bounds import over_digit_limit
+from builder.cli.params import CheckedPath
+from builder.errors import BuilderError, InputError, LimitError
+from builder.oserror import os_error
 from builder.paths import Project, find_project
 
 # click's own usage errors get sysexits' EX_USAGE so they never collide with ours (2..).
@@ -41,7 +44,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--root",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CheckedPath(file_okay=False, path_type=Path),
     help="Project folder with profiles/ and locks/ (default: found from the current folder).",
 )
 @click.version_option(package_name="runtime-builder")
@@ -58,6 +61,25 @@ def one_line(exc: click.ClickException) -> str:
     if isinstance(exc, click.UsageError) and ctx is not None:
         text += f" (see `{ctx.command_path} --help`)"
     return text
+
+
+def safety_net(exc: OSError | RecursionError | MemoryError | ValueError) -> BuilderError:
+    """What a reader did not turn into a BuilderError itself, as one: OS errors by errno with
+    their path, Python's own limits as LimitError, any other ValueError as a bug to report."""
+    if isinstance(exc, OSError):
+        return os_error(exc)
+    if isinstance(exc, RecursionError):
+        return LimitError("an input is nested too deeply for Python to parse (RecursionError)")
+    if isinstance(exc, MemoryError):
+        return LimitError(
+            "out of memory: an input is too large to read", hint="free memory or check the input"
+        )
+    if (digits := over_digit_limit(exc)) is not None:
+        return LimitError(f"an input holds a number too long to read: {digits}")
+    text = " ".join(str(exc).split())
+    return BuilderError(
+        f"unexpected {type(exc).__name__}: {text}", hint="a bug in builder: please report it with the command"
+    )
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -86,4 +108,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except (OSError, RecursionError, MemoryError, ValueError) as exc:
+        err = safety_net(exc)
+        click.echo(f"error: {err.one_line()}", err=True)
+        sys.exit(err.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import common_options, emit_json, profile_for, resolve_runtime
+from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import RunOptions, bench_runtime, render
 from builder.measure.budget import enforce
@@ -20,7 +21,7 @@ from builder.paths import Project, find_project
     "--profile", "profile_name", help="Profile whose [bench] budget applies (default: the runtime's)."
 )
 @click.option(
-    "--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when PATH is a profile to install."
+    "--wheelhouse", type=CheckedPath(path_type=Path), help="Wheel folder, when PATH is a profile to install."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj

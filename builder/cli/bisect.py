@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.cli.params import CheckedPath
 from builder.errors import InputError
 from builder.log import Log
 from builder.measure.bench import (
@@ -42,10 +43,10 @@ from builder.paths import Project, find_project
     "--find-links",
     "find_links",
     multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CheckedPath(file_okay=False, path_type=Path),
     help="Extra wheel folders for building intermediate environments (repeatable).",
 )
-@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder (e.g. CPU torch).")
+@click.option("--wheelhouse", type=CheckedPath(path_type=Path), help="Wheel folder (e.g. CPU torch).")
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj

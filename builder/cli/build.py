@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import default_profile, emit_json
+from builder.cli.params import CheckedPath
 from builder.dist.inspect import human_size
 from builder.log import Log
 from builder.paths import Project
@@ -15,10 +16,10 @@ from builder.stages.build import build as run_build
 
 @click.command("build")
 @click.option("--profile", "profile_name", help="Profile to build (default: minimal-<this host's target>).")
-@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels, e.g. CPU torch.")
+@click.option("--wheelhouse", type=CheckedPath(path_type=Path), help="Folder of wheels, e.g. CPU torch.")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CheckedPath(file_okay=False, path_type=Path),
     default=None,
     help="Where dist/<profile>/ goes  [default: dist/ in the project, beside profiles/]",
 )

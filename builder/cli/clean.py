@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.dist.clean import (
     apply_clean,
     plan_clean,
@@ -25,7 +26,7 @@ from builder.paths import Project
 @click.option(
     "--out",
     "dist_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CheckedPath(file_okay=False, path_type=Path),
     default=None,
     help="The dist folder `builder build --out` wrote to  [default: dist/ in the project]",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from builder.log import Log
 from builder.measure.bench import DEFAULT_MODEL, DEFAULT_SECONDS
 from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT
 from builder.measure.runtime import Runtime, resolve_path, venv_runtime
+from builder.oserror import os_error
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages.install import install
@@ -39,7 +41,12 @@ def resolve_runtime(
     path = Path(spec)
     if path.exists():
         return resolve_path(path, project, label=label)
-    if (project.profiles / f"{spec}.toml").is_file():
+    if os.path.lexists(path):  # a broken link or a loop: say so, not "no such path"
+        try:
+            os.stat(path)
+        except OSError as exc:
+            raise os_error(exc, path) from None
+    if os.path.lexists(project.profiles / f"{spec}.toml"):  # load_profile names a broken one
         return profile_runtime(spec, project, log=log, wheelhouse=wheelhouse, label=label)
     raise InputError(
         f"{spec}: no such path and no profile of that name in {project.profiles}",

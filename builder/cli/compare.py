@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import (
     METRIC_ALIASES,
@@ -42,11 +43,13 @@ from builder.paths import Project, find_project
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CheckedPath(file_okay=False, path_type=Path),
     help="Write report.md, report.json and report.html here.",
 )
 @click.option(
-    "--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when A or B is a profile to install."
+    "--wheelhouse",
+    type=CheckedPath(path_type=Path),
+    help="Wheel folder, when A or B is a profile to install.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout (default: Markdown).")
 @click.pass_obj

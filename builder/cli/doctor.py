@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import emit_json, resolve_runtime
+from builder.cli.params import CheckedPath
 from builder.errors import InputError
 from builder.log import Log
 from builder.measure.doctor import (
@@ -35,7 +36,7 @@ from builder.paths import Project, find_project
 )
 @click.option(
     "--program",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=CheckedPath(exists=True, dir_okay=False, path_type=Path),
     help="A Python program of your own to run with TARGET's interpreter (a venv) instead of stems bench.",
 )
 @click.option(
@@ -47,7 +48,9 @@ from builder.paths import Project, find_project
 )
 @click.option("--no-cost", is_flag=True, help="Do not rerun the workload with each fix to measure its cost.")
 @click.option(
-    "--wheelhouse", type=click.Path(path_type=Path), help="Wheel folder, when TARGET is a profile to install."
+    "--wheelhouse",
+    type=CheckedPath(path_type=Path),
+    help="Wheel folder, when TARGET is a profile to install.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON on stdout.")
 @click.option("--html", "as_html", is_flag=True, help="Print the diagnosis as one HTML page on stdout.")

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.project.init import init_project
 
 
 @click.command("init")
-@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.argument("folder", required=False, type=CheckedPath(file_okay=False, path_type=Path), default=".")
 @click.option("--target", help="linux-x86_64, mac-arm, mac-intel or windows-x86_64 (default: this host).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def init(folder: Path, target: str | None, as_json: bool) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.dist.inspect import inspect_path, render
 
 
 @click.command("inspect")
-@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", type=CheckedPath(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def inspect(path: Path, as_json: bool) -> None:
     """Python, platform and packages by installed size of a venv, site-packages or dist."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.errors import InputError, ModifiedLockError, StaleLockError
 from builder.fsutil import remove_dead_temps
 from builder.log import Log
@@ -24,7 +25,7 @@ from builder.wheelhouse import find_wheelhouse
     is_flag=True,
     help="Only check the locks: exit 9 when one is stale, 12 when one was edited by hand.",
 )
-@click.option("--wheelhouse", type=click.Path(path_type=Path), help="Folder of wheels (e.g. CPU torch).")
+@click.option("--wheelhouse", type=CheckedPath(path_type=Path), help="Folder of wheels (e.g. CPU torch).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def lock(

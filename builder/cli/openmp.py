@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.errors import ForeignTargetError
 from builder.openmp.apply import apply_plan
 from builder.openmp.audit import audit
@@ -60,7 +61,7 @@ def _check_native(report: AuditReport) -> None:
 
 
 @click.command("openmp")
-@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", type=CheckedPath(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--fix", is_flag=True, help="Replace every other copy by a symlink to the primary.")
 @click.option("--dry-run", is_flag=True, help="Print the fix plan; touch nothing.")

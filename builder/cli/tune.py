@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import (
     RunOptions,
@@ -30,7 +31,7 @@ from builder.paths import Project, find_project
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CheckedPath(dir_okay=False, path_type=Path),
     help="Config file to write (default: the runtime's runtime.json).",
 )
 @click.option("--dry-run", is_flag=True, help="Measure and report; write nothing.")

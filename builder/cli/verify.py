@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.dist.verify import (
     verify_dist,
 )
@@ -14,7 +15,7 @@ from builder.errors import CheckError
 
 
 @click.command("verify")
-@click.argument("dist", type=click.Path(path_type=Path))
+@click.argument("dist", type=CheckedPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 def verify(dist: Path, as_json: bool) -> None:
     """Re-hash every file of DIST against manifest.json and SHA256SUMS; exit 8 on any difference."""

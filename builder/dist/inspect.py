@@ -65,7 +65,7 @@ def _frozen_internal(path: Path) -> Path | None:
 
 
 def inspect_path(path: Path) -> dict[str, Any]:
-    if (path / MANIFEST).is_file():
+    if os.path.lexists(path / MANIFEST):  # read_manifest names a broken link, a folder, a FIFO
         return _inspect_dist(path)
     internal = _frozen_internal(path)
     if (path / "pyvenv.cfg").is_file():

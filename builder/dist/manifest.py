@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from builder.dist.archive import write_archive, write_zip
-from builder.errors import InputError
+from builder.bounds import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, check_json, over_digit_limit, read_bounded
+from builder.errors import InputError, LimitError
 from builder.fsutil import atomic_write_text, iter_files, safe_output_dir, sha256_file, staged_dir
+from builder.oserror import stat_path
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
@@ -39,11 +41,9 @@ class InstalledPackage:
 def _read_text(path: Path, what: str) -> str:
     """A file of UTF-8 text without NUL bytes, else one InputError naming it and what was expected."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_bounded(path, what.split(" (")[0], MAX_RECORD_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a {what}: not UTF-8 (byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if "\0" in text:
         raise InputError(f"{path}: not a {what}: it holds NUL bytes")
     return text
@@ -259,18 +259,21 @@ def read_manifest(dist: Path) -> dict[str, Any]:
     """dist/manifest.json, checked: anything else is one InputError naming the file and the key."""
     path = dist / MANIFEST
     hint = "rebuild the dist with `builder build`; a damaged dist cannot be verified"
-    if not path.is_file():  # also refuses a FIFO or a device: never a blocking read
-        raise InputError(
-            f"{path}: missing or not a regular file; {dist} is not a dist built by `builder build`"
-        )
+    if not os.path.lexists(path):
+        stat_path(dist)  # a dist that is a loop, a broken link or forbidden: say that instead
+        raise InputError(f"{path}: missing; {dist} is not a dist built by `builder build`")
+    # read_bounded refuses a FIFO or a device from its stat: never a blocking read
+    raw = read_bounded(path, "builder manifest", MAX_MANIFEST_BYTES)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        text = raw.decode("utf-8")
+        check_json(text, path)
+        data = json.loads(text)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a builder manifest: not UTF-8 (byte {exc.start})", hint=hint) from None
-    except ValueError as exc:  # JSONDecodeError, and NaN-like constants never written by builder
+    except ValueError as exc:  # JSONDecodeError, NaN-like constants, integers over Python's digit limit
+        if (digits := over_digit_limit(exc)) is not None:
+            raise LimitError(f"{path}: {digits}") from None
         raise InputError(f"{path}: not a builder manifest: invalid JSON ({exc})", hint=hint) from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     problem = manifest_problem(data)
     if problem is not None:
         raise InputError(f"{path}: not a builder manifest: {problem}", hint=hint)

@@ -11,13 +11,16 @@ under the dist is ignored. Works from the dist alone (any host, no builder state
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from builder.dist.manifest import MANIFEST, SUMS, read_manifest
-from builder.errors import InputError
+from builder.bounds import MAX_MANIFEST_BYTES, read_bounded
+from builder.errors import BuilderError, InputError
 from builder.fsutil import sha256_file, walk
+from builder.oserror import stat_path
 
 SKIP = frozenset({MANIFEST, SUMS})
 
@@ -84,7 +87,7 @@ def _describe(entry: dict[str, Any]) -> str:
 
 
 def _read_manifest(dist: Path) -> dict[str, Any]:
-    if not dist.is_dir():
+    if not stat.S_ISDIR(stat_path(dist).st_mode):  # a loop or a permission is named as such
         raise InputError(f"{dist}: not a folder", hint="give a dist folder, e.g. dist/minimal-linux-x86_64")
     return read_manifest(dist)  # the one reader: a damaged manifest is one line naming the key
 
@@ -94,7 +97,10 @@ def read_sums(path: Path) -> dict[str, str]:
     when it is not text at all."""
     out: dict[str, str] = {}
     try:
-        text = path.read_bytes().decode("utf-8")
+        # bounded like the manifest it lists (a line per file); an error is one difference
+        text = read_bounded(path, SUMS, MAX_MANIFEST_BYTES).decode("utf-8")
+    except BuilderError as exc:
+        raise ValueError(exc.message.removeprefix(f"{path}: ")) from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
     if "\0" in text:

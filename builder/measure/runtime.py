@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.contract import CONFIG_ENV, CONFIG_NAME, SETTINGS_ENV
-from builder.dist.manifest import MANIFEST
+from builder.dist.manifest import MANIFEST, read_manifest
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text
 from builder.measure.workload import Workload, workload_of
@@ -122,9 +122,8 @@ def _program_venv_runtime(
 
 def dist_runtime(dist: Path, *, label: str | None = None, project: Project | None = None) -> Runtime:
     dist = dist.absolute()
-    manifest = (
-        json.loads((dist / MANIFEST).read_text(encoding="utf-8")) if (dist / MANIFEST).is_file() else {}
-    )
+    # The one bounded reader; a frozen folder without a manifest is a dist too.
+    manifest = read_manifest(dist) if os.path.lexists(dist / MANIFEST) else {}
     name = (manifest.get("program") or {}).get("name", "stems")  # [program].name
     program = dist / name / (f"{name}.exe" if sys.platform == "win32" else name)
     if not program.is_file():

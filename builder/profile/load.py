@@ -7,7 +7,9 @@ The rest of builder only ever sees `Profile`.
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import os
 import re
 import sys
 import unicodedata
@@ -17,7 +19,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from builder.errors import ProfileError
+from builder.bounds import MAX_PROFILE_BYTES, check_toml, over_digit_limit, read_bounded
+from builder.errors import LimitError, ProfileError
 from builder.profile.model import SECTION_TYPES, Profile
 from builder.profile.schema import BY_DOTTED, KEYS, SECTIONS, THREAD_VARIABLES, TOP_LEVEL, Key, keys_of
 from builder.targets import TARGETS, Target
@@ -33,10 +36,26 @@ NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """The TOML's table, after its shape is bounded (tomllib is quadratic in a key's dotted parts)."""
+    check_toml(text, path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: invalid TOML: {exc}") from None
+    except ValueError as exc:  # an integer over Python's digit limit (sys.get_int_max_str_digits)
+        raise LimitError(f"{path}: {over_digit_limit(exc) or exc}") from None
+    except RecursionError:  # the shape check bounds nesting; this is the belt to its braces
+        raise LimitError(f"{path}: nested too deeply to parse") from None
+
+
+def decode_profile(data: bytes, path: Path) -> str:
+    """UTF-8 text; a leading byte-order mark (Windows editors write one) is accepted and dropped."""
+    try:
+        return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            f"{path}: cannot read: not UTF-8 text (byte {exc.start})", hint="a profile is UTF-8 TOML"
+        ) from None
 
 
 def _suggest(word: str, choices: list[str]) -> str | None:
@@ -113,6 +132,7 @@ def validate(raw: dict[str, Any], path: Path) -> None:
                     f"{path}: key 'packages.{key}': invalid requirement '{req}': {exc}"
                 ) from None
     _validate_program(raw.get("program", {}), path)
+    _validate_indexes(raw.get("indexes", {}), path)
     target = raw.get("target", {}).get("name")
     if target is not None and target not in TARGETS:
         raise ProfileError(
@@ -151,6 +171,22 @@ def _validate_program(program: dict[str, Any], path: Path) -> None:
                 f"{path}: key 'program.{key}' must be a path inside the project, got {value!r}",
                 hint="a path relative to the folder holding profiles/",
             )
+
+
+_INDEX_URL = re.compile(r"(https?|file)://[^\s/]*/\S*")
+
+
+def _validate_indexes(indexes: dict[str, Any], path: Path) -> None:
+    """An index is a URL: uv takes anything else for a relative path and reports every
+    package 'not found', which reads like a resolution failure."""
+    for key in ("index-url", "extra-index-urls", "torch-index"):
+        value = indexes.get(key)
+        for url in value if isinstance(value, list) else [value] if value is not None else []:
+            if not _INDEX_URL.fullmatch(url):
+                raise ProfileError(
+                    f"{path}: key 'indexes.{key}' must be an http(s):// or file:// URL, got {url!r}",
+                    hint='e.g. "https://pypi.org/simple"',
+                )
 
 
 def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -198,14 +234,11 @@ def _read_raw(
             hint="use letters, digits, '.', '_' and '-' (at most 100); profiles live in profiles/",
         )
     path = profiles_dir / f"{name}.toml"
-    if not path.is_file():
+    if not os.path.lexists(path):  # a broken link or a loop is there: read_bounded names it
         known = profile_names(profiles_dir)
         hint = _suggest(name, known) or (f"known: {', '.join(known)}" if known else None)
         raise ProfileError(f"{where}no profile '{name}' in {profiles_dir}", hint=hint)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    text = decode_profile(read_bounded(path, "profile", MAX_PROFILE_BYTES, wrong_kind=ProfileError), path)
     raw = parse_toml(text, path)
     validate(raw, path)
     return path, raw

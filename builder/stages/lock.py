@@ -8,7 +8,9 @@ edited by hand is detected too ("modified"): both by `builder lock --check`.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -17,10 +19,12 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from builder.bounds import MAX_LOCK_BYTES, read_bounded
 from builder.errors import (
     BuilderError,
     InputError,
     ModifiedLockError,
+    NetworkError,
     NoWheelError,
     ResolutionError,
     StaleLockError,
@@ -146,20 +150,20 @@ def parse_lock(text: str, path: Path) -> Lock:
 
 
 def read_lock(path: Path) -> Lock:
-    if not path.is_file():
+    if not os.path.lexists(path):  # a broken link is there, and read_bounded names it as such
         raise StaleLockError(f"{path}: no lock file", hint=f"run `builder lock --profile {path.stem}`")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
+    data = read_bounded(path, "lock", MAX_LOCK_BYTES, wrong_kind=StaleLockError)
+    again = f"run `builder lock --profile {path.stem}`"
+    if data.startswith(codecs.BOM_UTF8):
         raise ModifiedLockError(
-            f"{path}: not a lock (not UTF-8 text)", hint=f"run `builder lock --profile {path.stem}`"
-        ) from None
-    except OSError as exc:
-        raise StaleLockError(f"{path}: cannot read: {exc.strerror}") from None
-    if "\0" in text:
-        raise ModifiedLockError(
-            f"{path}: not a lock (binary data)", hint=f"run `builder lock --profile {path.stem}`"
+            f"{path}: modified: it starts with a UTF-8 byte-order mark (an editor re-saved it)", hint=again
         )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModifiedLockError(f"{path}: not a lock (not UTF-8 text)", hint=again) from None
+    if "\0" in text:
+        raise ModifiedLockError(f"{path}: not a lock (binary data)", hint=again)
     return parse_lock(text, path)
 
 
@@ -242,8 +246,19 @@ def _check_wheelhouse_pins(profile: Profile, lock: Lock) -> None:
 
 
 def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
-    """Turn uv's resolver report into one line naming the package and the target (pure)."""
+    """Turn uv's report into one line naming the package and the target, or the index or
+    folder it could not read (pure)."""
+    if (unreachable := uv.network_failure(stderr)) is not None:
+        return NetworkError(
+            f"{profile.path}: cannot reach a package index: {unreachable}",
+            hint="check the network and the profile's indexes.index-url / extra-index-urls",
+        )
     text = " ".join(stderr.split())
+    if m := re.search(r"Failed to read `--find-links` directory: (.*?) cause: (.*?)(?: cause: |$)", text):
+        return InputError(
+            f"{profile.path}: cannot read the wheel folder {m.group(1)}: {m.group(2)}",
+            hint="check --wheelhouse / BUILDER_WHEELHOUSE and the profile's indexes.find-links",
+        )
     where = f"{profile.target.uv_platform}, Python {profile.python}"
     cause = re.search(r"cause: (.*?)(?: hint: |$)", text)
     reason = cause.group(1) if cause else text.removeprefix("error: ")
@@ -267,6 +282,12 @@ def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
         }:
             hint = "it comes from a wheelhouse: check --wheelhouse / BUILDER_WHEELHOUSE / PIP_FIND_LINKS holds it"
         return ResolutionError(f"{profile.path}: no version of {m.group(1)} exists for {where}", hint=hint)
+    if m := re.search(r"Because (\S+) was not found in the package registry", reason):
+        return ResolutionError(
+            f"{profile.path}: {m.group(1)} was not found on the package index for {where}",
+            hint=f"check the name, and that indexes.index-url ({profile.indexes.index_url}) is a package "
+            "index: an index URL that answers 'not found' for every package looks like this",
+        )
     # uv's own summary sentence is the clearest condensed reason.
     concl = re.findall(
         r"(?:^|\. |And )(?:b|B)ecause (.*?), we can conclude that your requirements are unsatisfiable", reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -52,3 +53,31 @@ def find_python(version_request: str) -> Path:
             "builder never downloads interpreters",
         )
     return Path(proc.stdout.strip())
+
+
+# The causes uv chains under "Failed to fetch: URL" when it never got an answer from the index
+# (connection, DNS, TLS, timeout), as opposed to an index that answered "no such package".
+_UNREACHABLE = re.compile(
+    r"tcp connect error|dns error|error resolving DNS|Connection refused|timed out|"
+    r"Network is unreachable|No route to host|certificate|tls handshake|connection closed|"
+    r"Connection reset",
+    re.IGNORECASE,
+)
+
+
+def network_failure(stderr: str) -> str | None:
+    """'URL: cause' when uv's report says an index could not be reached, else None (pure).
+
+    uv prints `error: [Request failed after N retries ...]`, then `cause:` lines from the
+    outermost (`Failed to fetch: URL`) to the innermost (`Connection refused (os error 111)`).
+    """
+    lines = [ln.strip().removeprefix("error:").removeprefix("cause:").strip() for ln in stderr.splitlines()]
+    url = next(
+        (ln.removeprefix("Failed to fetch:").strip() for ln in lines if ln.startswith("Failed to fetch:")),
+        None,
+    )
+    if url is None or not any(_UNREACHABLE.search(ln) for ln in lines):
+        return None
+    innermost = next(ln for ln in reversed(lines) if ln)
+    retries = next((ln for ln in lines if ln.startswith("Request failed after")), None)
+    return f"{url}: {innermost}" + (f" ({retries[0].lower()}{retries[1:]})" if retries else "")
