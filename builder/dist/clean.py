@@ -28,6 +28,8 @@ from builder.paths import Project
 LEFTOVER = TEMP_NAME
 MAX_DEPTH = 3  # dist/.P.builder-tmp, build/P/.venv.builder-tmp, build/P/frozen/.stems.builder-tmp
 SHOWN = 3  # foreign entries named in a refusal
+# Files a file manager or git keeps in any folder: not builder's, never removed, not a reason to refuse
+HARMLESS = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".gitkeep", ".gitignore"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +115,17 @@ def _refuse_root(folder: Path, project: Project) -> None:
                          hint="give the folder `builder build --out` wrote to")  # fmt: skip
 
 
+def _belongs_in_a_dist_folder(entry: Path) -> bool:
+    """A complete dist, a name of builder's temporary pattern, or a file manager's file."""
+    if LEFTOVER.match(entry.name):
+        return True
+    if entry.is_symlink():
+        return False
+    if entry.name in HARMLESS:
+        return entry.is_file()
+    return entry.is_dir() and _is_complete_dist(entry)
+
+
 def check_dist_folder(folder: Path, project: Project) -> None:
     """Raise InputError unless `folder` is absent or holds only dists and builder's temporary names."""
     if not folder.exists() and not folder.is_symlink():
@@ -124,10 +137,7 @@ def check_dist_folder(folder: Path, project: Project) -> None:
         entries = sorted(folder.iterdir())
     except OSError as exc:
         raise InputError(f"--out {folder}: cannot list it ({exc.strerror or exc}); nothing removed") from None
-    foreign = [
-        e.name for e in entries
-        if not LEFTOVER.match(e.name) and (e.is_symlink() or not e.is_dir() or not _is_complete_dist(e))
-    ]  # fmt: skip
+    foreign = [e.name for e in entries if not _belongs_in_a_dist_folder(e)]
     if foreign:
         shown = ", ".join(foreign[:SHOWN]) + (
             f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else ""

@@ -162,3 +162,14 @@ def test_a_file_another_builder_is_writing_now_is_left_alone(
     proc = cli("--root", project, "clean", capsys=capsys)
     assert proc.returncode == 0, proc.stderr
     assert live.exists()
+
+
+def test_a_file_managers_files_in_the_dist_folder_are_no_reason_to_refuse(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = project / "dist"
+    (out / ".DS_Store").write_bytes(b"Bud1")
+    (out / f".{P}.builder-tmp").mkdir()
+    proc = cli("--root", project, "clean", "--out", out, capsys=capsys)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [".DS_Store", P]

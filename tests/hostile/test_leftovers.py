@@ -35,18 +35,18 @@ WRITERS = {
     ),
     "tar.xz archive": (
         "from builder.dist.archive import write_archive as w\n"
-        "src = Path(sys.argv[1]).parent / 'src'; src.mkdir(exist_ok=True); (src / 'r').write_bytes(os.urandom(N))\n"
+        "src = Path(sys.argv[1]).parent / 'src'; src.mkdir(exist_ok=True); (src / 'r').write_bytes(os.urandom(N // 4))\n"
         "w(src, Path(sys.argv[1]) / 'P.tar.xz', 0, arcname='P')"
     ),
     "zip archive": (
         "from builder.dist.archive import write_zip as w\n"
-        "src = Path(sys.argv[1]).parent / 'src'; src.mkdir(exist_ok=True); (src / 'r').write_bytes(os.urandom(N))\n"
+        "src = Path(sys.argv[1]).parent / 'src'; src.mkdir(exist_ok=True); (src / 'r').write_bytes(os.urandom(N // 4))\n"
         "w(src, Path(sys.argv[1]) / 'P.zip', 0, arcname='P')"
     ),
 }
 
 
-def kill_mid_write(code: str, folder: Path, size: int = 32 << 20) -> list[str]:
+def kill_mid_write(code: str, folder: Path, size: int = 16 << 20) -> list[str]:
     """Run `code` (with N = size bytes) against `folder`, SIGKILL it once a new hidden name appears
     there; return the names it left. Retried with a larger payload when the write finished first."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +66,8 @@ def kill_mid_write(code: str, folder: Path, size: int = 32 << 20) -> list[str]:
         left = sorted(n for n in set(os.listdir(folder)) - before if n.startswith("."))
         if left:
             return left
+        for name in set(os.listdir(folder)) - before:  # the write won the race: undo it, try a larger one
+            shutil.rmtree(folder / name) if (folder / name).is_dir() else (folder / name).unlink()
         size *= 4
     raise AssertionError(f"the writer always finished before it could be killed ({size} bytes)")
 
@@ -108,7 +110,7 @@ def test_a_killed_lock_write_is_removed_by_the_next_builder_lock(
     before = lock.read_bytes()
     code = (
         "from builder.fsutil import atomic_write_text as w\n"
-        f"p = Path(sys.argv[1]) / '{lock.name}'; w(p, p.read_text() * (N // 10000))"
+        f"p = Path(sys.argv[1]) / '{lock.name}'; t = p.read_text(); w(p, t * (N // len(t) + 1))"
     )
     left = kill_mid_write(code, lock.parent)
     assert all(n.startswith(f".{lock.name}.builder-tmp-") for n in left), left
