@@ -21,7 +21,7 @@ from builder.fsutil import atomic_write_text
 from builder.measure.workload import Workload, workload_of
 from builder.paths import Project
 from builder.profile import Profile, load_profile
-from builder.program.entry import resolve_program, runtime_config, venv_launcher
+from builder.program.entry import launcher_name, resolve_program, runtime_config, venv_launcher
 from builder.venvs import site_packages_of, venv_python
 
 
@@ -105,7 +105,7 @@ def _program_venv_runtime(
     entry = resolve_program(profile, site_packages_of(venv), project.root)
     # builder's own files, shared by every venv of the profile (bisect's included)
     folder = project.work / ".programs" / profile.name
-    launcher, config = folder / f"{entry.name}.py", folder / CONFIG_NAME
+    launcher, config = folder / launcher_name(entry.name), folder / CONFIG_NAME
     for path, text in ((launcher, venv_launcher(entry)), (config, json.dumps(runtime_config(profile)))):
         if not (path.is_file() and path.read_text(encoding="utf-8") == text):
             atomic_write_text(path, text)

@@ -24,7 +24,7 @@ from builder.errors import CheckError, InputError, ToolError
 from builder.fsutil import atomic_write_text, iter_files, staged_dir
 from builder.openmp.frozen import FrozenOpenMP, one_file_per_runtime
 from builder.profile import Profile
-from builder.program.entry import ProgramEntry, resolve_program, runtime_config
+from builder.program.entry import ProgramEntry, launcher_name, resolve_program, runtime_config
 from builder.tools import process, pyinstaller
 
 PROGRAM = "stems"
@@ -185,11 +185,11 @@ def plan_freeze(profile: Profile, site_packages: Path, project_root: Path, work:
     extra = {ENTITLEMENTS_NAME: entitlements} if entitlements is not None else {}
     entry = resolve_program(profile, site_packages, project_root)
     if entry.launcher is not None:
-        extra[f"{entry.name}.py"] = entry.launcher
+        extra[launcher_name(entry.name)] = entry.launcher
     spec = spec_text(
         profile,
         root=project_root,
-        launcher=scratch / f"{entry.name}.py" if entry.launcher is not None else entry.script or scratch,
+        launcher=scratch / launcher_name(entry.name) if entry.launcher is not None else entry.script or scratch,
         hook=scratch / HOOK_NAME,
         need_sources=need,
         toplevel_out=scratch / TOPLEVEL_NAME,
