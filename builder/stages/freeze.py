@@ -184,12 +184,14 @@ def plan_freeze(profile: Profile, site_packages: Path, project_root: Path, work:
     entitlements = entitlements_text(profile, project_root)
     extra = {ENTITLEMENTS_NAME: entitlements} if entitlements is not None else {}
     entry = resolve_program(profile, site_packages, project_root)
+    launcher = entry.script or scratch
     if entry.launcher is not None:
         extra[launcher_name(entry.name)] = entry.launcher
+        launcher = scratch / launcher_name(entry.name)
     spec = spec_text(
         profile,
         root=project_root,
-        launcher=scratch / launcher_name(entry.name) if entry.launcher is not None else entry.script or scratch,
+        launcher=launcher,
         hook=scratch / HOOK_NAME,
         need_sources=need,
         toplevel_out=scratch / TOPLEVEL_NAME,

@@ -84,7 +84,9 @@ def test_a_function_and_a_script_of_the_project(tmp_path: Path) -> None:
     (project / "conf").mkdir()
     (project / "conf/model.yaml").write_text("a: 1\n")
     _, plan = _plan(project)
-    assert launcher_name("sep") not in plan.files and repr(str(project / "app/sep.py")) in plan.files["sep.spec"]
+    assert (
+        launcher_name("sep") not in plan.files and repr(str(project / "app/sep.py")) in plan.files["sep.spec"]
+    )
     assert f"[{str(project / 'conf')!r}, 'conf']" in plan.files["sep.spec"]
 
 
@@ -137,17 +139,25 @@ def test_a_child_profile_that_names_its_program_replaces_the_parents_entry(tmp_p
 
 
 @pytest.mark.parametrize("name", ["msst", "msst-inference"])
-def test_a_program_named_like_its_package_runs_the_package_not_its_launcher(tmp_path: Path, name: str) -> None:
+def test_a_program_named_like_its_package_runs_the_package_not_its_launcher(
+    tmp_path: Path, name: str
+) -> None:
     # name = "msst" for msst's console script: a launcher msst.py would import itself, not msst
     project = _project(tmp_path, 'console-script = "msst-inference"')
     (project / "profiles/p.toml").write_text(
-        PROFILE.replace('name = "sep"', f'name = "{name}"').format(program='console-script = "msst-inference"')
+        PROFILE.replace('name = "sep"', f'name = "{name}"').format(
+            program='console-script = "msst-inference"'
+        )
     )
     (project / "site/msst/inference.py").write_text("def main():\n    return 3\n")
     _, plan = _plan(project)
     assert plan.program == name and f"{name}.spec" in plan.files
-    (launcher,) = [n for n in plan.files if n.endswith(".py") and "RUNTIME_BUILDER_PROBE" not in plan.files[n]]
-    assert launcher == launcher_name(name) and repr(str(plan.scratch / launcher)) in plan.files[f"{name}.spec"]
+    (launcher,) = [
+        n for n in plan.files if n.endswith(".py") and "RUNTIME_BUILDER_PROBE" not in plan.files[n]
+    ]
+    assert (
+        launcher == launcher_name(name) and repr(str(plan.scratch / launcher)) in plan.files[f"{name}.spec"]
+    )
     # run as PyInstaller's analysis and a venv resolve it: the script's folder first on sys.path
     plan.scratch.mkdir(parents=True)
     for file, text in plan.files.items():
