@@ -136,6 +136,11 @@ def build(
 
         openmp_record = openmp_stage_cached(inst, log)
         plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work)
+        for kept in plan.kept:
+            log.line(
+                f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
+                f"{kept.origin} lifted)"
+            )
         key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
         up_to_date = not force and _up_to_date(dist, key)
         if up_to_date:
