@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -41,7 +42,7 @@ def lock(
     wh = None if check else find_wheelhouse(wheelhouse)
     for profile in selected:
         path = project.lock_path(profile.name)
-        if check and not path.is_file():
+        if check and not os.path.lexists(path):  # a FIFO or folder there is a damaged lock, not none
             missing.append(profile.name)
             results.append({"profile": profile.name, "lock": str(path), "status": "missing"})
             log.line(f"{'MISSING':<8} {path}: not locked yet")
