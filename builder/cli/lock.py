@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -41,9 +42,15 @@ def lock(
     results: list[dict[str, object]] = []
     stale: list[str] = []
     modified: list[str] = []
+    missing: list[str] = []
     wh = None if check else find_wheelhouse(wheelhouse)
     for profile in selected:
         path = project.lock_path(profile.name)
+        if check and not os.path.lexists(path):  # a FIFO or folder there is a damaged lock, not none
+            missing.append(profile.name)
+            results.append({"profile": profile.name, "lock": str(path), "status": "missing"})
+            log.line(f"{'MISSING':<8} {path}: not locked yet")
+            continue
         if check:
             try:
                 lock_mod.check_lock(profile, path)
@@ -71,3 +78,15 @@ def lock(
         )
     if stale:
         raise StaleLockError(f"{len(stale)} of {len(selected)} locks are stale; first: {stale[0]}")
+    if missing:
+        raise StaleLockError(
+            f"{len(missing)} of {len(selected)} profiles have no lock yet ({', '.join(missing[:4])}"
+            + (", ..." if len(missing) > 4 else "")
+            + ")",
+            hint=f"lock them: run `{lock_command(missing, everything=all_ and len(missing) == len(selected))}`",
+        )
+
+
+def lock_command(names: list[str], *, everything: bool) -> str:
+    """The command that writes the locks of `names` (pure)."""
+    return "builder lock --all" if everything else "builder lock " + " ".join(f"--profile {n}" for n in names)

@@ -2,8 +2,9 @@
 
 A dist's packages are the manifest's: every package the freeze bundled, also one that PyInstaller
 keeps only in its PYZ archive (pure Python, no file of its own on disk, listed with size 0). A
-frozen folder without a manifest (a team's own freeze) has only the dist-info folders PyInstaller
-copied into `_internal`, so its list is those.
+frozen folder without a manifest (a team's own freeze, builder's build/P/frozen) is sized from its
+files on disk, by top-level entry under `_internal` (builder/dist/contributors.py): torch is listed
+even where PyInstaller kept no dist-info for it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from builder.dist.contributors import frozen_contributors
 from builder.dist.manifest import MANIFEST, read_manifest, read_site_packages
 from builder.errors import InputError
 from builder.fsutil import iter_files
@@ -80,16 +82,19 @@ def inspect_path(path: Path) -> dict[str, Any]:
             f"{path}: not a venv (no pyvenv.cfg), site-packages folder (no *.dist-info), dist (no {MANIFEST}) "
             "or frozen folder (no _internal)"
         )
-    packages = sorted(read_site_packages(site), key=lambda p: (-p.size, p.name.lower()))
     size, count = tree_totals(root)
+    if kind == "frozen":
+        folder = site.parent  # the program's folder: its executable beside _internal
+        rows = [r.to_json() for r in frozen_contributors(folder)]
+    else:
+        packages = sorted(read_site_packages(site), key=lambda p: (-p.size, p.name.lower()))
+        rows = [{"name": p.name, "version": p.version, "size": p.size, "files": p.files} for p in packages]
     return {
         "path": str(path),
         "kind": kind,
         "python": _python_of_frozen(site) if kind == "frozen" else _python_of_venv(path, site),
         "platform": _wheel_platform(site),
-        "packages": [
-            {"name": p.name, "version": p.version, "size": p.size, "files": p.files} for p in packages
-        ],
+        "packages": rows,
         "total_bytes": size,
         "files": count,
     }
@@ -152,6 +157,8 @@ def render(info: dict[str, Any]) -> str:
     width = max((len(p["name"]) for p in info["packages"]), default=10)
     for p in info["packages"]:
         lines.append(f"  {p['name']:<{width}}  {p['version'] or '':<14} {human_size(p['size']):>10}")
+    if info["kind"] == "frozen":
+        lines.append("  (sized from the files on disk, by top-level entry of _internal; no version: no dist-info kept)")
     if info["kind"] == "dist":
         lines.append("  (names in parentheses: files PyInstaller added that no package's RECORD lists;")
         lines.append("   0 B: pure Python kept only in PyInstaller's PYZ archive, inside the program file)")

@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 
 from builder.contract import SETTINGS_ENV
-from builder.errors import ToolError
+from builder.errors import InputError, ToolError
 from builder.log import Log
 from builder.measure.doctor_probe import WATCHED_ENV
 from builder.measure.runner import ProcessResult, Sample, run_monitored, tree_cpu_at
@@ -199,6 +199,13 @@ def run_job(
 ) -> tuple[Watched, dict[str, Any] | None]:
     """The workload once, watched; with the probe in a venv. Returns the watch and bench's JSON."""
     own = own_workload(rt, work)
+    if own is None and work.program is None and rt.kind != "venv" and Path(rt.argv[0]).stem != "stems":
+        # `stems bench` is stems' own workload; any other program's is its profile's [bench].command
+        raise InputError(
+            f"{rt.path}: builder found no workload for {Path(rt.argv[0]).name} (profile {rt.profile or 'unknown'})",
+            hint="run doctor in the project whose profile built it (--root), so that the profile's "
+            "[bench].command is the workload",
+        )
     env = app_environment(rt, extra, drop)
     with probe_folder() as folder:
         # the app's environment as is, and each thread's affinity; a hang is only the time limit
@@ -391,6 +398,7 @@ def gather(
         "env_at_import": import_info.get("env") if import_info else None,
         "settings_calls": probe.get("settings_calls"),
         "probe": bool(w.probe),
+        "probe_source": probe.get("source") or ("the doctor's probe" if w.probe else None),
         "openmp": openmp_pools(w.probe, selftest),
         "libraries_loaded": probe.get("libraries_loaded") or [],
         "thread_rows": thread_rows(w, mask),
@@ -668,11 +676,13 @@ def render(r: Mapping[str, Any]) -> str:
             "after it "
             + (", ".join(f"{c['call']}({c['value']}) at {c['at_s']} s" for c in calls) or "no calls")
             if calls is not None
-            else "not observed (no probe in a frozen program)"
+            else f"not recorded ({f['probe_source']} sees torch's import and exit, not the calls between)"
+            if f.get("probe_source")
+            else "not observed (the program wrote no probe)"
         ),
         f"    OpenMP loaded: {omp or 'none seen'}",
         f"    threads busy after the job: {len(busy)}"
-        + ("" if f["probe"] else " (not observed: no probe in a frozen program)"),
+        + ("" if f["probe"] else " (not observed: the program wrote no probe)"),
         "    environment given: "
         + (
             ", ".join(f"{k}={v}" for k, v in sorted(f["env_parent"].items()))

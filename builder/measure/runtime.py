@@ -21,7 +21,7 @@ from builder.fsutil import atomic_write_text
 from builder.measure.workload import Workload, workload_of
 from builder.paths import Project
 from builder.profile import Profile, load_profile
-from builder.program.entry import resolve_program, runtime_config, venv_launcher
+from builder.program.entry import launcher_name, resolve_program, runtime_config, venv_launcher
 from builder.venvs import site_packages_of, venv_python
 
 
@@ -105,7 +105,7 @@ def _program_venv_runtime(
     entry = resolve_program(profile, site_packages_of(venv), project.root)
     # builder's own files, shared by every venv of the profile (bisect's included)
     folder = project.work / ".programs" / profile.name
-    launcher, config = folder / f"{entry.name}.py", folder / CONFIG_NAME
+    launcher, config = folder / launcher_name(entry.name), folder / CONFIG_NAME
     for path, text in ((launcher, venv_launcher(entry)), (config, json.dumps(runtime_config(profile)))):
         if not (path.is_file() and path.read_text(encoding="utf-8") == text):
             atomic_write_text(path, text)
@@ -157,6 +157,30 @@ def program_runtime(program: Path, project: Project) -> Runtime:
     )
 
 
+def frozen_runtime(folder: Path, project: Project | None, *, label: str | None = None) -> Runtime:
+    """A frozen program's folder (its executable beside `_internal`), whatever the program's name:
+    the profile its runtime.json names gives the workload, when the project has that profile."""
+    folder = folder.absolute()
+    program = folder / (folder.name + (".exe" if sys.platform == "win32" else ""))
+    try:
+        profile = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8")).get("profile")
+    except (OSError, ValueError, AttributeError):  # a team's own freeze has no runtime.json
+        profile = None
+    workload = None
+    if project is not None and isinstance(profile, str) and (project.profiles / f"{profile}.toml").is_file():
+        workload = workload_of(load_profile(profile, project.profiles), project.root)
+    return Runtime(
+        label=label or folder.name, kind="dist", path=folder, argv=(str(program),),
+        profile=profile if isinstance(profile, str) else None, importtime=False, workload=workload,
+    )  # fmt: skip
+
+
+def frozen_folder(path: Path) -> bool:
+    """A PyInstaller onedir folder: `_internal` and the executable named like the folder."""
+    exe = path / (path.name + (".exe" if sys.platform == "win32" else ""))
+    return (path / "_internal").is_dir() and exe.is_file()
+
+
 def _short(path: Path) -> str:
     parts = path.parts
     return "/".join(parts[-2:]) if path.name in ("venv", "stems") else path.name
@@ -168,6 +192,9 @@ def resolve_path(path: Path, project: Project, *, label: str | None = None) -> R
         return venv_runtime(path, project, label=label)
     if (path / MANIFEST).is_file() or (path / "stems" / "stems").is_file():
         return dist_runtime(path, label=label, project=project)
-    if (path / "stems").is_file() and (path / "_internal").is_dir():
-        return replace(program_runtime(path / "stems", project), label=label or path.name)
-    raise InputError(f"{path}: not a venv (pyvenv.cfg), a dist (manifest.json) or a frozen stems folder")
+    if frozen_folder(path.absolute()):
+        return frozen_runtime(path, project, label=label)
+    raise InputError(
+        f"{path}: not a venv (pyvenv.cfg), a dist (manifest.json) or a frozen program's folder "
+        "(_internal beside an executable named like the folder)"
+    )

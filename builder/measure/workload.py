@@ -133,11 +133,14 @@ def workload_of(profile: Profile, root: Path, *, check: bool = False) -> Workloa
     if problem:
         raise ProfileError(f"{profile.path}: key '{key}' {problem}: {text!r}")
     files: dict[str, Path | None] = {}
+    # {config} and {checkpoint} may name a folder (a model folder); the input is always a WAV file
     for name, rel in (("input-file", b.input_file), ("config", b.config), ("checkpoint", b.checkpoint)):
         path = root / rel if rel else None
-        if path is not None and not path.is_file():
+        folder_ok = name != "input-file"
+        if path is not None and not (path.is_file() or (folder_ok and path.is_dir())):
+            what = "a file or folder" if folder_ok else "a file"
             raise ProfileError(
-                f"{profile.path}: key 'bench.{name}': {rel!r} is not a file of the project ({path})",
+                f"{profile.path}: key 'bench.{name}': {rel!r} is not {what} of the project ({path} does not exist)",
                 hint="a path relative to the folder holding profiles/",
             )
         files[name] = path

@@ -13,7 +13,8 @@ import os
 import re
 import sys
 import unicodedata
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -21,6 +22,7 @@ from packaging.utils import canonicalize_name
 
 from builder.bounds import MAX_PROFILE_BYTES, check_toml, over_digit_limit, read_bounded
 from builder.errors import LimitError, ProfileError
+from builder.profile.excludes import apply_layer, unmatched_take_backs
 from builder.profile.model import SECTION_TYPES, Profile
 from builder.profile.schema import BY_DOTTED, KEYS, SECTIONS, THREAD_VARIABLES, TOP_LEVEL, Key, keys_of
 from builder.targets import TARGETS, Target
@@ -133,6 +135,7 @@ def validate(raw: dict[str, Any], path: Path) -> None:
                 ) from None
     _validate_program(raw.get("program", {}), path)
     _validate_indexes(raw.get("indexes", {}), path)
+    _validate_paths(raw, path)
     target = raw.get("target", {}).get("name")
     if target is not None and target not in TARGETS:
         raise ProfileError(
@@ -143,6 +146,42 @@ def validate(raw: dict[str, Any], path: Path) -> None:
 
 _FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 PROGRAM_ENTRIES = ("console-script", "function", "script")
+
+
+# Keys that name files of the project: relative to the project folder (the one holding profiles/),
+# so that one profile works on every machine of a team and on every runner of the release matrix.
+PATH_KEYS = ("program.script", "program.datas", "bench.input-file", "bench.config", "bench.checkpoint",
+             "freeze.entitlements")  # fmt: skip
+
+
+def project_path_problem(value: str) -> str | None:
+    """Why `value` is not a path inside the project, relative to its folder, or None (pure)."""
+    if (
+        PurePosixPath(value).is_absolute()
+        or PureWindowsPath(value).is_absolute()
+        or PureWindowsPath(value).drive
+    ):
+        return "is an absolute path, which exists on one machine only"
+    if value.startswith("~"):
+        return "starts with ~, a home folder of one machine"
+    if ".." in PurePosixPath(value.replace("\\", "/")).parts:
+        return "leaves the project (..)"
+    return None
+
+
+def _validate_paths(raw: dict[str, Any], path: Path) -> None:
+    for dotted in PATH_KEYS:
+        section, _, name = dotted.partition(".")
+        value = raw.get(section, {}).get(name)
+        for item in value if isinstance(value, list) else [value] if value is not None else []:
+            problem = project_path_problem(item)
+            if problem:
+                raise ProfileError(
+                    f"{path}: key '{dotted}' must be a path inside the project, relative to its folder: "
+                    f"{item!r} {problem}",
+                    hint="write it relative to the folder holding profiles/ (a symlink there may point "
+                    "to a folder elsewhere on each machine)",
+                )
 
 
 def _validate_program(program: dict[str, Any], path: Path) -> None:
@@ -163,14 +202,6 @@ def _validate_program(program: dict[str, Any], path: Path) -> None:
             f"{path}: key 'program.name' must be a file name of letters, digits, '.', '_' and '-', "
             f"got {program['name']!r}"
         )
-    paths = [("script", program["script"])] if "script" in program else []
-    paths += [("datas", value) for value in program.get("datas", [])]
-    for key, value in paths:
-        if Path(value).is_absolute() or ".." in Path(value).parts:
-            raise ProfileError(
-                f"{path}: key 'program.{key}' must be a path inside the project, got {value!r}",
-                hint="a path relative to the folder holding profiles/",
-            )
 
 
 _INDEX_URL = re.compile(r"(https?|file)://[^\s/]*/\S*")
@@ -204,6 +235,8 @@ def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
             rule = BY_DOTTED[f"{section}.{name}"].merge
             if rule == "requirements":
                 merged[name] = _merge_requirements(merged.get(name, []), value)
+            elif rule == "excludes":  # "!name" takes back a parent's exclude
+                merged[name] = list(apply_layer(dict.fromkeys(merged.get(name, []), ""), value, ""))
             elif rule == "add":
                 merged[name] = list(dict.fromkeys([*merged.get(name, []), *value]))
             elif rule == "update":
@@ -247,6 +280,7 @@ def _read_raw(
 def load_profile(name: str, profiles_dir: Path) -> Profile:
     path, raw = _read_raw(name, profiles_dir, None)
     chain = [name]
+    paths = [path]
     layers = [raw]
     current_path, current = path, raw
     while "extends" in current:
@@ -256,10 +290,12 @@ def load_profile(name: str, profiles_dir: Path) -> Profile:
             raise ProfileError(f"{current_path}: key 'extends': circular extends {cycle}")
         current_path, current = _read_raw(parent_name, profiles_dir, (current_path, "extends"))
         chain.append(parent_name)
+        paths.append(current_path)
         layers.append(current)
     settings: dict[str, Any] = {}
     for layer in reversed(layers):
         settings = merge(settings, layer)
+    origins = exclude_origins(list(zip(chain, paths, layers, strict=True)))
     # The program is named once: the nearest profile that names an entry replaces its parents'.
     nearest: dict[str, Any] = next(
         (layer["program"] for layer in layers if set(layer.get("program", {})) & set(PROGRAM_ENTRIES)), {}
@@ -272,7 +308,25 @@ def load_profile(name: str, profiles_dir: Path) -> Profile:
             present = raw.get(key.name) if not key.section else settings.get(key.section, {}).get(key.name)
             if present is None:
                 raise ProfileError(f"{path}: missing required key '{key.dotted}'")
-    return resolve(name, path, raw, tuple(chain), settings)
+    return replace(resolve(name, path, raw, tuple(chain), settings), exclude_origins=origins)
+
+
+def exclude_origins(layers: list[tuple[str, Path, dict[str, Any]]]) -> dict[str, str]:
+    """freeze.excludes of a chain (this profile first) as exclude -> the profile that set it; a
+    "!name" that takes back nothing its parents exclude is a ProfileError naming its file."""
+    origins: dict[str, str] = {}
+    for name, path, raw in reversed(layers):
+        items = raw.get("freeze", {}).get("excludes", [])
+        stray = unmatched_take_backs(origins, items)
+        if stray:
+            close = difflib.get_close_matches(stray[0][1:], list(origins), n=1)
+            raise ProfileError(
+                f"{path}: key 'freeze.excludes': {stray[0]!r} takes back an exclude that no profile it "
+                "extends sets",
+                hint=f"did you mean '!{close[0]}'?" if close else "remove it",
+            )
+        origins = apply_layer(origins, items, name)
+    return origins
 
 
 def _section(section: str, values: dict[str, Any]) -> Any:

@@ -126,6 +126,8 @@ class Profile:
     freeze: FreezeSettings
     bench: BenchBudget
     program: ProgramSettings = field(default_factory=ProgramSettings)
+    # freeze.excludes -> the profile of the chain that set it (a conflict names the file to change)
+    exclude_origins: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def requirements(self) -> tuple[str, ...]:

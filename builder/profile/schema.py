@@ -111,7 +111,8 @@ class Key:
     doc: str
     required: bool = False
     # How a child profile's value combines with the one it extends:
-    #   replace: the child's wins; add: lists joined, duplicates dropped; requirements: joined, a
+    #   replace: the child's wins; add: lists joined, duplicates dropped; excludes: added, and
+    #   "!name" takes back the parent's exclude `name`; requirements: joined, a
     #   child requirement for a package the parent names replaces it; update: tables merged
     merge: str = "replace"
     inherited: bool = True
@@ -168,8 +169,10 @@ KEYS: tuple[Key, ...] = (
         doc="torch float32 matmul precision"),
     Key(section="runtime", name="env", kind=ENV_TABLE, default={}, merge="update",
         doc="variables exported before torch is imported (not the thread variables: see threads)"),
-    Key(section="freeze", name="excludes", kind=STR_LIST, default=(), merge="add",
-        doc="modules PyInstaller must leave out"),
+    Key(section="freeze", name="excludes", kind=STR_LIST, default=(), merge="excludes",
+        doc="modules PyInstaller must leave out (with their submodules); `\"!name\"` takes back an exclude "
+            "of a profile this one extends. A module the workload is seen to import is never left out: "
+            "an inherited exclude of it is lifted, one this profile sets itself is an error"),
     Key(section="freeze", name="drop", kind=STR_LIST, default=(), merge="add",
         doc="fnmatch patterns of files inside the bundle that nothing opens"),
     Key(section="freeze", name="strip", kind=BOOL, default=False,
@@ -205,11 +208,12 @@ KEYS: tuple[Key, ...] = (
     Key(section="bench", name="input-rate", kind=POS_INT, default=44100, doc="its sample rate, Hz"),
     Key(section="bench", name="input-channels", kind=POS_INT, default=2, doc="its channels"),
     Key(section="bench", name="input-file", kind=STR, default=None,
-        doc="a WAV file of the project to use instead of generated audio"),
+        doc="a WAV file of the project to use instead of generated audio (relative to the project folder)"),
     Key(section="bench", name="config", kind=STR, default=None,
-        doc="a file of the project that {config} names (e.g. a model config)"),
+        doc="a file or folder of the project that {config} names (e.g. a model config), relative to the project folder"),
     Key(section="bench", name="checkpoint", kind=STR, default=None,
-        doc="a file of the project that {checkpoint} names (e.g. model weights)"),
+        doc="a file or folder of the project that {checkpoint} names (e.g. model weights, a model folder), "
+            "relative to the project folder"),
 )  # fmt: skip
 
 BY_DOTTED: dict[str, Key] = {k.dotted: k for k in KEYS}
@@ -267,6 +271,7 @@ def reference_markdown() -> str:
             value = list(k.default) if isinstance(k.default, tuple) else k.default
             shown = f"`{json.dumps(value)}`"
         merge = {"add": " Added to the parent's.", "update": " Merged with the parent's.",
+                 "excludes": " Added to the parent's.",
                  "requirements": ""}.get(k.merge, "")  # fmt: skip
         lines.append(f"| `{k.dotted}` | {k.kind.expected} | {shown} | {k.doc}.{merge} |")
     return "\n".join(lines) + "\n"

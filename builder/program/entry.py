@@ -10,6 +10,7 @@ names that is not there is one ProfileError naming the key.
 from __future__ import annotations
 
 import configparser
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,17 @@ from {module} import {head} as _entry
 
 sys.exit(_entry{tail}())
 """
+
+# The generated entry script's name: PyInstaller and a venv's `python SCRIPT` put the script's folder
+# first on sys.path, so a script named like the program's package (name = "X", console script of
+# package X) would import itself instead of X. No package on PyPI starts with this prefix.
+LAUNCHER_PREFIX = "_rb_launch_"
+
+
+def launcher_name(program: str) -> str:
+    """The file name of the generated entry script for the program `program` (pure)."""
+    return f"{LAUNCHER_PREFIX}{re.sub(r'[^A-Za-z0-9_]', '_', program)}.py"
+
 
 # What the probe imports at exit: named for PyInstaller, which cannot see into the exec'd text.
 PROBE_IMPORTS = ("json", "atexit", "platform", "threadpoolctl")

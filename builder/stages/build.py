@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from builder.dist.contributors import Contributor, frozen_contributors
 from builder.dist.inspect import human_size, inspect_path, tree_totals
 from builder.dist.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import BudgetError, CheckError, InputError
@@ -49,19 +50,35 @@ def source_date_epoch(project: Project, lock_path: Path) -> int:
     return int(text) if proc.returncode == 0 and text.isdigit() else DEFAULT_EPOCH
 
 
-def check_size_budget(profile: Profile, size: int, files: int) -> None:
-    """The frozen folder against bench.max-size-mb (decimal MB, 10**6 bytes) and bench.max-files."""
+def check_size_budget(profile: Profile, folder: Path, size: int, files: int) -> None:
+    """The frozen folder against bench.max-size-mb (decimal MB, 10**6 bytes) and bench.max-files;
+    over either, the error names the folder's largest contributors (torch with or without dist-info)."""
     budget = profile.bench
-    if budget.max_size_mb is not None and size > budget.max_size_mb * 1e6:
+    over_size = budget.max_size_mb is not None and size > budget.max_size_mb * 1e6
+    over_files = budget.max_files is not None and files > budget.max_files
+    if not (over_size or over_files):
+        return
+    rows = frozen_contributors(folder)
+    if over_size:
         raise BudgetError(
-            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {budget.max_size_mb:g} MB",
-            hint=f"see the size report; raise bench.max-size-mb in {profile.path.name} or drop more in [freeze]",
+            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {budget.max_size_mb:g} MB; "
+            f"largest: {largest_text(rows)}",
+            hint=f"raise bench.max-size-mb in {profile.path.name}, or leave out what the program never "
+            "uses with freeze.excludes (modules) and freeze.drop (files)",
         )
-    if budget.max_files is not None and files > budget.max_files:
-        raise BudgetError(
-            f"{profile.name}: frozen folder has {files} files, over the budget of {budget.max_files}",
-            hint=f"raise bench.max-files in {profile.path.name} or drop more in [freeze]",
-        )
+    raise BudgetError(
+        f"{profile.name}: frozen folder has {files} files, over the budget of {budget.max_files}; "
+        f"most files: {largest_text(rows, by='files')}",
+        hint=f"raise bench.max-files in {profile.path.name}, or drop more with freeze.drop",
+    )
+
+
+def largest_text(rows: list[Contributor], n: int = 10, *, by: str = "size") -> str:
+    """The `n` largest contributors in one line: "torch 402.1 MB, numpy 35.0 MB, ..." (pure)."""
+    if by == "files":
+        ranked = sorted(rows, key=lambda r: (-r.files, r.name.lower()))[:n]
+        return ", ".join(f"{r.name} {r.files}" for r in ranked)
+    return ", ".join(f"{r.name} {human_size(r.size)}" for r in rows[:n])
 
 
 def dist_summary(dist: Path) -> dict[str, Any]:
@@ -120,6 +137,11 @@ def build(
 
         openmp_record = openmp_stage_cached(inst, log)
         plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work)
+        for kept in plan.kept:
+            log.line(
+                f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
+                f"{kept.origin} lifted)"
+            )
         key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
         up_to_date = not force and _up_to_date(dist, key)
         if up_to_date:
@@ -130,7 +152,7 @@ def build(
                 frozen = freeze(profile, plan, inst.python.absolute(), work, work / "frozen", epoch=epoch)
                 size, files = tree_totals(frozen.folder)
                 log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
-                check_size_budget(profile, size, files)
+                check_size_budget(profile, frozen.folder, size, files)
             program = frozen.folder / (plan.program + profile.target.exe_suffix)
             with log.step("check"):
                 selftest = check(program, profile, lock)

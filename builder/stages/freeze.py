@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,8 @@ from builder.errors import CheckError, InputError, ToolError
 from builder.fsutil import atomic_write_text, iter_files, staged_dir
 from builder.openmp.frozen import FrozenOpenMP, one_file_per_runtime
 from builder.profile import Profile
-from builder.program.entry import ProgramEntry, resolve_program, runtime_config
+from builder.profile.excludes import ExcludeClash, judge_excludes, refusal
+from builder.program.entry import ProgramEntry, launcher_name, resolve_program, runtime_config
 from builder.tools import process, pyinstaller
 
 PROGRAM = "stems"
@@ -90,6 +91,8 @@ class FreezePlan:
     program: str = PROGRAM  # the executable's name ([program].name)
     copies: Mapping[str, Path] = field(default_factory=dict)  # folder in `scratch` -> source folder
     source_root: Path | None = None  # `sources` are named relative to it (default: the project)
+    # inherited excludes lifted because the workload imports under them (a trace was given)
+    kept: tuple[ExcludeClash, ...] = ()
 
     def digest_items(self, root: Path) -> list[tuple[str, bytes]]:
         """(name, bytes) of every input, for the build's inputs hash."""
@@ -132,6 +135,7 @@ def spec_text(
     entitlements: Path | None = None,
     entry: ProgramEntry,
     scratch: Path,
+    excludes: tuple[str, ...] | None = None,
 ) -> str:
     """The PyInstaller spec for a profile (pure)."""
     # "pyz": modules only in the archive. PyInstaller's torch hook asks for .py
@@ -146,7 +150,7 @@ def spec_text(
         collect=list(entry.collect),
         hidden=list(entry.hidden),
         datas=[list(d) for d in entry.datas],
-        excludes=list(profile.freeze.excludes),
+        excludes=list(profile.freeze.excludes if excludes is None else excludes),
         hook=str(hook),
         collection_mode=mode,
         program=entry.name,
@@ -176,26 +180,46 @@ def program_sources(program_dir: Path) -> tuple[Path, ...]:
     return tuple(p for p in sorted(iter_files(program_dir)) if "__pycache__" not in p.parts)
 
 
-def plan_freeze(profile: Profile, site_packages: Path, project_root: Path, work: Path) -> FreezePlan:
-    """The spec, hook and launcher for a profile and the sources they take in; nothing is written."""
+def plan_freeze(
+    profile: Profile,
+    site_packages: Path,
+    project_root: Path,
+    work: Path,
+    *,
+    imported: Iterable[str] | None = None,
+) -> FreezePlan:
+    """The spec, hook and launcher for a profile and the sources they take in; nothing is written.
+
+    `imported`: the modules a run of the workload imported (a trace), when there is one: no exclude
+    then leaves one of them out (an inherited one is lifted, the profile's own is a ProfileError)."""
     scratch = work / "pyinstaller"
+    judged = judge_excludes(
+        profile.exclude_origins or dict.fromkeys(profile.freeze.excludes, profile.name),
+        imported or (),
+        profile=profile.name,
+    )
+    if (error := refusal(judged, profile.path)) is not None:
+        raise error
     need = [] if profile.freeze.keep_sources else modules_reading_own_source(site_packages)
     # Mac targets sign with an entitlements file; a copy in the scratch folder makes it an input.
     entitlements = entitlements_text(profile, project_root)
     extra = {ENTITLEMENTS_NAME: entitlements} if entitlements is not None else {}
     entry = resolve_program(profile, site_packages, project_root)
+    launcher = entry.script or scratch
     if entry.launcher is not None:
-        extra[f"{entry.name}.py"] = entry.launcher
+        extra[launcher_name(entry.name)] = entry.launcher
+        launcher = scratch / launcher_name(entry.name)
     spec = spec_text(
         profile,
         root=project_root,
-        launcher=scratch / f"{entry.name}.py" if entry.launcher is not None else entry.script or scratch,
+        launcher=launcher,
         hook=scratch / HOOK_NAME,
         need_sources=need,
         toplevel_out=scratch / TOPLEVEL_NAME,
         entitlements=scratch / ENTITLEMENTS_NAME if ENTITLEMENTS_NAME in extra else None,
         entry=entry,
         scratch=scratch,
+        excludes=judged.excludes,
     )
     return FreezePlan(
         scratch=scratch,
@@ -205,6 +229,7 @@ def plan_freeze(profile: Profile, site_packages: Path, project_root: Path, work:
         program=entry.name,
         copies=entry.copies,
         source_root=entry.source_root,
+        kept=judged.kept,
     )
 
 

@@ -31,7 +31,9 @@ from builder.errors import (
 )
 from builder.fsutil import atomic_write_text, sha256_file
 from builder.profile import Profile
+from builder.stages.cpu_builds import cuda_builds
 from builder.tools import uv
+from builder.tools.uv_report import MissingWheel, missing_wheel
 from builder.wheelhouse import Wheelhouse
 
 HASH_LINE = "# profile-hash: "
@@ -217,6 +219,7 @@ def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None) -> 
     text = header(profile, src, proc.stdout) + proc.stdout
     lock = parse_lock(text, out)
     _check_wheelhouse_pins(profile, lock)
+    _check_cpu_builds(profile, lock)
     atomic_write_text(out, text)
     return lock
 
@@ -245,6 +248,25 @@ def _check_wheelhouse_pins(profile: Profile, lock: Lock) -> None:
             )
 
 
+def _check_cpu_builds(profile: Profile, lock: Lock) -> None:
+    # A CUDA build beside CPU torch fails to load (or drags in GBs of CUDA libraries), and the
+    # resolver cannot tell: PyPI's torchvision 0.28.0 accepts torch 2.13.0+cpu as torch==2.13.0.
+    found = cuda_builds(
+        {n: p.version for n, p in lock.pins.items()}, linux=profile.target.sys_platform == "linux"
+    )
+    if found:
+        name, why = found[0]
+        more = (
+            f" (and {len(found) - 1} more: {', '.join(n for n, _ in found[1:4])})" if len(found) > 1 else ""
+        )
+        raise ResolutionError(
+            f"{profile.path}: the lock takes a CUDA build into a CPU profile (torch "
+            f"{lock.pins['torch'].version}): {why}{more}",
+            hint=f"pin its CPU build (e.g. {name}=={lock.pins[name].version.split('+')[0]}+cpu) and add it to "
+            "packages.from-wheelhouse, or move it (or what requires it) to packages.excluded with a reason",
+        )
+
+
 def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
     """Turn uv's report into one line naming the package and the target, or the index or
     folder it could not read (pure)."""
@@ -262,19 +284,9 @@ def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
     where = f"{profile.target.uv_platform}, Python {profile.python}"
     cause = re.search(r"cause: (.*?)(?: hint: |$)", text)
     reason = cause.group(1) if cause else text.removeprefix("error: ")
-    nowheel = re.search(
-        r"([A-Za-z0-9._-]+)==(\S+) has no wheels with a matching (Python ABI|platform|Python implementation) tag",
-        reason,
-    ) or re.search(r"([A-Za-z0-9._-]+)==(\S+?) has no usable wheels", reason)
-    if nowheel:
-        pkg, ver = nowheel.group(1), nowheel.group(2)
-        found = re.search(r"hint: (.*?)(?= hint: |$)", text)
-        extra = found.group(1).replace("`", "")[:240] if found else None
-        return NoWheelError(
-            f"{profile.path}: no wheel of {pkg} {ver} for {where} (only-binary forbids building it)",
-            hint=(extra + "; " if extra else "")
-            + "pin a version that has a wheel, or move it to packages.excluded with a reason",
-        )
+    missing = missing_wheel(stderr)
+    if missing:
+        return _no_wheel_error(missing, profile, where)
     if m := re.search(r"there is no version of (\S+)", reason):
         hint = None
         if canonicalize_name(re.split(r"[=<>!~ ]", m.group(1))[0]) in {
@@ -294,6 +306,24 @@ def condense_uv_error(stderr: str, profile: Profile) -> BuilderError:
     )
     short = ("because " + concl[-1]) if concl else reason[:300]
     return ResolutionError(f"{profile.path}: requirements are unsatisfiable for {where}: {short}")
+
+
+def _no_wheel_error(missing: MissingWheel, profile: Profile, where: str) -> NoWheelError:
+    pkg = missing.package
+    why = (
+        f"no file tagged {missing.tag}"
+        if missing.tag
+        else "only source distributions, and packages.only-binary forbids building them"
+        if missing.kind == "any"
+        else f"no wheel with a matching {missing.kind} tag"
+    )
+    return NoWheelError(
+        f"{profile.path}: no wheel of {pkg} {missing.versions} for {where} ({why})",
+        hint=(f"wheels exist for {missing.available}; " if missing.available else "")
+        + f"require a version of {pkg} that has a wheel for this target in packages.requirements, "
+        f"replace an upstream pin of it with packages.overrides (e.g. '{pkg}>=X'), "
+        "or move the package that needs it to packages.excluded with a reason",
+    )
 
 
 def check_lock(profile: Profile, path: Path) -> str:

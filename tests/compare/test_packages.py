@@ -1,6 +1,7 @@
 """compare's package list of a frozen runtime, from small real dists (packaged by builder's own
 `package`): a dist's list is its manifest's bundled packages, also the pure-Python ones PyInstaller
-keeps only in its PYZ archive; a frozen folder without a manifest falls back to its dist-info folders.
+keeps only in its PYZ archive; a frozen folder without a manifest is sized from its files on disk,
+versioned where PyInstaller kept a dist-info.
 Its OpenMP files are those in the program's own folder, whatever the program is named."""
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ def test_a_dists_packages_include_one_only_in_the_pyz_archive(tmp_path: Path) ->
     assert _versions(dist, tmp_path) == {"numpy": ("2.1.0", 170), "tqdm": ("4.67.1", 0)}
 
 
-def test_a_frozen_folder_without_a_manifest_lists_its_dist_info_folders(tmp_path: Path) -> None:
+def test_a_frozen_folder_without_a_manifest_versions_what_its_dist_info_folders_claim(tmp_path: Path) -> None:
     frozen = _frozen(tmp_path)
     info = frozen / "_internal" / "tqdm-4.67.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tqdm\nVersion: 4.67.1\n")
-    assert _versions(frozen, tmp_path) == {"tqdm": ("4.67.1", 0)}
+    # tqdm's modules are in the PYZ archive: its dist-info is all it has on disk; numpy kept none
+    assert _versions(frozen, tmp_path) == {"tqdm": ("4.67.1", (info / "METADATA").stat().st_size)}
 
 
 def _openmp(path: Path, project: Path) -> list[str]:

@@ -212,3 +212,15 @@ def test_cores_busy_of_a_program_is_the_runners_cpu_over_the_job_up_to_the_linge
         1.9,
         "stems bench: its separation's CPU / wall seconds",
     )
+
+
+def test_a_frozen_programs_probe_is_named_as_read_not_as_missing() -> None:
+    from builder.measure.doctor import from_frozen_probe
+
+    source = from_frozen_probe({"torch_imported": True, "threads": {}})["source"]
+    r = {"runtime": {"label": "sep", "kind": "dist"}, "verdict": "no cause found", "causes": [], "notes": [],
+         "figures": facts(settings_calls=None, probe=True, probe_source=source)}  # fmt: skip
+    text = render(r)
+    assert "no probe" not in text and f"not recorded ({source} sees torch's import and exit" in text
+    r["figures"] = facts(settings_calls=None, probe=False, probe_source=None)
+    assert "not observed (the program wrote no probe)" in render(r)

@@ -85,7 +85,19 @@ def test_missing_lock_is_reported_as_stale(root: Path, tmp_path: Path) -> None:
     proj = copy_project(root, tmp_path)
     (proj / "locks" / "minimal-linux-x86_64.lock").unlink()
     proc = run_builder("lock", "--profile", "minimal-linux-x86_64", "--check", root=proj)
-    assert_one_line_error(proc, StaleLockError.exit_code, "no lock file")
+    assert_one_line_error(
+        proc, StaleLockError.exit_code, "no lock yet", "run `builder lock --profile minimal-linux-x86_64`"
+    )
+    assert "MISSING" in proc.stderr and "stale" not in proc.stderr.lower()
+
+
+def test_a_fresh_init_project_is_told_to_lock_its_profiles_not_that_they_are_stale(tmp_path: Path) -> None:
+    assert run_builder("init", tmp_path).returncode == 0
+    proc = run_builder("lock", "--all", "--check", root=tmp_path)
+    assert_one_line_error(
+        proc, StaleLockError.exit_code, "2 of 2 profiles have no lock yet", "`builder lock --all`"
+    )
+    assert "stale" not in proc.stderr.lower()
 
 
 def test_committed_locks_are_fresh_hashed_and_wheel_only(root: Path) -> None:

@@ -118,7 +118,7 @@ def test_a_profile_name_that_is_a_path_is_refused_in_one_line(root: Path) -> Non
 
 def test_every_key_has_a_description_and_a_known_merge_rule() -> None:
     for key in KEYS:
-        assert key.doc and key.merge in {"replace", "add", "update", "requirements"}, key.dotted
+        assert key.doc and key.merge in {"replace", "add", "update", "requirements", "excludes"}, key.dotted
 
 
 def test_the_schema_module_prints_the_reference(root: Path) -> None:

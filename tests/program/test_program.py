@@ -3,6 +3,8 @@ not there is one error naming the profile key."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from helpers import assert_one_line_error, run_builder
 
 from builder.errors import ProfileError
 from builder.profile import load_profile
-from builder.program.entry import console_scripts, launcher_for
+from builder.program.entry import console_scripts, launcher_for, launcher_name
 from builder.stages.freeze import plan_freeze
 from builder.stages.inputs import inputs_hash
 
@@ -51,7 +53,7 @@ def test_a_console_script_of_a_locked_package_becomes_the_entry(tmp_path: Path) 
     )
     _, plan = _plan(_project(tmp_path, 'console-script = "msst-inference"'))
     assert plan.program == "sep" and "sep.spec" in plan.files
-    assert "from msst.inference import main as _entry" in plan.files["sep.py"]
+    assert "from msst.inference import main as _entry" in plan.files[launcher_name("sep")]
     spec = plan.files["sep.spec"]
     assert "runtime_entry" not in spec and "'threadpoolctl'" not in spec  # not in this site-packages
     assert "RUNTIME_BUILDER_PROBE" in plan.files["pyi_rth_stems_threads.py"]
@@ -66,8 +68,8 @@ def test_a_function_and_a_script_of_the_project(tmp_path: Path) -> None:
     )
     profile, plan = _plan(project)
     assert (
-        "from myapp.worker import Worker as _entry" in plan.files["sep.py"]
-        and "_entry.run()" in plan.files["sep.py"]
+        "from myapp.worker import Worker as _entry" in plan.files[launcher_name("sep")]
+        and "_entry.run()" in plan.files[launcher_name("sep")]
     )
     assert repr(str(project)) in plan.files["sep.spec"]  # the project's own modules are found
     before = inputs_hash(project, profile, plan, "sha256:l", Path(sys.executable))
@@ -82,7 +84,9 @@ def test_a_function_and_a_script_of_the_project(tmp_path: Path) -> None:
     (project / "conf").mkdir()
     (project / "conf/model.yaml").write_text("a: 1\n")
     _, plan = _plan(project)
-    assert "sep.py" not in plan.files and repr(str(project / "app/sep.py")) in plan.files["sep.spec"]
+    assert (
+        launcher_name("sep") not in plan.files and repr(str(project / "app/sep.py")) in plan.files["sep.spec"]
+    )
     assert f"[{str(project / 'conf')!r}, 'conf']" in plan.files["sep.spec"]
 
 
@@ -132,3 +136,32 @@ def test_a_child_profile_that_names_its_program_replaces_the_parents_entry(tmp_p
     child = load_profile("child", project / "profiles")
     assert child.program.script == "app/x.py" and child.program.console_script is None
     assert child.program.name == "sep"  # what it does not name is inherited
+
+
+@pytest.mark.parametrize("name", ["msst", "msst-inference"])
+def test_a_program_named_like_its_package_runs_the_package_not_its_launcher(
+    tmp_path: Path, name: str
+) -> None:
+    # name = "msst" for msst's console script: a launcher msst.py would import itself, not msst
+    project = _project(tmp_path, 'console-script = "msst-inference"')
+    (project / "profiles/p.toml").write_text(
+        PROFILE.replace('name = "sep"', f'name = "{name}"').format(
+            program='console-script = "msst-inference"'
+        )
+    )
+    (project / "site/msst/inference.py").write_text("def main():\n    return 3\n")
+    _, plan = _plan(project)
+    assert plan.program == name and f"{name}.spec" in plan.files
+    (launcher,) = [
+        n for n in plan.files if n.endswith(".py") and "RUNTIME_BUILDER_PROBE" not in plan.files[n]
+    ]
+    assert (
+        launcher == launcher_name(name) and repr(str(plan.scratch / launcher)) in plan.files[f"{name}.spec"]
+    )
+    # run as PyInstaller's analysis and a venv resolve it: the script's folder first on sys.path
+    plan.scratch.mkdir(parents=True)
+    for file, text in plan.files.items():
+        (plan.scratch / file).write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(project / "site")}
+    proc = subprocess.run([sys.executable, plan.scratch / launcher], env=env, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr  # msst.inference.main's value: the package ran

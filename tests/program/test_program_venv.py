@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -99,3 +100,19 @@ def test_doctor_runs_a_foreign_programs_own_workload_and_names_its_interop_threa
     assert r["figures"]["threads"] == 2 and r["figures"]["interop"] == 8
     assert [c["id"] for c in r["causes"]] == ["interop-threads"], r["causes"]
     assert r["causes"][0]["cost"]["with_fix"] == "STEMS_INTEROP_THREADS=1"
+
+
+def test_the_venv_stand_in_of_a_program_named_like_its_package_runs_the_package(tmp_path: Path) -> None:
+    # [program] name "sep" for the function sep.cli:main: a stand-in named sep.py would import itself
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles/p.toml").write_text(
+        team_profile("x.py").replace('script = "x.py"', 'function = "sep.cli:main"')
+    )
+    (tmp_path / "sep").mkdir()
+    (tmp_path / "sep/__init__.py").write_text("")
+    (tmp_path / "sep/cli.py").write_text("def main():\n    print('separated')\n    return 0\n")
+    (tmp_path / "build/p").mkdir(parents=True)
+    (tmp_path / "build/p/venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    rt = venv_runtime(tmp_path / "build/p/venv", Project(root=tmp_path), profile="p")
+    proc = subprocess.run(rt.argv, env={**os.environ, **rt.env}, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "separated"), proc.stderr[-2000:]
