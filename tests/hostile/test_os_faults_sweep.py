@@ -114,7 +114,7 @@ EXPECT: dict[tuple[str, str], tuple[int, str]] = {
     ("profile", "digits-toml"): (24, "digits"),
     ("profile", "dotted-toml"): (24, "dotted key"),
     ("profile", "huge-profile"): (24, "KB"),
-    ("lock", "missing"): (9, "no lock file"),
+    ("lock", "missing"): (9, "no lock"),
     ("lock", "folder"): (9, "not a regular file (a folder)"),
     ("lock", "loop"): (10, "symlink loop"),
     ("lock", "broken"): (10, "broken symlink"),
