@@ -126,7 +126,9 @@ def build(
         else:
             epoch = source_date_epoch(project, lock_path)
             with log.step("freeze"):
-                frozen = freeze(profile, plan, inst.python.absolute(), work, work / "frozen", epoch=epoch)
+                frozen = freeze(
+                    profile, plan, inst.python.absolute(), work, work / "frozen", epoch=epoch, log=log
+                )
                 size, files = tree_totals(frozen.folder)
                 log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
                 check_size_budget(profile, size, files)
@@ -168,7 +170,12 @@ def build(
                     runtime_config=plan.runtime_config,
                     python_version=selftest["versions"]["python"],
                 )
-                package_stage(frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch)
+                packaged = package_stage(
+                    frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
+                )
+                for path in (packaged.archive, packaged.zip):
+                    if path is not None:
+                        log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
                 for row in inspect_path(dist)["packages"][:8]:
                     log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
         summary = dist_summary(dist)
