@@ -189,7 +189,9 @@ def main() -> None:
     parser.add_argument("--old-ref", default=OLD_REF)
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "bench-package.json")
     parser.add_argument("--doc", type=Path)
-    parser.add_argument("--from-json", action="store_true", help="re-render --json into --doc, measure nothing")
+    parser.add_argument(
+        "--from-json", action="store_true", help="re-render --json into --doc, measure nothing"
+    )
     args = parser.parse_args()
     if args.from_json:
         result = json.loads(args.json.read_text())

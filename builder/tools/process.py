@@ -75,10 +75,27 @@ def stream(
         )  # fmt: skip
     except FileNotFoundError:
         raise ToolError(f"{tool}: program not found: {argv[0]}") from None
+    with proc:
+        try:
+            tail = _follow(proc, on_line, on_idle, idle_s, log_file)
+        except BaseException:
+            proc.kill()  # a progress callback failed or the user pressed Ctrl-C: do not leave it running
+            raise
+    if proc.returncode != 0:
+        raise ToolError(f"{tool} failed (exit {proc.returncode}): {last_lines(''.join(tail))}")
+
+
+def _follow(
+    proc: subprocess.Popen[str],
+    on_line: Callable[[str], None],
+    on_idle: Callable[[], None] | None,
+    idle_s: float,
+    log_file: Path | None,
+) -> deque[str]:
+    """Hand each line of proc's output to on_line until it ends; return its last lines."""
     # A reader thread, so that `on_idle` runs on time while the tool prints nothing.
     lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_pump, args=(proc, lines), daemon=True)
-    reader.start()
+    threading.Thread(target=_pump, args=(proc, lines), daemon=True).start()
     tail: deque[str] = deque(maxlen=40)
     with log_file.open("w", encoding="utf-8") if log_file else contextlib.nullcontext() as saved:
         while True:
@@ -89,16 +106,13 @@ def stream(
                     on_idle()
                 continue
             if line is None:
-                break
+                return tail
             tail.append(line)
             if saved is not None:
                 saved.write(line)
             if VERBOSE:
                 sys.stderr.write(line)
             on_line(line.rstrip("\n"))
-    code = proc.wait()
-    if code != 0:
-        raise ToolError(f"{tool} failed (exit {code}): {last_lines(''.join(tail))}")
 
 
 def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:

@@ -25,7 +25,7 @@ PHASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "writing the module archive (PYZ)",
         ),
         (r"^Building EXE from .*(?<!completed successfully\.)$", "writing the executable"),
-        (r"^Building COLLECT .*(?<!completed successfully\.)$", "copying files into the folder"),
+        (r"^Building COLLECT (?!because ).*(?<!completed successfully\.)$", "copying files into the folder"),
         (r"^Build complete!", "PyInstaller done"),
     )
 )
