@@ -12,8 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from builder.dist.inspect import tree_totals
-from builder.fsutil import atomic_write_text, staged_dir
+from builder.fsutil import atomic_write_text, iter_files, staged_dir
 from builder.log import Log
 from builder.tools import process, uv
 from builder.tools.pyinstaller_log import FreezeProgress
@@ -59,7 +58,7 @@ def run(
     progress = FreezeProgress()
 
     def status() -> str:
-        written = tree_totals(watch)[0] if watch is not None and watch.is_dir() else 0
+        written = _bytes_under(watch) if watch is not None else 0
         return f"freeze: {progress.summary()}" + (f", {written / 1e6:.0f} MB written" if written else "")
 
     def on_line(line: str) -> None:
@@ -79,3 +78,11 @@ def run(
         idle_s=log.interval if log is not None else 60.0,
         log_file=log_file,
     )
+
+
+def _bytes_under(folder: Path) -> int:
+    """Bytes of the files under folder so far (it may be growing, or not there yet)."""
+    try:
+        return sum(p.stat().st_size for p in iter_files(folder) if not p.is_symlink())
+    except OSError:
+        return 0

@@ -111,7 +111,9 @@ def test_stream_hands_over_each_line_as_it_comes_and_calls_idle_while_silent(tmp
 def test_stream_failure_names_the_tool_and_its_last_lines() -> None:
     with pytest.raises(ToolError, match=r"python failed \(exit 3\): .*boom"):
         process.stream(
-            [sys.executable, "-c", "print('boom'); raise SystemExit(3)"], tool="python", on_line=lambda _: None
+            [sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
+            tool="python",
+            on_line=lambda _: None,
         )
     with pytest.raises(ToolError, match="program not found"):
         process.stream(["/nonexistent/tool"], tool="tool", on_line=lambda _: None)
