@@ -105,6 +105,7 @@ def contents(dist: Path) -> dict[str, str]:
 
 def measure(frozen: Path, rounds: int, ref: str) -> dict[str, Any]:
     old = old_modules(ref)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     work = Path(tempfile.mkdtemp(prefix="bench-package-", dir=frozen.parent))
     name = "bench-linux"
     times: dict[str, list[float]] = {"old": [], "new": []}
@@ -134,6 +135,10 @@ def measure(frozen: Path, rounds: int, ref: str) -> dict[str, Any]:
         "frozen": str(frozen),
         "frozen_bytes": size,
         "rounds": rounds,
+        "load_1min": {
+            "before": load_before,
+            "after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        },
         "seconds": times,
         "median_s": med,
         "speedup": round(med["old"] / med["new"], 2),
@@ -162,7 +167,10 @@ def render(r: dict[str, Any]) -> str:
             "",
             f"Measured {r['date']} on {r['machine']}; {r['xz']}. The same frozen folder "
             f"({r['frozen_bytes'] / mb:.0f} MB, the minimal Linux profile's) packaged by the old and the "
-            f"new stage, interleaved old/new, {r['rounds']} rounds each, medians. Command: `{COMMAND}`.",
+            f"new stage, interleaved old/new, {r['rounds']} rounds each, medians. Command: `{COMMAND}`"
+            f" (here with `--frozen {r['frozen_arg']}`). 1-minute load average before/after: "
+            f"{r['load_1min']['before']:.1f}/{r['load_1min']['after']:.1f} (a shared machine: both sides "
+            "ran under the same load, alternating).",
             "",
             "| stage | median s | runs s | tar.xz MB | zip MB |",
             "|---|---:|---|---:|---:|",
@@ -174,8 +182,13 @@ def render(r: dict[str, Any]) -> str:
             "",
             "What changed: xz's preset -3 -> -1 (same format, multi-threaded with fixed 32 MiB blocks, so the "
             "bytes do not depend on the thread count), and the zip is deflated in a second thread while xz "
-            "compresses the tar, instead of after it. The zip is unchanged (deflate level 6). xz alone on "
-            "this folder's tar (2 threads): -3 127 s of CPU for 113 MB, -1 45 s for 119 MB, -0 21 s for 126 MB.",
+            "compresses the tar, instead of after it. The zip is unchanged (deflate level 6). Why -1: xz alone "
+            "on this folder's tar, 2 threads, 32 MiB blocks (measured by hand on the same day, user CPU time "
+            "of `xz -N -T2 --block-size=32MiB`): -3 127 s for 113 MB, -1 45 s for 119 MB, -0 21 s for 126 MB; "
+            "deflate of every file, level 6 17 s for 158 MB, level 1 5 s for 178 MB. -1 keeps the tar.xz within "
+            "5% of -3 for a third of the work; the zip's level stays, as it runs beside xz rather than after it. "
+            "xz's bytes were checked the same with 2, 3 and 8 threads (and `-T+1`) on 80 MB of this tar; `-T1` "
+            "(single-threaded encoder) differs, so builder never uses it.",
             END,
             "",
         ]
@@ -199,6 +212,7 @@ def main() -> None:
         if not args.frozen.is_dir():
             raise SystemExit(f"{args.frozen}: no frozen folder; build first (make run)")
         result = measure(args.frozen.resolve(), args.rounds, args.old_ref)
+        result["frozen_arg"] = str(args.frozen)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("median_s", "speedup", "new_reproducible", "same_entries")}))
