@@ -23,6 +23,7 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable
@@ -236,8 +237,16 @@ def write_both(
     (archive name, bytes read, bytes written) from both threads.
     """
 
-    def reporter(name: str) -> Progress | None:
-        return (lambda read, written: progress(name, read, written)) if progress is not None else None
+    stop = threading.Event()
+
+    def reporter(name: str) -> Progress:
+        def report(read: int, written: int) -> None:
+            if stop.is_set():
+                raise _Stopped  # the tar failed or was interrupted: no use finishing the zip
+            if progress is not None:
+                progress(name, read, written)
+
+        return report
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip") as pool:
         zip_job = pool.submit(
@@ -247,6 +256,14 @@ def write_both(
             tar_sha = write_archive(
                 folder, tar_xz, epoch, arcname=arcname, skip=skip, progress=reporter(tar_xz.name)
             )
-        finally:
-            zip_sha = zip_job.result()  # waits; its error, if any, is raised here
-    return tar_sha, zip_sha
+        except BaseException:
+            stop.set()
+            concurrent.futures.wait([zip_job])  # write_zip removes its temporary file as it stops
+            if zip_job.exception() is None:
+                zipped.unlink(missing_ok=True)  # finished first: not half of a pair
+            raise
+        return tar_sha, zip_job.result()  # the zip's own error, if any, is raised here
+
+
+class _Stopped(Exception):
+    """Raised inside the zip's thread to end it early."""

@@ -85,3 +85,15 @@ def test_both_archives_at_once_equal_each_written_alone(tmp_path: Path) -> None:
     for reports in heard.values():
         reads = [read for read, _ in reports]
         assert reads == sorted(reads) and reads[-1] == files  # every file's bytes, counted once
+
+
+def test_a_failing_tar_stops_the_zip_and_leaves_neither_archive(tmp_path: Path) -> None:
+    folder = tree(tmp_path / "t", big=2 << 20)
+
+    def progress(name: str, read: int, written: int) -> None:
+        if name.endswith(".tar.xz"):
+            raise KeyboardInterrupt  # what Ctrl-C does in the main thread
+
+    with pytest.raises(KeyboardInterrupt):
+        write_both(folder, tmp_path / "o.tar.xz", tmp_path / "o.zip", EPOCH, arcname="p", progress=progress)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
