@@ -180,13 +180,15 @@ def render(r: dict[str, Any]) -> str:
             f"round: {'yes' if r['new_reproducible'] else 'NO'}; old and new archives hold the same entries "
             f"with the same bytes: {'yes' if r['same_entries'] else 'NO'}.",
             "",
-            "What changed: xz's preset -3 -> -1 (same format, multi-threaded with fixed 32 MiB blocks, so the "
+            f"What changed: xz's preset -3 -> -{new_archive.XZ_PRESET} (same format, multi-threaded with fixed 32 MiB blocks, so the "
             "bytes do not depend on the thread count), and the zip is deflated in a second thread while xz "
             "compresses the tar, instead of after it. The zip is unchanged (deflate level 6). Why -1: xz alone "
             "on this folder's tar, 2 threads, 32 MiB blocks (measured by hand on the same day, user CPU time "
             "of `xz -N -T2 --block-size=32MiB`): -3 127 s for 113 MB, -1 45 s for 119 MB, -0 21 s for 126 MB; "
-            "deflate of every file, level 6 17 s for 158 MB, level 1 5 s for 178 MB. -1 keeps the tar.xz within "
-            "5% of -3 for a third of the work; the zip's level stays, as it runs beside xz rather than after it. "
+            "deflate of every file, level 6 17 s for 158 MB, level 1 5 s for 178 MB. A first run with -1 "
+            "(2026-12-06 14:33 UTC, same command, load 1.9-3.1) gave old 90.7 s, new 47.3 s: 1.92x, short of "
+            "2x; -0 halves xz's work again for a tar.xz 11% larger than -3's (the size goal is 180 MB). The "
+            "zip's level stays (its bytes are the old zip's), as it now runs beside xz rather than after it. "
             "xz's bytes were checked the same with 2, 3 and 8 threads (and `-T+1`) on 80 MB of this tar; `-T1` "
             "(single-threaded encoder) differs, so builder never uses it.",
             END,
