@@ -2,7 +2,7 @@
 
 PyInstaller (run at --log-level INFO) says when it starts each phase of a build; `phase_of`
 turns those lines into what a user reads ("analysing imports", "copying files"), and
-`FreezeProgress` counts the hooks and hidden imports between them. Both are pure: the freeze
+`FreezeProgress` counts the package hooks PyInstaller runs between them. Both are pure: the freeze
 feeds them lines and prints what they return, no more often than its log allows.
 """
 
@@ -34,7 +34,6 @@ LINE = re.compile(r"^\s*\d+\s+(?P<level>[A-Z]+):\s(?P<message>.*)$")
 HOOK = re.compile(
     r"^Processing (?:standard |pre-safe-import-module |pre-find-module-path )?(?:module )?hook '?hook-(?P<name>[^'.]+(?:\.[^'.]+)*)\.py"
 )
-HIDDEN = re.compile(r"^Analyzing hidden import '(?P<name>[^']+)'")
 
 
 def message_of(line: str) -> tuple[str, str] | None:
@@ -56,11 +55,10 @@ def phase_of(line: str) -> str | None:
 
 @dataclass
 class FreezeProgress:
-    """The freeze so far, from the lines seen: its phase, and the hooks and hidden imports counted."""
+    """The freeze so far, from the lines seen: its phase, and the hooks run so far."""
 
     phase: str = "starting PyInstaller"
     hooks: int = 0
-    hidden: int = 0
     last_hook: str = ""
     warnings: int = 0
 
@@ -75,20 +73,14 @@ class FreezeProgress:
         if match := HOOK.match(message):
             self.hooks += 1
             self.last_hook = match["name"]
-        elif HIDDEN.match(message):
-            self.hidden += 1
         phase = phase_of(line)
         if phase is not None:
             self.phase = phase
         return phase
 
     def summary(self) -> str:
-        """The phase with its counts, for a line while PyInstaller is quiet."""
-        counts = [
-            f"{self.hooks} hooks" if self.hooks else "",
-            f"{self.hidden} hidden imports" if self.hidden else "",
-        ]
-        detail = ", ".join(c for c in counts if c)
-        return f"{self.phase}" + (
-            f" ({detail}; last hook: {self.last_hook})" if detail and self.last_hook else ""
-        )
+        """The phase, with the hooks run so far while the imports are being analysed."""
+        analysing = self.phase.startswith(("analysing", "running package hooks"))
+        if not analysing or not self.hooks:
+            return self.phase
+        return f"{self.phase} ({self.hooks} hooks run; last: {self.last_hook})"

@@ -43,7 +43,9 @@ def test_progress_counts_the_hooks_and_keeps_the_phase() -> None:
     hooks = sum("Processing standard module hook" in line for line in LOG.read_text().splitlines())
     assert progress.hooks == hooks == 5 and progress.last_hook == "sqlite3"
     assert progress.phase == "PyInstaller done" and progress.warnings == 0
-    assert progress.summary() == "PyInstaller done (5 hooks; last hook: sqlite3)"
+    assert progress.summary() == "PyInstaller done"  # counts only while imports are analysed
+    progress.feed("13696 INFO: Processing module hooks (post-graph stage)...")
+    assert progress.summary() == "running package hooks (5 hooks run; last: sqlite3)"
 
 
 def test_lines_that_are_not_log_records_start_no_phase() -> None:
