@@ -41,7 +41,7 @@ def build(
     as_json: bool,
 ) -> None:
     """Install, freeze, check and package a profile (the host's minimal one by default)."""
-    log = Log()
+    log = Log(quiet=as_json)
     result = run_build(
         project,
         profile_name or default_profile(),

@@ -16,25 +16,36 @@ freeze makes none on Windows. The bytes depend on zlib's version, like any defla
 
 from __future__ import annotations
 
+import concurrent.futures
 import lzma
 import os
 import shutil
 import stat
 import subprocess
 import tarfile
+import threading
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, cast
 
 from builder.errors import ToolError
 from builder.fsutil import remove_dead_temps, sha256_file, temp_file_name, walk
 
-# -3: measured on the minimal Linux runtime (440 MB), -6 gives 112 MB in ~3x the time of
-# -2/-3 (~120 MB); the size goal is 180 MB, so the faster preset wins.
-XZ_PRESET = 3
-XZ_ARGS = [f"-{XZ_PRESET}", "--threads=2", "--block-size=32MiB", "--check=crc64", "-c"]
+# -0: measured on the minimal Linux runtime (492 MB in, xz 5.4, 2 threads, 32 MiB blocks): -3 gives
+# 113 MB for 127 s of CPU, -1 119 MB for 45 s, -0 126 MB for 21 s. The size goal is 180 MB; -1
+# with the zip beside it measured 1.92x the old stage's speed, short of the 2x asked for, so -0
+# (docs/PERFORMANCE.md, "Package stage").
+XZ_PRESET = 0
+XZ_BLOCK = "32MiB"
+
+
+def xz_args(threads: int | None = None) -> list[str]:
+    """xz's arguments: multi-threaded mode always (2 threads at least), whose output depends on the
+    block size alone; one thread ("-T1") would switch to the single-threaded encoder, other bytes."""
+    count = max(2, threads if threads is not None else min(os.cpu_count() or 2, 4))
+    return [f"-{XZ_PRESET}", f"--threads={count}", f"--block-size={XZ_BLOCK}", "--check=crc64", "-c"]
 
 
 def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
@@ -51,6 +62,16 @@ def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
 
 
 ZIP_FIRST_YEAR = 1980
+ZIP_LEVEL = 6
+# (bytes of the folder's files read so far, bytes of the archive written so far)
+Progress = Callable[[int, int], None]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _tmp(archive: Path) -> Path:
@@ -65,15 +86,27 @@ def payload(folder: Path, skip: Iterable[Path] = ()) -> list[Path]:
     return sorted(paths, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str, skip: Iterable[Path] = ()) -> str:
+def write_archive(
+    folder: Path,
+    archive: Path,
+    epoch: int,
+    *,
+    arcname: str,
+    skip: Iterable[Path] = (),
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> str:
     """Write `folder` as `<arcname>/...` into archive (tar.xz), atomically; return its SHA-256.
 
     The archive may live inside `folder`: it, its temporary file and `skip` are left out.
+    `progress` hears (bytes of files read, bytes of archive written) after each file.
+    `threads`: xz's threads (default: the cores, 2 to 4); the bytes are the same for any count.
     """
     tmp = _tmp(archive)
     remove_dead_temps(archive.parent)
     paths = payload(folder, [archive, *skip])
     xz_program = shutil.which("xz")
+    done = 0
     try:
         with tmp.open("wb") as out:
             xz: subprocess.Popen[bytes] | None = None
@@ -84,7 +117,7 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str, skip
                 )
             else:
                 try:
-                    xz = subprocess.Popen([xz_program, *XZ_ARGS], stdin=subprocess.PIPE, stdout=out)
+                    xz = subprocess.Popen([xz_program, *xz_args(threads)], stdin=subprocess.PIPE, stdout=out)
                 except OSError as exc:
                     raise ToolError(f"cannot run {xz_program}: {exc.strerror}") from None
                 sink = cast(IO[bytes], xz.stdin)
@@ -97,6 +130,9 @@ def write_archive(folder: Path, archive: Path, epoch: int, *, arcname: str, skip
                         if info.isfile():
                             with path.open("rb") as fh:
                                 tar.addfile(info, fh)
+                            done += info.size
+                            if progress is not None:
+                                progress(done, _size(tmp))
                         else:
                             tar.addfile(info)
             finally:
@@ -132,20 +168,31 @@ def zip_entry(path: Path, name: str, epoch: int) -> zipfile.ZipInfo:
         mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
         info.external_attr = (stat.S_IFREG | mode) << 16
         info.compress_type = zipfile.ZIP_DEFLATED
+        # ZipFile's own compresslevel applies only to entries named by a string, not by a ZipInfo;
+        # the attribute is public from Python 3.13 (compress_level), private before.
+        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", ZIP_LEVEL)
     return info
 
 
-def write_zip(folder: Path, archive: Path, epoch: int, *, arcname: str, skip: Iterable[Path] = ()) -> str:
+def write_zip(
+    folder: Path,
+    archive: Path,
+    epoch: int,
+    *,
+    arcname: str,
+    skip: Iterable[Path] = (),
+    progress: Progress | None = None,
+) -> str:
     """Write `folder` as `<arcname>/...` into archive (.zip), atomically; return its SHA-256.
 
     The archive may live inside `folder`: it, its temporary file and `skip` are left out.
+    `progress` hears (bytes of files read, bytes of archive written) after each file.
     """
     tmp = _tmp(archive)
     remove_dead_temps(archive.parent)
     paths = payload(folder, [archive, *skip])
+    done = 0
     try:
-        # Deflate at zlib's default level (6): entries given as ZipInfo get it whatever ZipFile's
-        # compresslevel says (that applies only to entries named by a string).
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
             for path in paths:
                 rel = path.relative_to(folder).as_posix()
@@ -165,8 +212,61 @@ def write_zip(folder: Path, archive: Path, epoch: int, *, arcname: str, skip: It
                     ):
                         while chunk := src.read(1 << 20):
                             dst.write(chunk)
+                    done += size
+                    if progress is not None:
+                        progress(done, _size(tmp))
         os.replace(tmp, archive)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return sha256_file(archive)
+
+
+def write_both(
+    folder: Path,
+    tar_xz: Path,
+    zipped: Path,
+    epoch: int,
+    *,
+    arcname: str,
+    skip: Iterable[Path] = (),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[str, str]:
+    """Write the tar.xz and the zip of `folder` at the same time; return their SHA-256s.
+
+    The zip deflates in a second thread (zlib lets go of the GIL while it works) while xz's own
+    threads compress the tar: on two cores neither waits for the other to finish. Each archive
+    is written exactly as `write_archive` and `write_zip` write it alone. `progress` hears
+    (archive name, bytes read, bytes written) from both threads.
+    """
+
+    stop = threading.Event()
+
+    def reporter(name: str) -> Progress:
+        def report(read: int, written: int) -> None:
+            if stop.is_set():
+                raise _Stopped  # the tar failed or was interrupted: no use finishing the zip
+            if progress is not None:
+                progress(name, read, written)
+
+        return report
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip") as pool:
+        zip_job = pool.submit(
+            write_zip, folder, zipped, epoch, arcname=arcname, skip=skip, progress=reporter(zipped.name)
+        )
+        try:
+            tar_sha = write_archive(
+                folder, tar_xz, epoch, arcname=arcname, skip=skip, progress=reporter(tar_xz.name)
+            )
+        except BaseException:
+            stop.set()
+            concurrent.futures.wait([zip_job])  # write_zip removes its temporary file as it stops
+            if zip_job.exception() is None:
+                zipped.unlink(missing_ok=True)  # finished first: not half of a pair
+            raise
+        return tar_sha, zip_job.result()  # the zip's own error, if any, is raised here
+
+
+class _Stopped(Exception):
+    """Raised inside the zip's thread to end it early."""

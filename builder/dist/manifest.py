@@ -13,13 +13,14 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
-from builder.dist.archive import write_archive, write_zip
 from builder.bounds import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, check_json, over_digit_limit, read_bounded
+from builder.dist.archive import write_both
 from builder.errors import InputError, LimitError
 from builder.fsutil import atomic_write_text, iter_files, safe_output_dir, sha256_file, staged_dir
 from builder.oserror import stat_path
@@ -139,6 +140,7 @@ def package(
     *,
     archive_epoch: int | None,
     reports: dict[str, str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> PackageResult:
     """Move the frozen folder into a staged dist, write manifest, sums and archive; rename into place.
 
@@ -146,7 +148,8 @@ def package(
     and their `.sha256` files are written inside the staged folder, so dist/P and its archive
     always belong together. `reports` (measurements of this build run, e.g. bench.json)
     are named in the manifest but neither hashed nor archived: timings differ from run
-    to run, and the payload must not.
+    to run, and the payload must not. `progress` hears (archive name, bytes read, bytes
+    written) while the archives are written.
     """
     reports = reports or {}
     safe_output_dir(dist, "--out", MANIFEST)
@@ -174,8 +177,9 @@ def package(
             archive, zipped = tmp / f"{dist.name}.tar.xz", tmp / f"{dist.name}.zip"
             # Each archive leaves out the other and its .sha256: both hold the same entries.
             sides = [archive, zipped, *(a.with_name(a.name + ".sha256") for a in (archive, zipped))]
-            archive_sha = write_archive(tmp, archive, archive_epoch, arcname=dist.name, skip=sides)
-            zip_sha = write_zip(tmp, zipped, archive_epoch, arcname=dist.name, skip=sides)
+            archive_sha, zip_sha = write_both(
+                tmp, archive, zipped, archive_epoch, arcname=dist.name, skip=sides, progress=progress
+            )
             for written, digest in ((archive, archive_sha), (zipped, zip_sha)):
                 atomic_write_text(
                     tmp / f"{written.name}.sha256", f"{digest.removeprefix('sha256:')}  {written.name}\n"

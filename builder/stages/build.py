@@ -24,10 +24,11 @@ from builder.log import Log
 from builder.measure.budget import enforce
 from builder.paths import Project
 from builder.profile import Profile, load_profile
+from builder.stages import freeze_reuse
 from builder.stages.check import check
-from builder.stages.freeze import freeze, plan_freeze
-from builder.stages.inputs import inputs_hash
-from builder.stages.install import install, require_native
+from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
+from builder.stages.inputs import freeze_inputs_hash, inputs_hash
+from builder.stages.install import InstallResult, install, require_native
 from builder.stages.lock import check_lock, read_lock
 from builder.stages.openmp import openmp_stage_cached
 from builder.stages.package import manifest_body, package_stage
@@ -104,6 +105,31 @@ def _up_to_date(dist: Path, key: str) -> bool:
         return False
 
 
+def _freeze_or_reuse(
+    profile: Profile,
+    plan: FreezePlan,
+    inst: InstallResult,
+    lock_hash: str,
+    project: Project,
+    work: Path,
+    epoch: int,
+    force: bool,
+    log: Log,
+) -> FreezeResult:
+    """The frozen folder a failed try left, when the freeze's inputs are the same; else a new freeze.
+    ([bench] is not among them: changing a budget or the check's command never re-freezes.)"""
+    out = work / "frozen"
+    key = freeze_inputs_hash(project.root, profile, plan, lock_hash, inst.python)
+    kept = None if force else freeze_reuse.reusable(out, key)
+    if kept is not None:
+        log.line(f"    reused {kept.folder} (frozen from the same inputs by an earlier try)")
+        return kept
+    freeze_reuse.forget(out)
+    frozen = freeze(profile, plan, inst.python.absolute(), work, out, epoch=epoch, log=log)
+    freeze_reuse.save(out, key, frozen)
+    return frozen
+
+
 def build(
     project: Project,
     profile_name: str,
@@ -149,7 +175,7 @@ def build(
         else:
             epoch = source_date_epoch(project, lock_path)
             with log.step("freeze"):
-                frozen = freeze(profile, plan, inst.python.absolute(), work, work / "frozen", epoch=epoch)
+                frozen = _freeze_or_reuse(profile, plan, inst, lock.hash(), project, work, epoch, force, log)
                 size, files = tree_totals(frozen.folder)
                 log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
                 check_size_budget(profile, frozen.folder, size, files)
@@ -191,7 +217,13 @@ def build(
                     runtime_config=plan.runtime_config,
                     python_version=selftest["versions"]["python"],
                 )
-                package_stage(frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch)
+                packaged = package_stage(
+                    frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
+                )
+                freeze_reuse.forget(work / "frozen")  # its folder is the dist's now
+                for path in (packaged.archive, packaged.zip):
+                    if path is not None:
+                        log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
                 for row in inspect_path(dist)["packages"][:8]:
                     log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
         summary = dist_summary(dist)

@@ -22,6 +22,7 @@ from builder.contract import CONFIG_NAME
 from builder.dist import macos
 from builder.errors import CheckError, InputError, ToolError
 from builder.fsutil import atomic_write_text, iter_files, staged_dir
+from builder.log import Log
 from builder.openmp.frozen import FrozenOpenMP, one_file_per_runtime
 from builder.profile import Profile
 from builder.profile.excludes import ExcludeClash, judge_excludes, refusal
@@ -234,9 +235,17 @@ def plan_freeze(
 
 
 def freeze(
-    profile: Profile, plan: FreezePlan, python: Path, work: Path, out: Path, *, epoch: int
+    profile: Profile,
+    plan: FreezePlan,
+    python: Path,
+    work: Path,
+    out: Path,
+    *,
+    epoch: int,
+    log: Log | None = None,
 ) -> FreezeResult:
-    """Freeze `plan` into `out` (replaced atomically) using the venv interpreter `python`."""
+    """Freeze `plan` into `out` (replaced atomically) using the venv interpreter `python`; PyInstaller's
+    phases go to `log` as it runs, and its whole log to `work`/pyinstaller.log."""
     tool = pyinstaller.ensure(python, work.parent / "tools")
     scratch = plan.scratch
     shutil.rmtree(scratch, ignore_errors=True)
@@ -249,7 +258,7 @@ def freeze(
     toplevel = scratch / TOPLEVEL_NAME
     with staged_dir(out) as tmp:
         args: list[str | Path] = [
-            "--noconfirm", "--clean", "--log-level", "WARN",
+            "--noconfirm", "--clean", "--log-level", "INFO",
             "--distpath", tmp, "--workpath", scratch / "work", spec,
         ]  # fmt: skip
         # Fixed hash seed and timestamps: two freezes of the same inputs write the same bytes.
@@ -257,7 +266,7 @@ def freeze(
         # Stored, not deflated, PYZ entries: the program inflates ~800 modules at every start
         # (~0.1 s of its time to ready); the release archive compresses them anyway.
         env["PYINSTALLER_ZLIB_COMPRESSION_LEVEL"] = "0"
-        pyinstaller.run(python, tool, args, env=env)
+        pyinstaller.run(python, tool, args, env=env, log=log, watch=tmp, log_file=work / "pyinstaller.log")
         frozen = tmp / plan.program
         exe = frozen / (plan.program + profile.target.exe_suffix)
         if not exe.is_file():

@@ -21,6 +21,7 @@ from builder.tools import pyinstaller
 
 BUILDER_DIR = Path(__file__).resolve().parent.parent
 BUILD_MODULE = "builder.stages.build"
+FREEZE_MODULE = "builder.stages.freeze"
 
 
 def _module_file(name: str) -> Path | None:
@@ -69,6 +70,23 @@ def builder_modules(root_module: str = BUILD_MODULE) -> list[Path]:
 
 
 def inputs_hash(project_root: Path, profile: Profile, plan: FreezePlan, lock_hash: str, python: Path) -> str:
+    """What the dist is made from: the freeze's inputs and every builder module the build imports."""
+    return _hash(project_root, profile, plan, lock_hash, python, BUILD_MODULE)
+
+
+def freeze_inputs_hash(
+    project_root: Path, profile: Profile, plan: FreezePlan, lock_hash: str, python: Path
+) -> str:
+    """What the frozen folder alone is made from: as `inputs_hash`, but of builder only the modules
+    the freeze imports. [bench] is in neither (it shapes the check and the smoke bench, not the
+    bundle), nor is the packaging code: a failed check, a budget or a packaging change re-runs
+    what follows the freeze, never the freeze."""
+    return _hash(project_root, profile, plan, lock_hash, python, FREEZE_MODULE)
+
+
+def _hash(
+    project_root: Path, profile: Profile, plan: FreezePlan, lock_hash: str, python: Path, root: str
+) -> str:
     digest = hashlib.sha256()
     settings = {
         "builder": __version__,
@@ -80,7 +98,9 @@ def inputs_hash(project_root: Path, profile: Profile, plan: FreezePlan, lock_has
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     items = plan.digest_items(project_root)
-    items += [(f"builder/{p.relative_to(BUILDER_DIR).as_posix()}", p.read_bytes()) for p in builder_modules()]
+    items += [
+        (f"builder/{p.relative_to(BUILDER_DIR).as_posix()}", p.read_bytes()) for p in builder_modules(root)
+    ]
     for name, data in items:
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return "sha256:" + digest.hexdigest()

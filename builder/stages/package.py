@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from builder import __version__
 from builder.dist.bundle import macos_minimum
+from builder.dist.inspect import tree_totals
 from builder.dist.manifest import PackageResult, package, packages_json, read_site_packages
 from builder.dist.sbom import make_sbom
+from builder.log import Log
 from builder.profile import Profile
 from builder.stages.freeze import FreezeResult
 from builder.stages.install import InstallResult
@@ -80,7 +82,10 @@ def package_stage(
     selftest: Mapping[str, Any],
     smoke: Mapping[str, Any],
     epoch: int,
+    log: Log | None = None,
 ) -> PackageResult:
+    """The dist, with MB read and written per archive on `log` while the archives are written."""
+    total = tree_totals(frozen.folder)[0]
     stored_selftest = {k: v for k, v in selftest.items() if k not in VOLATILE_SELFTEST}
     return package(
         frozen.folder,
@@ -92,4 +97,16 @@ def package_stage(
         },
         archive_epoch=epoch,
         reports={"bench.json": json.dumps(smoke, indent=2, sort_keys=True) + "\n"},
+        progress=archive_progress(log, total) if log is not None else None,
     )
+
+
+def archive_progress(log: Log, total: int) -> Callable[[str, int, int], None]:
+    """A progress callback that prints, per archive, MB read of `total` and MB written (sparse)."""
+
+    def report(name: str, read: int, written: int) -> None:
+        log.progress(
+            name, f"{name}: {read / 1e6:.0f} of {total / 1e6:.0f} MB read, {written / 1e6:.0f} MB written"
+        )
+
+    return report
