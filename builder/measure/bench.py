@@ -155,6 +155,7 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
             "rtf": b.get("realtime_factor"),
             # the median of the run's chunk times: a chunk slowed by another process moves it little
             "chunk_s": b.get("median_chunk_seconds"),
+            "chunk_times": b.get("chunk_seconds"),
             "seconds_per_chunk": b.get("seconds_per_chunk"),
             "chunks": b.get("chunks"),
             "audio_seconds": b.get("audio_seconds"),
