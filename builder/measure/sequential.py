@@ -40,21 +40,24 @@ DECIDED = ("slower", "faster", "same")
 @dataclass(frozen=True, kw_only=True)
 class Plan:
     looks: tuple[int, ...]
+    # each look's share of the error rate (equal by default); any split keeps the union bound
+    weights: tuple[float, ...] | None = None
     level: float = LEVEL
 
-    @property
-    def alpha(self) -> float:
-        """Each look's share of the error rate."""
-        return (1 - self.level) / len(self.looks)
+    def alpha_at(self, k: int) -> float:
+        """The error rate of look k's interval."""
+        w = self.weights or (1.0,) * len(self.looks)
+        return (1 - self.level) * w[k] / sum(w)
 
     @property
     def method(self) -> str:
         if len(self.looks) == 1:
             return METHOD
+        levels = ", ".join(f"{100 * (1 - self.alpha_at(k)):.2f}%" for k in range(len(self.looks)))
         return (
             f"{METHOD}, sequential: judged after {', '.join(map(str, self.looks))} rounds until decided, "
-            f"each look's interval at {100 * (1 - self.alpha):.2f}% (Bonferroni over {len(self.looks)} "
-            f"looks), so the printed interval is a {100 * self.level:.0f}% interval whenever it stops"
+            f"the looks' intervals at {levels} (Bonferroni over {len(self.looks)} looks), so the printed "
+            f"interval is a {100 * self.level:.0f}% interval whichever look it stopped at"
         )
 
 
@@ -71,17 +74,18 @@ def judge(
     b: Sequence[float | None],
     plan: Plan,
     *,
+    look: int = 0,
     min_effect: float = DEFAULT_MIN_EFFECT,
     what: str = "B",
 ) -> dict[str, Any]:
-    """The ratio B/A with its interval at the plan's per-look level, and the verdict (pure)."""
-    stat = paired_ratio(a, b, alpha=plan.alpha, method=plan.method)
+    """The ratio B/A with its interval at the level of the plan's look number `look`, and the verdict (pure)."""
+    stat = paired_ratio(a, b, alpha=plan.alpha_at(look), method=plan.method)
     return {**stat, "verdict": verdict(stat, min_effect=min_effect, what=what)}
 
 
-def settles(mean: float, sd: float, n: int, plan: Plan, min_effect: float) -> bool:
-    """Would an interval of this mean and deviation at n rounds decide (pure)?"""
-    half = t_two_sided(plan.alpha, n - 1) * sd / math.sqrt(n)
+def settles(mean: float, sd: float, n: int, alpha: float, min_effect: float) -> bool:
+    """Would an interval of this mean and deviation at n rounds and error rate alpha decide (pure)?"""
+    half = t_two_sided(alpha, n - 1) * sd / math.sqrt(n)
     up, down = math.log1p(min_effect), math.log1p(-min_effect) if min_effect < 1 else -math.inf
     return mean - half > up or mean + half < down or (mean - half >= down and mean + half <= up)
 
@@ -99,11 +103,9 @@ def what_would_settle(
         return "too few rounds completed to estimate the noise: check the runs' errors above"
     mean, sd = mean_sd(logs)
     n = len(logs)
-    later = (
-        [k for k in plan.looks if k > n] if len(plan.looks) > 1 else [k for k in SEQUENTIAL.looks if k > n]
-    )
     target = plan if len(plan.looks) > 1 else SEQUENTIAL
-    need = next((k for k in later if settles(mean, sd, k, target, min_effect)), None)
+    later = [(k, target.alpha_at(i)) for i, k in enumerate(target.looks) if k > n]
+    need = next((k for k, alpha in later if settles(mean, sd, k, alpha, min_effect)), None)
     if need is None:
         return (
             f"at this noise ({100 * sd:.0f}% per round) even {target.looks[-1]} rounds would not settle it: "
@@ -171,7 +173,7 @@ def run_rounds(
     elapsed, looks = spent_s, list[int]()
     decision: dict[str, Any] | None = None
     stopped = "last look"
-    for look in plan.looks:
+    for k, look in enumerate(plan.looks):
         usable = sum(1 for x, y in pairs if _both(x, y))
         if looks and pairs and elapsed + (look - usable) * (elapsed - spent_s) / len(pairs) > budget_s:
             stopped = "time"
@@ -184,7 +186,9 @@ def run_rounds(
         if usable < look:
             stopped = "failures"
             break
-        decision = judge([p[0] for p in pairs], [p[1] for p in pairs], plan, min_effect=min_effect, what=what)
+        decision = judge(
+            [p[0] for p in pairs], [p[1] for p in pairs], plan, look=k, min_effect=min_effect, what=what
+        )
         looks.append(usable)
         if decision["verdict"]["call"] in DECIDED:
             stopped = "decided"
