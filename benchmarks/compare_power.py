@@ -41,7 +41,15 @@ from builder.wheelhouse import find_wheelhouse  # noqa: E402
 
 WORK = ROOT / ".bench" / "compare-power"
 BEGIN, END = "<!-- bench-compare-power:begin -->", "<!-- bench-compare-power:end -->"
-FIGURES = ("chunk_s", "seconds_per_chunk", "separation_s", "startup_s", "total_s", "cores_busy")
+FIGURES = (
+    "chunk_s",
+    "seconds_per_chunk",
+    "separation_s",
+    "startup_s",
+    "total_s",
+    "cores_busy",
+    "chunk_times",
+)
 
 
 def profile_name() -> str:

@@ -30,9 +30,10 @@ from builder.measure.stats import (
     verdict,
 )
 
-# Rounds at which the verdict is judged; about 1.3x apart, so a stop wastes few rounds and the
-# Bonferroni share (0.05 / 8) costs about 1.5x in width against a single look at the same n.
-LOOKS = (4, 6, 8, 11, 15, 20, 26, 34)
+# Rounds at which the verdict is judged, about 1.3-1.6x apart: no look before 5 rounds (at 4, the
+# Bonferroni t of 7.5 decides only huge effects), and each look costs the others less width than
+# with more, earlier looks (simulated with this machine's noise: tests/compare/test_power.py).
+LOOKS = (5, 8, 12, 16, 21, 27, 34)
 DEFAULT_TIME_S = 300.0
 DECIDED = ("slower", "faster", "same")
 

@@ -176,6 +176,25 @@ def test_bisect_names_exactly_the_planted_package(venv_factory, wheelhouse: Path
     assert "test 1: " in proc.stderr  # progress
 
 
+def test_bisect_reports_an_undecided_test_instead_of_clearing_it(venv_factory, wheelhouse: Path) -> None:
+    """B is A plus a package that changes nothing: with 20 s per test the first test is rarely
+    decided, and an undecided test is said to be undecided, never taken as 'not slower'."""
+    a, b = venv_factory("base"), venv_factory("alpha-only", ("innocent-alpha",))
+    proc = run_builder(
+        "bisect", a, b, "--metric", "startup", "--time", "20", *FAST, "--find-links", wheelhouse, "--json"
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = _json(proc)
+    first = r["steps"][0]
+    assert r["mode"].startswith("sequential") and first["rounds"] >= 4
+    if first["undecided"]:
+        assert first["call"] == "inconclusive" and r["conclusion"].startswith("undecided: cannot tell"), r
+        assert "nothing bisected" in r["conclusion"] and r["culprits"] == []
+    else:  # decided within 20 s: the interval was clear of the band or inside it
+        assert first["call"] in ("same", "faster", "slower"), first
+        assert first["call"] != "same" or (0.95 <= first["ci_low"] and first["ci_high"] <= 1.05)
+
+
 def test_tune_writes_a_config_that_stems_reads(venv_factory, tmp_path: Path) -> None:
     venv = venv_factory("tune")
     proc = run_builder("tune", venv, "--threads", "1", "--threads", "2", "--repeat", "1", *FAST, "--json")
@@ -184,7 +203,9 @@ def test_tune_writes_a_config_that_stems_reads(venv_factory, tmp_path: Path) -> 
     cfg = json.loads((venv / "runtime.json").read_text())
     assert r["written"] and cfg["threads"] == r["best"]["threads"] and cfg["threads"] in (1, 2)
     assert cfg["matmul_precision"] in ("highest", "high", "medium") and "tuned" in cfg
-    assert r["gain"]["verdict"]
+    assert r["gain"]["verdict"] and r["gain"]["rounds"] == 3
+    # a gain that 3 rounds cannot decide is reported as undecided, not as "same"
+    assert r["gain"]["decided"] == (r["gain"]["call"] in ("slower", "faster", "same"))
     st = subprocess.run(
         [venv / "bin" / "python", "-m", "runtime_entry", "selftest", "--json"],
         capture_output=True,

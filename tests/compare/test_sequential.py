@@ -24,18 +24,18 @@ def test_a_clear_slowdown_stops_at_the_first_look() -> None:
     measure, calls = _rounds([1.9, 2.0, 2.1, 2.05])
     out = run_rounds(measure, SEQUENTIAL, budget_s=300)
     assert out.decision["verdict"]["call"] == "slower" and out.stopped == "decided"
-    assert calls == [0, 1, 2, 3] and out.looks == (4,) and out.settle is None
-    assert out.to_json()["verdict"] == "slower" and out.to_json()["rounds"] == 4
+    assert calls == [0, 1, 2, 3, 4] and out.looks == (5,) and out.settle is None
+    assert out.to_json()["verdict"] == "slower" and out.to_json()["rounds"] == 5
 
 
 def test_the_sequential_interval_is_wider_than_one_look_of_the_same_rounds() -> None:
-    """Each look pays for the others (Bonferroni): at 4 rounds, t at 0.05/8 instead of 0.05."""
-    ratios = [1.9, 2.0, 2.1, 2.05]
+    """Each look pays for the others (Bonferroni): at 5 rounds, t at 0.05/7 instead of 0.05."""
+    ratios = [1.9, 2.0, 2.1, 2.05, 1.95]
     out = run_rounds(_rounds(ratios)[0], SEQUENTIAL, budget_s=300)
-    one = paired_ratio([1.0] * 4, ratios)
+    one = paired_ratio([1.0] * 5, ratios)
     assert out.decision["ci_low"] < one["ci_low"] and out.decision["ci_high"] > one["ci_high"]
-    assert t_two_sided(0.05 / len(SEQUENTIAL.looks), 3) > 2 * t_two_sided(0.05, 3)
-    assert "Bonferroni over 8 looks" in out.decision["method"]
+    assert t_two_sided(0.05 / len(SEQUENTIAL.looks), 4) > 1.5 * t_two_sided(0.05, 4)
+    assert "Bonferroni over 7 looks" in out.decision["method"]
 
 
 def test_an_undecided_headline_runs_until_the_budget_and_says_inconclusive() -> None:
@@ -43,8 +43,8 @@ def test_an_undecided_headline_runs_until_the_budget_and_says_inconclusive() -> 
     measure, calls = _rounds([0.9, 1.3, 1.0, 1.25, 0.95, 1.2])
     out = run_rounds(measure, SEQUENTIAL, budget_s=120, spent_s=20)
     assert out.decision["verdict"]["call"] == "inconclusive" and out.stopped == "time"
-    # the looks at 4, 6 and 8 rounds fit in (120 - 20) s at 10 s a round; the one at 11 would not
-    assert out.looks == (4, 6, 8) and len(calls) == 8 and out.elapsed_s == 100
+    # the looks at 5 and 8 rounds fit in (120 - 20) s at 10 s a round; the one at 12 would not
+    assert out.looks == (5, 8) and len(calls) == 8 and out.elapsed_s == 100
     assert out.settle and ("--time" in out.settle or "--seconds" in out.settle)
     assert "neither outside nor inside the ±5% band" in out.decision["verdict"]["text"]
 
@@ -71,7 +71,7 @@ def test_failed_runs_do_not_count_as_rounds_and_do_not_loop_forever() -> None:
         return (None, 1.0), 1.0
 
     out = run_rounds(measure, SEQUENTIAL, budget_s=300)
-    assert out.stopped == "failures" and out.rounds == 8 and out.decision["verdict"]["call"] == "unknown"
+    assert out.stopped == "failures" and out.rounds == 10 and out.decision["verdict"]["call"] == "unknown"
 
 
 def test_what_would_settle_names_the_rounds_or_the_workload() -> None:
