@@ -85,7 +85,7 @@ def measure_options(*, decides: bool) -> Callable[[Callable[..., Any]], Callable
         " (default: sized from the warm-up runs, ~2.5 s of separation per run)." if decides else "."
     )
     options = [
-        click.option("--repeat", type=click.IntRange(3 if decides else 1, 1000), default=None if decides else 5,
+        click.option("--repeat", type=click.IntRange(1, 1000), default=None if decides else 5,
                      show_default=not decides, help=repeat_help),
         click.option("--seconds", type=click.FloatRange(0.1), default=None if decides else DEFAULT_SECONDS,
                      show_default=not decides, help=seconds_help),
