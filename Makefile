@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELHOUSE ?= $(or $(BUILDER_WHEELHOUSE),$(firstword $(PIP_FIND_LINKS)))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help lint dev dev-engine chromium shellcheck compare-report seed-report run test test-examples test-fast test-slow lock-check bench-install bench-engine bench-engine-bounds bench-frozen bench-resample bench-package check-repro clean
+.PHONY: help lint dev dev-engine chromium shellcheck compare-report seed-report run test test-examples test-fast test-slow lock-check bench-install bench-engine bench-engine-bounds bench-frozen bench-resample bench-package bench-compare-power check-repro clean
 
 help:
 	@echo "make run         build the host's minimal profile end to end"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint        ruff (check, format) and mypy --strict over builder/ and runtime_entry/ for linux, win32, darwin"
 	@echo "make bench-install  install-stage benchmark -> docs/PERFORMANCE.md"
 	@echo "make bench-engine  the engine vs msst and audio-separator, interleaved -> docs/PERFORMANCE.md"
+	@echo "make bench-compare-power  builder compare's default verdict on a planted one-thread slowdown, N=10 runs -> docs/PERFORMANCE.md"
 	@echo "make bench-engine-bounds  where --precision highest's time goes, and its ceilings -> docs/PERFORMANCE.md"
 	@echo "make bench-package  the package stage vs the old one, interleaved -> docs/PERFORMANCE.md"
 	@echo "make seed-report the by-hand OLD/NEW comparison, measured (compare + doctor, ~15 min) -> docs/seed-report.md"
@@ -112,6 +113,11 @@ bench-resample: dev-engine
 # the package stage vs the one before it (read from git), interleaved on dist/minimal-linux-x86_64/stems (make run first)
 bench-package: dev
 	$(BIN)/python benchmarks/bench_package.py --doc docs/PERFORMANCE.md
+
+# N real `builder compare` runs with the defaults (about 5 min each here): RUNS=3 for fewer.
+RUNS ?= 10
+bench-compare-power: dev
+	$(BIN)/python benchmarks/compare_power.py --runs $(RUNS) --doc docs/PERFORMANCE.md
 
 compare-report: dev chromium
 	$(BIN)/builder compare minimal-linux-x86_64 extended-linux-x86_64 --repeat 5 --seconds 1 --out docs/compare-minimal-vs-extended

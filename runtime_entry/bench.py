@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -86,6 +88,20 @@ def _peak_rss_mb() -> float | None:
         return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
+def chunk_times(marks: list[tuple[float, int]]) -> list[float]:
+    """Seconds per chunk of each batch, from (time, chunks done) marks taken at the start and
+    after every batch: the within-run figures whose median a noisy process cannot move much.
+
+    >>> chunk_times([(0.0, 0), (0.5, 1), (1.25, 2), (2.25, 4)])
+    [0.5, 0.75, 0.5, 0.5]
+    """
+    out: list[float] = []
+    for (t0, d0), (t1, d1) in itertools.pairwise(marks):
+        if d1 > d0:
+            out += [(t1 - t0) / (d1 - d0)] * (d1 - d0)
+    return out
+
+
 def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, object]:
     import torch
 
@@ -108,12 +124,20 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
     with tempfile.TemporaryDirectory(prefix="stems-bench-") as tmp:
         src = os.path.join(tmp, "bench.wav")
         frames = write_generated(src, seconds, spec.sample_rate)
+        marks: list[tuple[float, int]] = []
         cpu0, wall0 = time.process_time(), time.perf_counter()
+        marks.append((wall0, 0))
         result = separate_file(
-            loaded, src, os.path.join(tmp, "out"), batch_size=args.batch_size, overlap=args.overlap
+            loaded,
+            src,
+            os.path.join(tmp, "out"),
+            batch_size=args.batch_size,
+            overlap=args.overlap,
+            progress=lambda done, _total: marks.append((time.perf_counter(), done)),
         )
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     chunks = int(str(result["chunks"]))
+    per_chunk = chunk_times(marks)
     threads = torch.get_num_threads()
     return {
         "program": "stems",
@@ -125,6 +149,8 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
         "expected_chunks": chunk_count(spec, frames, spec.sample_rate),
         "wall_seconds": round(wall, 3),
         "seconds_per_chunk": round(wall / max(chunks, 1), 3),
+        "chunk_seconds": [round(t, 4) for t in per_chunk],
+        "median_chunk_seconds": round(statistics.median(per_chunk), 4) if per_chunk else None,
         "realtime_factor": round(wall / seconds, 4),
         "cpu_seconds": round(cpu, 3),
         "cpu_utilisation": round(cpu / wall / threads, 3) if wall else None,

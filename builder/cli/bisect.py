@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.cli.common import decision_options, emit_json, resolve_runtime
 from builder.cli.params import CheckedPath
 from builder.errors import InputError
 from builder.log import Log
@@ -14,6 +14,7 @@ from builder.measure.bench import (
     RunOptions,
 )
 from builder.measure.bisect import (
+    STEP_TIME_S,
     bisect_runtimes,
     render,
 )
@@ -37,7 +38,7 @@ from builder.paths import Project, find_project
     type=click.FloatRange(0.0, 10.0),
     default=DEFAULT_MIN_EFFECT,
     show_default=True,
-    help="Smallest relative slowdown that counts (and its 95% CI must exclude 1.0).",
+    help="Smallest relative slowdown that counts: a test is slower when its 95% CI lies above 1 + threshold.",
 )
 @click.option(
     "--find-links",
@@ -47,7 +48,15 @@ from builder.paths import Project, find_project
     help="Extra wheel folders for building intermediate environments (repeatable).",
 )
 @click.option("--wheelhouse", type=CheckedPath(path_type=Path), help="Wheel folder (e.g. CPU torch).")
-@common_options
+@decision_options
+@click.option(
+    "--time",
+    "time_s",
+    type=click.FloatRange(10),
+    default=STEP_TIME_S,
+    show_default=True,
+    help="Seconds of measuring per test before an undecided test is reported as undecided.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
 def bisect(
@@ -58,11 +67,12 @@ def bisect(
     threshold: float,
     find_links: tuple[Path, ...],
     wheelhouse: Path | None,
-    repeat: int,
-    seconds: float,
+    repeat: int | None,
+    seconds: float | None,
     model: str,
     timeout: float,
     stall: float,
+    time_s: float,
     as_json: bool,
 ) -> None:
     """Find which of B's extra packages make B slower than A (A, B: venvs or profiles)."""
@@ -85,6 +95,7 @@ def bisect(
         metric=metric,
         threshold=threshold,
         repeat=repeat,
+        step_time_s=time_s,
         opts=opts,
         find_links=links,
         log=log,

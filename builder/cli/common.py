@@ -12,7 +12,7 @@ import click
 
 from builder.errors import InputError
 from builder.log import Log
-from builder.measure.bench import DEFAULT_MODEL, DEFAULT_SECONDS
+from builder.measure.bench import DECISION_MODEL, DEFAULT_MODEL, DEFAULT_SECONDS
 from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT
 from builder.measure.runtime import Runtime, resolve_path, venv_runtime
 from builder.oserror import os_error
@@ -80,47 +80,41 @@ def profile_runtime(
     return venv_runtime(venv, project, label=label or name, profile=name)
 
 
-def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed(
-        [
-            click.option(
-                "--repeat",
-                type=click.IntRange(1, 1000),
-                default=5,
-                show_default=True,
-                help="Measured runs (each in fresh processes), after one warm-up; compare's interval needs 3.",
-            ),
-            click.option(
-                "--seconds",
-                type=click.FloatRange(0.1),
-                default=DEFAULT_SECONDS,
-                show_default=True,
-                help="Length of the generated audio each bench run separates.",
-            ),
-            click.option(
-                "--model",
-                default=DEFAULT_MODEL,
-                show_default=True,
-                help="Model preset or MSST .yaml (bs_roformer_4stem is the real 4-stem size).",
-            ),
-            click.option(
-                "--timeout",
-                type=click.FloatRange(1),
-                default=DEFAULT_TIMEOUT,
-                show_default=True,
-                help="Kill a runtime process running longer than this (seconds).",
-            ),
-            click.option(
-                "--stall",
-                type=click.FloatRange(0.5),
-                default=DEFAULT_STALL,
-                show_default=True,
-                help="Kill a runtime process with no output and no CPU time for this long (seconds).",
-            ),
-        ]
-    ):
-        f = opt(f)
-    return f
+def measure_options(*, decides: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--repeat, --seconds, --model, --timeout, --stall; `decides` (compare, bisect, tune): rounds
+    until decided within --time unless --repeat fixes them, the small model on audio sized by time."""
+    repeat_help = (
+        "Fixed number of interleaved rounds (default: rounds until decided, within --time)."
+        if decides
+        else "Measured runs (each in fresh processes), after one warm-up."
+    )
+    seconds_help = "Length of the generated audio each bench run separates" + (
+        " (default: sized from the warm-up runs, ~2.5 s of separation per run)." if decides else "."
+    )
+    options = [
+        click.option("--repeat", type=click.IntRange(1, 1000), default=None if decides else 5,
+                     show_default=not decides, help=repeat_help),
+        click.option("--seconds", type=click.FloatRange(0.1), default=None if decides else DEFAULT_SECONDS,
+                     show_default=not decides, help=seconds_help),
+        click.option("--model", default=DECISION_MODEL if decides else DEFAULT_MODEL, show_default=True,
+                     help="Model preset or MSST .yaml (small: a real structure at small size; "
+                     "bs_roformer_4stem is the real 4-stem size)."),
+        click.option("--timeout", type=click.FloatRange(1), default=DEFAULT_TIMEOUT, show_default=True,
+                     help="Kill a runtime process running longer than this (seconds)."),
+        click.option("--stall", type=click.FloatRange(0.5), default=DEFAULT_STALL, show_default=True,
+                     help="Kill a runtime process with no output and no CPU time for this long (seconds)."),
+    ]  # fmt: skip
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+common_options = measure_options(decides=False)
+decision_options = measure_options(decides=True)
 
 
 def default_profile() -> str:

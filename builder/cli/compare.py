@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.cli.common import decision_options, emit_json, resolve_runtime
 from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import (
@@ -19,6 +19,7 @@ from builder.measure.compare import (
     compare_runtimes,
     write_reports,
 )
+from builder.measure.sequential import DEFAULT_TIME_S
 from builder.measure.stats import DEFAULT_MIN_EFFECT
 from builder.paths import Project, find_project
 
@@ -26,7 +27,7 @@ from builder.paths import Project, find_project
 @click.command("compare")
 @click.argument("a")
 @click.argument("b")
-@common_options
+@decision_options
 @click.option(
     "--metric",
     type=click.Choice(sorted(METRIC_ALIASES)),
@@ -39,7 +40,15 @@ from builder.paths import Project, find_project
     type=click.FloatRange(0, 1),
     default=DEFAULT_MIN_EFFECT,
     show_default=True,
-    help="Smallest relative difference called a difference, even when the CI excludes 1.0.",
+    help="Half-width of the band around B/A = 1: outside it 'slower'/'faster', inside it 'same'.",
+)
+@click.option(
+    "--time",
+    "time_s",
+    type=click.FloatRange(10),
+    default=DEFAULT_TIME_S,
+    show_default=True,
+    help="Seconds of measuring (warm-up included) before an undecided headline is called inconclusive.",
 )
 @click.option(
     "--out",
@@ -57,18 +66,23 @@ def compare(
     project: Project | None,
     a: str,
     b: str,
-    repeat: int,
-    seconds: float,
+    repeat: int | None,
+    seconds: float | None,
     model: str,
     timeout: float,
     stall: float,
     metric: str,
     min_effect: float,
+    time_s: float,
     out: Path | None,
     wheelhouse: Path | None,
     as_json: bool,
 ) -> None:
-    """Compare runtimes A and B (profiles, venvs or dists): packages, install, OpenMP, threads, imports, speed."""
+    """Compare runtimes A and B (profiles, venvs or dists): packages, install, OpenMP, threads, imports, speed.
+
+    The headline says B is slower, faster, the same within --min-effect, or inconclusive (with
+    what would settle it) when --time runs out first.
+    """
     from builder.measure.report import markdown
 
     project = project or find_project()
@@ -83,7 +97,9 @@ def compare(
             rb.__class__(**{**rb.__dict__, "label": f"B: {rb.label}"}),
         )
     opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
-    result = compare_runtimes(ra, rb, repeat=repeat, opts=opts, min_effect=min_effect, metric=metric, log=log)
+    result = compare_runtimes(
+        ra, rb, repeat=repeat, time_s=time_s, opts=opts, min_effect=min_effect, metric=metric, log=log
+    )
     if out is not None:
         for kind, path in write_reports(result, out).items():
             log.line(f"    {kind}: {path}")

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import common_options, emit_json, resolve_runtime
+from builder.cli.common import decision_options, emit_json, resolve_runtime
 from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import (
     RunOptions,
 )
+from builder.measure.sequential import DEFAULT_TIME_S
 from builder.measure.tune import (
     render,
     tune_runtime,
@@ -21,7 +22,15 @@ from builder.paths import Project, find_project
 
 @click.command("tune")
 @click.argument("path")
-@common_options
+@decision_options
+@click.option(
+    "--time",
+    "time_s",
+    type=click.FloatRange(10),
+    default=DEFAULT_TIME_S,
+    show_default=True,
+    help="Seconds for the gain's rounds (best vs current settings) before it is called undecided.",
+)
 @click.option(
     "--threads",
     "threads",
@@ -40,11 +49,12 @@ from builder.paths import Project, find_project
 def tune(
     project: Project | None,
     path: str,
-    repeat: int,
-    seconds: float,
+    repeat: int | None,
+    seconds: float | None,
     model: str,
     timeout: float,
     stall: float,
+    time_s: float,
     threads: tuple[int, ...],
     out: Path | None,
     dry_run: bool,
@@ -56,7 +66,15 @@ def tune(
     rt = resolve_runtime(path, project, log=log)
     opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=stall)
     result = tune_runtime(
-        rt, repeat=repeat, opts=opts, threads=list(threads) or None, log=log, write=not dry_run, out=out
+        rt,
+        repeat=repeat or 3,
+        gain_repeat=repeat is not None,
+        time_s=time_s,
+        opts=opts,
+        threads=list(threads) or None,
+        log=log,
+        write=not dry_run,
+        out=out,
     )
     if as_json:
         emit_json(result)

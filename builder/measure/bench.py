@@ -10,8 +10,9 @@ The process figures come from the runner (measure/runner.py).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from builder.contract import require
@@ -27,6 +28,12 @@ from builder.profile import Profile
 
 DEFAULT_MODEL = "tiny"
 DEFAULT_SECONDS = 1.0
+# What compare, bisect and tune measure by default: a small real model (two threads share its
+# matmuls, where tiny's are barriers), on audio sized from the warm-up runs so that the faster
+# side separates for at least SEPARATION_TARGET_S: each run's figure is the job, not start-up.
+DECISION_MODEL = "small"
+SEPARATION_TARGET_S = 2.5
+SIZED_SECONDS = (2.0, 120.0)  # the sized audio's bounds
 # A run is "single-threaded" when it keeps fewer cores than this busy with >= 2 threads asked for.
 SINGLE_THREAD_CORES = 1.25
 
@@ -37,6 +44,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "separation_s": ("separation wall time", "s"),
     "total_s": ("bench process wall time", "s"),
     "rtf": ("real-time factor (wall / audio)", "x"),
+    "chunk_s": ("separation, median seconds per chunk", "s"),
     "seconds_per_chunk": ("separation, seconds per chunk", "s"),
     "cores_busy": ("CPU cores busy during separation", "cores"),
     "peak_rss_mb": ("peak memory (bench process)", "MB"),
@@ -44,7 +52,7 @@ METRICS: dict[str, tuple[str, str]] = {
 }
 # What `--metric` names in compare/bisect/tune mean.
 METRIC_ALIASES = {
-    "chunk": "seconds_per_chunk",
+    "chunk": "chunk_s",
     "wall": "separation_s",
     "import": "import_s",
     "startup": "startup_s",
@@ -76,7 +84,7 @@ def _json_line(res: ProcessResult, what: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
-    seconds: float = DEFAULT_SECONDS
+    seconds: float | None = DEFAULT_SECONDS  # None: sized from the warm-up runs (sized_options)
     model: str = DEFAULT_MODEL
     timeout: float = DEFAULT_TIMEOUT
     stall: float = DEFAULT_STALL
@@ -130,7 +138,8 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
             "config_source": st.get("config_source"),
         })  # fmt: skip
     if opts.separation:
-        args = ["bench", "--json", "--model", opts.model, "--seconds", f"{opts.seconds:g}"]
+        args = ["bench", "--json", "--model", opts.model]
+        args += ["--seconds", f"{opts.seconds:g}"] if opts.seconds is not None else []
         res, b = _probe(rt, rt.command(*args), "bench", opts, run)
         if b is None:
             return run
@@ -144,8 +153,12 @@ def measure_once(rt: Runtime, opts: RunOptions) -> dict[str, Any]:
             "separation_s": sep,
             "total_s": round(res.wall_s, 4),
             "rtf": b.get("realtime_factor"),
+            # the median of the run's chunk times: a chunk slowed by another process moves it little
+            "chunk_s": b.get("median_chunk_seconds"),
+            "chunk_times": b.get("chunk_seconds"),
             "seconds_per_chunk": b.get("seconds_per_chunk"),
             "chunks": b.get("chunks"),
+            "audio_seconds": b.get("audio_seconds"),
             "cores_busy": cores,
             "cores_busy_source": "builder (psutil)" if fig else "runtime (its own CPU time)",
             "cores_busy_runtime": b.get("cpu_cores_busy"),
@@ -190,9 +203,8 @@ def bench_runtime(
     """Warm-up, then `repeat` measured runs, each in fresh processes; summary, flags and budget."""
     opts = opts or RunOptions()
     log = log or Log()
-    if warmup:
-        log.line(f"    {rt.label}: warm-up run (not counted)")
-        measure_once(rt, opts)
+    if warmup or opts.seconds is None:
+        opts, _ = warm_up((rt,), opts, log)
     runs = []
     for i in range(repeat):
         run = measure_once(rt, opts)
@@ -332,23 +344,66 @@ def render(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def sized_options(opts: RunOptions, warm: Sequence[Mapping[str, Any]]) -> RunOptions:
+    """Options with the audio length fixed: as given, or sized so that the fastest warm-up run's
+    separation would last SEPARATION_TARGET_S (pure). Both sides then separate the same audio.
+
+    >>> sized_options(RunOptions(seconds=None), [{"separation_s": 1.2, "audio_seconds": 2.0}]).seconds
+    4.5
+    """
+    if opts.seconds is not None:
+        return opts
+    rates = [
+        float(r["separation_s"]) / float(r["audio_seconds"])
+        for r in warm
+        if usable(r) and r.get("separation_s") and r.get("audio_seconds")
+    ]
+    lo, hi = SIZED_SECONDS
+    if not rates:
+        return replace(opts, seconds=lo)
+    seconds = math.ceil(2 * SEPARATION_TARGET_S / min(rates)) / 2  # to the half second
+    return replace(opts, seconds=min(max(seconds, lo), hi))
+
+
+def warm_up(
+    runtimes: Sequence[Runtime], opts: RunOptions, log: Log
+) -> tuple[RunOptions, list[dict[str, Any]]]:
+    """One run of each (not counted): files in the page cache, then the workload sized from them."""
+    log.line(f"    warm-up: one run of {'each' if len(runtimes) > 1 else runtimes[0].label} (not counted)")
+    warm = [measure_once(rt, opts) for rt in runtimes]
+    sized = sized_options(opts, warm)
+    if opts.seconds is None:
+        log.line(f"    workload: {sized.seconds:g} s of audio per run (sized from the warm-up: "
+                 f"~{SEPARATION_TARGET_S:g} s of separation on the faster side)")  # fmt: skip
+    return sized, warm
+
+
+def one_round(
+    a: Runtime, b: Runtime, i: int, *, opts: RunOptions, log: Log, of: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Round i: A then B, or B then A for odd i (the order alternates against drift)."""
+    order = [(a, "A"), (b, "B")]
+    if i % 2:
+        order.reverse()
+    runs: dict[str, dict[str, Any]] = {}
+    for rt, name in order:
+        run = measure_once(rt, opts)
+        run["index"], run["order"] = i, "".join(n for _, n in order)
+        runs[name] = run
+        log.line(f"    round {i + 1}{of} {name} ({rt.label}): {describe_run(run)}")
+    return runs["A"], runs["B"]
+
+
 def run_interleaved(
     a: Runtime, b: Runtime, *, repeat: int, opts: RunOptions, log: Log, warmup: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rounds A B, B A, A B ...: each round gives one pair; the order alternates against drift."""
-    if warmup:
-        log.line("    warm-up: one run of each (not counted)")
-        measure_once(a, opts)
-        measure_once(b, opts)
+    if warmup or opts.seconds is None:
+        opts, _ = warm_up((a, b), opts, log)
     runs_a: list[dict[str, Any]] = []
     runs_b: list[dict[str, Any]] = []
     for i in range(repeat):
-        order = [(a, runs_a, "A"), (b, runs_b, "B")]
-        if i % 2:
-            order.reverse()
-        for rt, sink, name in order:
-            run = measure_once(rt, opts)
-            run["index"], run["order"] = i, "".join(n for _, _, n in order)
-            sink.append(run)
-            log.line(f"    round {i + 1}/{repeat} {name} ({rt.label}): {describe_run(run)}")
+        ra, rb = one_round(a, b, i, opts=opts, log=log, of=f"/{repeat}")
+        runs_a.append(ra)
+        runs_b.append(rb)
     return runs_a, runs_b

@@ -4,7 +4,8 @@ B is A plus packages (minimal vs extended). Intermediate environments are A's ex
 packages plus a subset of B's extras (with the extras that subset depends on), installed
 with uv from its cache; each is measured against A in interleaved rounds. A subset that is
 not slower is cleared whole; a slower one is split in two, down to single packages; a single package is named only when a
-second measurement with twice the rounds confirms it.
+second measurement confirms it. Each test is the compare decision (measure/sequential.py): a
+subset that cannot be decided within its budget is reported as undecided, never cleared.
 Environments are kept under build/bisect/ and reused by their package set.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from email.parser import HeaderParser
@@ -28,15 +30,18 @@ from builder.measure.bench import (
     METRIC_ALIASES,
     METRICS,
     RunOptions,
-    run_interleaved,
+    one_round,
+    usable,
+    warm_up,
 )
 from builder.measure.runtime import Runtime
-from builder.measure.stats import paired_ratio, verdict
+from builder.measure.sequential import SEQUENTIAL, fixed_plan, run_rounds
 from builder.paths import Project
 from builder.tools import uv
 from builder.venvs import site_packages_of, venv_python
 
 STAMP = ".bisect-stamp.json"
+STEP_TIME_S = 120.0  # each test's budget when rounds are sequential (no --repeat)
 
 
 # --- what is installed ---------------------------------------------------------------
@@ -147,7 +152,8 @@ def bisect_runtimes(
     *,
     metric: str = "startup",
     threshold: float = 0.05,
-    repeat: int = 3,
+    repeat: int | None = 3,
+    step_time_s: float = STEP_TIME_S,
     opts: RunOptions | None = None,
     find_links: Sequence[Path] = (),
     log: Log | None = None,
@@ -163,6 +169,9 @@ def bisect_runtimes(
     opts = replace(
         base, startup=key in ("startup_s", "import_s"), separation=key in ("separation_s", "total_s")
     )
+    plan = fixed_plan(repeat) if repeat else SEQUENTIAL
+    if opts.seconds is None:  # the workload sized once, from A and B, for every step
+        opts, _ = warm_up((a, b), opts, log) if opts.separation else (replace(opts, seconds=1.0), [])
     a_pkgs, b_pkgs = installed(a.path), installed(b.path)
     extras = extras_of(a_pkgs, b_pkgs)
     removed = sorted(set(a_pkgs) - set(b_pkgs))
@@ -170,22 +179,36 @@ def bisect_runtimes(
     counts = {"builds": 0, "reused": 0, "tests": 0, "runs": 0}
     steps: list[dict[str, Any]] = []
 
-    def measure(rt: Runtime, what: str, subset: Sequence[str], rounds: int = repeat) -> dict[str, Any]:
+    def measure(rt: Runtime, what: str, subset: Sequence[str], confirm: bool = False) -> dict[str, Any]:
         counts["tests"] += 1
-        runs_a, runs_x = run_interleaved(a, rt, repeat=rounds, opts=opts, log=log, warmup=False)
-        counts["runs"] += 2 * rounds * (int(opts.startup) + int(opts.separation))
-        stat = paired_ratio([r.get(key) for r in runs_a], [r.get(key) for r in runs_x])
-        v = verdict(stat, min_effect=threshold, what=what)
+        step_plan = fixed_plan(2 * repeat) if repeat and confirm else plan
+
+        def one(i: int) -> tuple[tuple[float | None, float | None], float]:
+            t0 = time.monotonic()
+            ra, rx = one_round(a, rt, i, opts=opts, log=log)
+            counts["runs"] += 2 * (int(opts.startup) + int(opts.separation))
+            return (
+                ra.get(key) if usable(ra) else None,
+                rx.get(key) if usable(rx) else None,
+            ), time.monotonic() - t0
+
+        out = run_rounds(one, step_plan, budget_s=step_time_s, min_effect=threshold, what=what)
+        d = out.decision
+        call = d["verdict"]["call"]
         step = {
             "test": counts["tests"],
             "packages": list(subset),
             "label": rt.label,
-            **stat,
-            "verdict": v["text"],
-            "slower": v["call"] == "slower",
+            **{k: v for k, v in d.items() if k != "verdict"},
+            "rounds": out.rounds,
+            "verdict": d["verdict"]["text"] + (f"; {out.settle}" if out.settle else ""),
+            "call": call,
+            "slower": call == "slower",
+            # neither slower nor inside the band: never cleared as if it were the same
+            "undecided": call not in ("slower", "faster", "same"),
         }
         steps.append(step)
-        log.line(f"==> test {counts['tests']}: {rt.label}: {v['text']}")
+        log.line(f"==> test {counts['tests']}: {rt.label}: {step['verdict']}")
         return step
 
     log.line(
@@ -198,6 +221,9 @@ def bisect_runtimes(
         "metric": key,
         "threshold": threshold,
         "repeat": repeat,
+        "mode": f"fixed: {repeat} rounds per test"
+        if repeat
+        else f"sequential: each test until decided, up to {step_time_s:g} s",
         "extras": [{"name": b_pkgs[n]["name"], "version": b_pkgs[n]["version"]} for n in extras],
         "removed_in_b": removed,
         "b_vs_a": whole,
@@ -205,6 +231,13 @@ def bisect_runtimes(
         "steps": steps,
         "counts": counts,
     }
+    result["undecided"] = []
+    if whole["undecided"]:
+        result["conclusion"] = (
+            f"undecided: cannot tell whether B is slower than A on {METRICS[key][0]} within the budget "
+            f"({whole['verdict']}): nothing bisected"
+        )
+        return result
     if not whole["slower"]:
         result["conclusion"] = (
             f"B is not slower than A on {METRICS[key][0]} ({whole['verdict']}): nothing to bisect"
@@ -216,11 +249,15 @@ def bisect_runtimes(
         rt, built = build_env(a, a_pkgs, b_pkgs, env_pkgs, work=work, find_links=find_links, log=log)
         counts["builds" if built else "reused"] += 1
         step = measure(rt, "A+" + ",".join(subset), env_pkgs)
+        if step["undecided"]:
+            result["undecided"].append({"packages": list(subset), "verdict": step["verdict"]})
         if not step["slower"]:
             return []
         if len(subset) == 1:
-            # A single package is named only if a second, longer measurement agrees (noise happens).
-            step = measure(rt, "A+" + subset[0], env_pkgs, rounds=2 * repeat)
+            # A single package is named only if a second measurement agrees (noise happens).
+            step = measure(rt, "A+" + subset[0], env_pkgs, confirm=True)
+            if step["undecided"]:
+                result["undecided"].append({"packages": list(subset), "verdict": step["verdict"]})
             if not step["slower"]:
                 return []
             return [
@@ -260,6 +297,10 @@ def bisect_runtimes(
             "no single package reproduces B's slowdown on its own: it needs a combination, "
             "or comes from settings (see `builder compare`)"
         )
+    if result["undecided"]:
+        result["conclusion"] += "; undecided within the budget (neither cleared nor named): " + ", ".join(
+            "+".join(u["packages"]) for u in result["undecided"]
+        )
     result["conclusion"] += (
         f"; {counts['builds']} builds ({counts['reused']} reused), {counts['tests']} tests, "
         f"{counts['runs']} runtime processes"
@@ -270,7 +311,7 @@ def bisect_runtimes(
 def render(result: Mapping[str, Any]) -> str:
     lines = [
         f"bisect {result['a']['label']} -> {result['b']['label']} on {METRICS[result['metric']][0]} "
-        f"(threshold {result['threshold'] * 100:.0f}%, {result['repeat']} rounds per test)",
+        f"(threshold {result['threshold'] * 100:.0f}%, {result.get('mode') or str(result['repeat']) + ' rounds per test'})",
         f"B's extra packages: {', '.join(e['name'] + ' ' + e['version'] for e in result['extras']) or 'none'}",
     ]
     for s in result["steps"]:

@@ -3,7 +3,8 @@
 Static sections (packages, install method, OpenMP files) come from the folders; dynamic ones
 (OpenMP loaded, threads, imports, performance) from runs interleaved A B / B A in fresh
 processes. Each time metric gets medians, spreads, the ratio B/A with a 95% t-interval on
-the per-round log ratios and a verdict.
+the per-round log ratios and a verdict. The headline metric decides how long to measure: rounds
+are added until its verdict is decided or the time budget is spent (measure/sequential.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,17 +27,19 @@ from builder.measure.bench import (
     METRIC_ALIASES,
     METRICS,
     RunOptions,
+    one_round,
     result_of,
-    run_interleaved,
     usable,
+    warm_up,
 )
 from builder.measure.runtime import Runtime
-from builder.measure.stats import DEFAULT_MIN_EFFECT, METHOD, paired_ratio, verdict
+from builder.measure.sequential import DEFAULT_TIME_S, SEQUENTIAL, Outcome, Plan, fixed_plan, run_rounds
+from builder.measure.stats import DEFAULT_MIN_EFFECT, paired_ratio, verdict
 from builder.venvs import site_packages_of
 
 # The headline is the job itself (the separation, per chunk); start-up is its own line, since it
 # dominates a short run's process wall time and hid a 47% slower separation behind "no difference".
-TIME_METRICS = ("seconds_per_chunk", "separation_s", "startup_s", "import_s", "total_s")
+TIME_METRICS = ("chunk_s", "seconds_per_chunk", "separation_s", "startup_s", "import_s", "total_s")
 STARTUP = "startup_s"
 
 
@@ -291,45 +295,115 @@ def headline_caveat(
     )
 
 
+def headline_key(primary: str, warm: Sequence[Mapping[str, Any]], workload: bool) -> str:
+    """The figure the rounds are judged on (pure): the metric asked for, or the nearest one the
+    runtimes report (a [bench].command is one process: its wall time; a runtime built before
+    chunk times were reported: its mean seconds per chunk)."""
+    if workload and primary in ("chunk_s", "seconds_per_chunk", "separation_s"):
+        return "total_s"
+    good = [r for r in warm if usable(r)]
+    if primary == "chunk_s" and good and any(r.get("chunk_s") is None for r in good):
+        return "seconds_per_chunk"
+    return primary
+
+
+def measure_rounds(
+    a: Runtime,
+    b: Runtime,
+    *,
+    plan: Plan,
+    budget_s: float,
+    opts: RunOptions,
+    primary: str,
+    min_effect: float,
+    log: Log,
+    warmup: bool = True,
+) -> tuple[Outcome, list[dict[str, Any]], list[dict[str, Any]], str, RunOptions]:
+    """Warm-up (which sizes the workload), then rounds until the plan's verdict is decided or the
+    budget is spent: (outcome, A's runs, B's runs, the headline key, the options used)."""
+    started = time.monotonic()
+    warm: list[dict[str, Any]] = []
+    if warmup or opts.seconds is None:
+        opts, warm = warm_up((a, b), opts, log)
+    key = headline_key(primary, warm, a.workload is not None)
+    runs_a: list[dict[str, Any]] = []
+    runs_b: list[dict[str, Any]] = []
+    of = f"/{plan.looks[0]}" if len(plan.looks) == 1 else ""
+
+    def measure_round(i: int) -> tuple[tuple[float | None, float | None], float]:
+        t0 = time.monotonic()
+        ra, rb = one_round(a, b, i, opts=opts, log=log, of=of)
+        runs_a.append(ra)
+        runs_b.append(rb)
+        return (figure(ra, key), figure(rb, key)), time.monotonic() - t0
+
+    outcome = run_rounds(
+        measure_round, plan, budget_s=budget_s, spent_s=time.monotonic() - started, min_effect=min_effect
+    )
+    return outcome, runs_a, runs_b, key, opts
+
+
+def figure(run: Mapping[str, Any], key: str) -> float | None:
+    value = run.get(key) if usable(run) else None
+    return float(value) if value is not None else None
+
+
 def compare_runtimes(
     a: Runtime,
     b: Runtime,
     *,
-    repeat: int = 5,
+    repeat: int | None = None,
+    time_s: float = DEFAULT_TIME_S,
     opts: RunOptions | None = None,
     min_effect: float = DEFAULT_MIN_EFFECT,
     metric: str = "chunk",
     log: Log | None = None,
     warmup: bool = True,
 ) -> dict[str, Any]:
+    """Static facts of both sides, then interleaved rounds: until decided within `time_s`, or
+    exactly `repeat` rounds. The headline is decided by the plan's interval; the other metrics get
+    the ordinary 95% interval, descriptive beside it."""
     opts = opts or RunOptions()
     log = log or Log()
-    primary = METRIC_ALIASES.get(metric, metric)
+    plan = fixed_plan(repeat) if repeat else SEQUENTIAL
     with log.step("read packages, install method and OpenMP files of both sides"):
         fa, fb = static_facts(a), static_facts(b)
-    with log.step(f"measure: {repeat} interleaved rounds (A B / B A), fresh processes"):
+    how = (
+        f"{repeat} interleaved rounds" if repeat else f"interleaved rounds until decided, up to {time_s:g} s"
+    )
+    with log.step(f"measure: {how} (A B / B A), fresh processes"):
         load = [round(psutil.getloadavg()[0], 2)]
-        runs_a, runs_b = run_interleaved(a, b, repeat=repeat, opts=opts, log=log, warmup=warmup)
+        outcome, runs_a, runs_b, key, opts = measure_rounds(
+            a, b, plan=plan, budget_s=time_s, opts=opts, primary=METRIC_ALIASES.get(metric, metric),
+            min_effect=min_effect, log=log, warmup=warmup,
+        )  # fmt: skip
         load.append(round(psutil.getloadavg()[0], 2))
     ra, rb = result_of(a, runs_a, opts, None), result_of(b, runs_b, opts, None)
     perf = performance(runs_a, runs_b, min_effect=min_effect)
-    head = perf.get(primary) or next(iter(perf.values()), None)
+    head = outcome.decision
+    if key in perf:  # the headline's interval is the plan's (wider under sequential looks)
+        perf[key] = {**perf[key], **{k: v for k, v in head.items() if k != "median_ratio"}}
+    text = head["verdict"]["text"] + (f"; {outcome.settle}" if outcome.settle else "")
     result: dict[str, Any] = {
         "a": {"runtime": a.describe(), **{k: v for k, v in fa.items() if k != "packages"}},
         "b": {"runtime": b.describe(), **{k: v for k, v in fb.items() if k != "packages"}},
         "settings": {
-            "repeat": repeat,
+            "repeat": outcome.rounds,
+            "mode": f"fixed: {repeat} rounds"
+            if repeat
+            else f"sequential: until decided, --time {time_s:g} s",
             # a workload ([bench].command) sets its own job and input length
             "model": opts.model if a.workload is None else "the profile's [bench].command",
             "seconds": opts.seconds if a.workload is None else a.workload.seconds,
             "min_effect": min_effect,
-            "primary_metric": primary,
+            "primary_metric": key,
             "order": "interleaved, alternating A B / B A",
-            "ci": METHOD,
+            "ci": plan.method,
         },
-        "verdict": head["verdict"]["text"] if head else "no runs completed",
-        "verdict_metric": primary if head else None,
-        "startup": startup_line(perf) if primary != STARTUP else None,
+        "verdict": text if key in perf or head.get("ratio") is not None else "no runs completed",
+        "verdict_metric": key if key in perf else None,
+        "decision": outcome.to_json(),
+        "startup": startup_line(perf) if key != STARTUP else None,
         "caveat": headline_caveat(runs_a, runs_b, load=load, cpus=os.cpu_count()),
         "machine": {"cpus": os.cpu_count(), "load_average_before_after": load},
         "packages": package_diff(fa["packages"], fb["packages"]),

@@ -2,7 +2,8 @@
 
 Coordinate search (threads, then inter-op threads, then precision), candidates of a stage
 interleaved round by round; then the best settings against the runtime's current ones in
-paired rounds for the gain with its CI. The result goes to the runtime config file that
+paired rounds for the gain with its CI, decided as compare decides (measure/sequential.py): a
+gain that cannot be decided within --time is reported as undecided. The result goes to the runtime config file that
 `stems` reads at start (runtime.json beside the program; for a venv, in the venv).
 """
 
@@ -25,10 +26,12 @@ from builder.log import Log
 from builder.measure.bench import (
     RunOptions,
     measure_once,
-    run_interleaved,
+    one_round,
+    usable,
+    warm_up,
 )
 from builder.measure.runtime import Runtime
-from builder.measure.stats import paired_ratio, verdict
+from builder.measure.sequential import DEFAULT_TIME_S, SEQUENTIAL, fixed_plan, run_rounds
 
 
 def config_file(rt: Runtime) -> Path:
@@ -95,6 +98,8 @@ def tune_runtime(
     repeat: int = 3,
     opts: RunOptions | None = None,
     threads: list[int] | None = None,
+    gain_repeat: bool = True,
+    time_s: float = DEFAULT_TIME_S,
     log: Log | None = None,
     write: bool = True,
     out: Path | None = None,
@@ -104,6 +109,8 @@ def tune_runtime(
         safe_output(out or config_file(rt), "--out")
     opts = replace(opts or RunOptions(), startup=False, separation=True)
     base = current_settings(rt, opts)
+    if opts.seconds is None:  # one workload for every candidate, sized on the current settings
+        opts, _ = warm_up((rt,), opts, log)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     thread_options = sorted(set(threads or [1, max(1, cpus // 2), cpus]))
     best = dict(base)
@@ -125,14 +132,27 @@ def tune_runtime(
             opts=opts,
             log=log,
         )
-    with log.step(f"gain: best vs current settings, {max(repeat, 3)} paired rounds"):
-        cur, new = with_settings(rt, base), with_settings(rt, best)
-        runs_cur, runs_new = run_interleaved(
-            cur, new, repeat=max(repeat, 3), opts=opts, log=log, warmup=False
-        )
     key = job_metric(rt)
-    stat = paired_ratio([r.get(key) for r in runs_cur], [r.get(key) for r in runs_new])
-    gain = verdict(stat, what="the tuned run")
+    plan = fixed_plan(max(repeat, 3)) if gain_repeat else SEQUENTIAL
+    how = (
+        f"{max(repeat, 3)} paired rounds"
+        if gain_repeat
+        else f"paired rounds until decided, up to {time_s:g} s"
+    )
+    with log.step(f"gain: best vs current settings, {how}"):
+        cur, new = with_settings(rt, base), with_settings(rt, best)
+
+        def one(i: int) -> tuple[tuple[float | None, float | None], float]:
+            t0 = time.monotonic()
+            rc, rn = one_round(cur, new, i, opts=opts, log=log)
+            return (
+                rc.get(key) if usable(rc) else None,
+                rn.get(key) if usable(rn) else None,
+            ), time.monotonic() - t0
+
+        outcome = run_rounds(one, plan, budget_s=time_s, what="the tuned run")
+    stat = {k: v for k, v in outcome.decision.items() if k != "verdict"}
+    gain = outcome.decision["verdict"]
     path = out or config_file(rt)
     result = {
         "runtime": rt.describe(),
@@ -141,8 +161,11 @@ def tune_runtime(
         "stages": stages,
         "gain": {
             **stat,
-            "verdict": gain["text"],
+            "verdict": gain["text"] + (f"; {outcome.settle}" if outcome.settle else ""),
             "call": gain["call"],
+            # not slower, faster nor inside the band within the budget: said so, never taken as "same"
+            "decided": gain["call"] in ("slower", "faster", "same"),
+            "rounds": outcome.rounds,
             "percent": round((1 - stat["ratio"]) * 100, 1) if stat.get("ratio") else None,
         },
         "machine": {"cpus": cpus, "host": platform.node(), "machine": platform.machine()},
@@ -182,7 +205,9 @@ def render(r: Mapping[str, Any]) -> str:
     lines.append(
         f"  best:    threads {b['threads']}, interop {b['interop_threads']}, {b['matmul_precision']}"
     )
-    lines.append(f"  gain: {r['gain']['verdict']}")
+    lines.append(
+        f"  gain: {r['gain']['verdict']}" + ("" if r["gain"].get("decided", True) else " (undecided)")
+    )
     lines.append(
         f"  {'wrote' if r['written'] else 'would write'} {r['config_file']}"
         + (f" ({r['note']})" if r.get("note") else "")

@@ -352,6 +352,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         "inference": {"batch_size": 1, "num_overlap": 2},
         "training": {"instruments": ["drums", "bass", "other", "vocals"]},
     },
+    # The 4-stem BS-RoFormer structure at dim 128, depth 2, STFT 1024/256: real matmul work that two
+    # threads share (about 0.2 s per 1 s chunk on 2 cores), a few hundred times less than the full
+    # model. builder's default benchmark workload: big enough to measure threads, small enough to
+    # repeat in fresh processes.
+    "small": {
+        "model_type": BS_ROFORMER,
+        "model": {
+            "dim": 128,
+            "depth": 2,
+            "stereo": True,
+            "num_stems": 4,
+            "time_transformer_depth": 1,
+            "freq_transformer_depth": 1,
+            "freqs_per_bands": (1,) + (4,) * 8 + (8,) * 4 + (16,) * 4 + (48,) * 8,
+            "dim_head": 32,
+            "heads": 4,
+            "dim_freqs_in": 513,
+            "stft_n_fft": 1024,
+            "stft_hop_length": 256,
+            "stft_win_length": 1024,
+            "mask_estimator_depth": 2,
+            "mlp_expansion_factor": 2,
+        },
+        "audio": {"chunk_size": 44100, "sample_rate": 44100},
+        "inference": {"batch_size": 1, "num_overlap": 2},
+        "training": {"instruments": ["drums", "bass", "other", "vocals"]},
+    },
     # Same structure, a few thousand times less compute: for tests.
     "tiny": {
         "model_type": BS_ROFORMER,

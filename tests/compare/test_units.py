@@ -53,19 +53,30 @@ def test_ratio_ci_excludes_one_for_a_real_slowdown() -> None:
     assert verdict(paired_ratio(b, a))["call"] == "faster"
 
 
-def test_identical_samples_are_no_difference() -> None:
+def test_identical_samples_are_same_only_when_the_interval_fits_the_band() -> None:
     rng = random.Random(2)
     a = [2.0 + rng.uniform(-0.3, 0.3) for _ in range(6)]
     b = [2.0 + rng.uniform(-0.3, 0.3) for _ in range(6)]
-    v = verdict(paired_ratio(a, b))
-    assert v["call"] == "same" and v["text"].startswith("no difference detected")
+    noisy = paired_ratio(a, b)
+    v = verdict(noisy)
+    # the old verdict printed "no difference detected" here, for an interval of about ±15%
+    assert noisy["ci_high"] - noisy["ci_low"] > 0.1
+    assert v["call"] == "inconclusive" and "neither outside nor inside the ±5% band" in v["text"]
+    quiet = paired_ratio(
+        [2.0 + x / 100 for x in (1, -1, 0, 2, -2, 1)], [2.0 + x / 100 for x in (0, 1, -1, 1, -1, 2)]
+    )
+    assert verdict(quiet)["call"] == "same" and verdict(quiet)["text"].startswith("same within ±5% (B/A 1.00")
 
 
-def test_verdict_needs_three_rounds_and_the_minimum_effect() -> None:
+def test_verdict_needs_three_rounds_and_the_whole_interval_outside_the_band() -> None:
     assert verdict(paired_ratio([1.0, 1.0], [2.0, 2.0]))["call"] == "unknown"
     tiny = {"n": 9, "ratio": 1.02, "ci_low": 1.01, "ci_high": 1.03}
-    assert verdict(tiny)["call"] == "same" and "minimum effect" in verdict(tiny)["text"]
-    assert verdict(tiny, min_effect=0.01)["call"] == "slower"
+    assert verdict(tiny)["call"] == "same"  # a real difference, inside the band: the same for this purpose
+    assert verdict(tiny, min_effect=0.005)["call"] == "slower"
+    # excludes 1.0 but reaches into the band: not yet "slower", and certainly not "same"
+    edge = {"n": 5, "ratio": 1.12, "ci_low": 1.03, "ci_high": 1.22}
+    assert verdict(edge)["call"] == "inconclusive"
+    assert verdict({"n": 5, "ratio": 0.8, "ci_low": 0.7, "ci_high": 0.93})["call"] == "faster"
 
 
 def test_spread() -> None:
@@ -236,10 +247,8 @@ def _job_runs(n: int, chunk_b: float) -> tuple[list[dict], list[dict]]:
     runs_a, runs_b = [], []
     for i in range(n):
         wobble = 1 + (i % 3 - 1) / 50
-        runs_a.append({"startup_s": 2.0 * wobble, "total_s": 4.0 * wobble, "seconds_per_chunk": 0.1 * wobble})
-        runs_b.append(
-            {"startup_s": 2.0 / wobble, "total_s": 4.1 / wobble, "seconds_per_chunk": 0.1 * chunk_b * wobble}
-        )
+        runs_a.append({"startup_s": 2.0 * wobble, "total_s": 4.0 * wobble, "chunk_s": 0.1 * wobble})
+        runs_b.append({"startup_s": 2.0 / wobble, "total_s": 4.1 / wobble, "chunk_s": 0.1 * chunk_b * wobble})
     return runs_a, runs_b
 
 
@@ -260,11 +269,11 @@ def _result_from(runs_a: list[dict], runs_b: list[dict]) -> dict:
 
 def test_the_headline_is_the_job_and_start_up_is_its_own_line() -> None:
     r = _result_from(*_job_runs(5, 1.47))
-    assert r["verdict_metric"] == "seconds_per_chunk"
-    assert r["performance"]["total_s"]["verdict"]["call"] == "same"  # what the old headline said
+    assert r["verdict_metric"] == "chunk_s"
+    assert r["performance"]["total_s"]["verdict"]["call"] != "slower"  # what the old headline missed
     md = markdown.compare_report(r)
-    assert "**Verdict (separation, seconds per chunk): B is 47% slower (95% CI" in md
-    assert "\nStart-up (time to ready): A 2.00 s, B 2.00 s; no difference detected" in md
+    assert "**Verdict (separation, median seconds per chunk): B is 47% slower (95% CI" in md
+    assert "\nStart-up (time to ready): A 2.00 s, B 2.00 s; " in md
     page = html.compare_page(r)
     assert 'id="startup"' in page and "B is 47% slower" in page
 

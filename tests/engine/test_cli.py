@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -137,6 +138,11 @@ def test_bench_reports_speed_and_resources_as_json(stems):
     for key in ("realtime_factor", "seconds_per_chunk", "cpu_utilisation", "peak_rss_mb", "wall_seconds"):
         assert data[key] > 0, key
     assert data["threads"]["intra_op"] == 2 and data["env"]["OMP_NUM_THREADS"] == "2"
+    # every chunk timed (a batch's time split over its chunks), after the untimed warm-up chunk
+    times = data["chunk_seconds"]
+    assert len(times) == data["chunks"] and all(t > 0 for t in times)
+    assert data["median_chunk_seconds"] == round(statistics.median(times), 4)
+    assert sum(times) <= data["wall_seconds"] + 0.01 and data["warmup_seconds"] > 0
 
 
 LIGHT_YAML = """\

@@ -16,7 +16,7 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2r
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 .verdict{font-size:1.2rem;padding:.8rem 1rem;border-radius:6px;margin:1rem 0}
 .slower{background:#fee2e2;border-left:6px solid #dc2626}.faster{background:#dcfce7;border-left:6px solid #16a34a}
-.same,.unknown{background:#f1f5f9;border-left:6px solid #64748b}
+.same,.unknown{background:#f1f5f9;border-left:6px solid #64748b}.inconclusive{background:#fef9c3;border-left:6px solid #ca8a04}
 table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{border:1px solid #e5e7eb;padding:3px 8px;text-align:left}
 th{background:#f8fafc}td.num{text-align:right;font-variant-numeric:tabular-nums}.differs{color:#b91c1c;font-weight:600}
 .a{color:#2563eb;font-weight:600}.b{color:#ea580c;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:1rem}

@@ -45,7 +45,7 @@ def compare_report(r: Mapping[str, Any]) -> str:
             if (w := a["runtime"].get("workload")) and r["b"]["runtime"].get("workload")
             else []
         ),
-        f"{s['repeat']} rounds, {s['order']}; model `{s['model']}`, {s['seconds']:g} s of audio per run; "
+        f"{s['repeat']} rounds ({s.get('mode', 'fixed')}), {s['order']}; model `{s['model']}`, {s['seconds']:g} s of audio per run; "
         f"CI: {s['ci']}; minimum effect {s['min_effect'] * 100:.0f}%.",
         "",
         *(
