@@ -99,6 +99,6 @@ def as_stems_error(exc: BaseException) -> StemsError | None:
         return None
     asked = re.search(r"allocate (\d+) bytes", text)
     what = (
-        f"an allocation of {int(asked.group(1)) / 2**30:.3g} GiB failed" if asked else "an allocation failed"
+        f"an allocation of {int(asked.group(1)) / 2**30:.1f} GiB failed" if asked else "an allocation failed"
     )
     return OutOfMemory(f"out of memory: {what}; try a smaller batch size, or another model or machine")
