@@ -65,7 +65,9 @@ def test_a_stem_named_twice_is_refused_and_the_earlier_stems_stay(
     assert _tree(earlier) == before and partials(earlier) == []
 
 
-def test_the_program_refuses_a_stem_named_twice_before_loading_anything(tmp_path: Path, earlier: Path) -> None:
+def test_the_program_refuses_a_stem_named_twice_before_loading_anything(
+    tmp_path: Path, earlier: Path
+) -> None:
     wav = _audio(tmp_path / "in" / "song.wav")
     before = _tree(earlier)
     proc = run_stems("separate", wav, "-o", earlier, "--model", "tiny", "--stems", "vocals", "vocals", "-q")
@@ -92,7 +94,7 @@ def test_a_failed_commit_puts_back_every_file_it_replaced(earlier: Path) -> None
     writers = _writers(earlier / "song", ["vocals", "drums", "bass"])
     writers[2].fh.close()
     writers[2].tmp.unlink()  # the last stem's file vanishes before its rename: that rename fails
-    with pytest.raises(OutputError, match="bass.wav: cannot rename into place"):
+    with pytest.raises(OutputError, match=r"bass\.wav: cannot rename into place"):
         commit_all(writers)
     assert _tree(earlier) == before  # vocals and drums were replaced, then put back
     assert partials(earlier) == [] and not [p for p in (earlier / "song").iterdir() if p.name.startswith(".")]
@@ -153,7 +155,9 @@ def test_unusual_input_names_get_a_folder_inside_the_output_folder(tmp_path: Pat
     assert folder.parent == out and os.path.realpath(folder).startswith(os.path.realpath(out) + os.sep)
 
 
-def test_a_job_with_a_dotted_name_still_writes_its_own_folder(tiny_model: LoadedModel, tmp_path: Path) -> None:
+def test_a_job_with_a_dotted_name_still_writes_its_own_folder(
+    tiny_model: LoadedModel, tmp_path: Path
+) -> None:
     wav = _audio(tmp_path / "in" / "..a.wav")
     result = separate_file(tiny_model, wav, tmp_path / "out", stems=["vocals"])
     assert result["outputs"] == {"vocals": str(tmp_path / "out" / "..a" / "vocals.wav")}
@@ -211,6 +215,6 @@ def test_a_model_config_whose_stem_names_are_not_plain_file_names_is_refused(
     config = {**PRESETS["tiny"], "training": {"instruments": instruments}}
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ModelConfigError, match="training.instruments") as caught:
+    with pytest.raises(ModelConfigError, match=r"training\.instruments") as caught:
         resolve_spec(str(path))
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)

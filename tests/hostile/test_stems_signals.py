@@ -68,7 +68,14 @@ def test_separate_interrupted_mid_write_removes_its_partial_files(
 
 
 def _job(job_id: str, wav: Path, out: Path) -> dict:
-    return {"type": "separate", "id": job_id, "input": str(wav), "output": str(out), "model": "tiny", "batch_size": 1}
+    return {
+        "type": "separate",
+        "id": job_id,
+        "input": str(wav),
+        "output": str(out),
+        "model": "tiny",
+        "batch_size": 1,
+    }
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)

@@ -7,7 +7,6 @@ request and its final answer, checked against the contract's worker-answer schem
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 
@@ -48,13 +47,19 @@ def served():
 
 def _answer(w: WorkerProc, request: dict) -> dict:
     w.send(request)
-    final, events = w.until(request["id"])
+    final, _ = w.until(request["id"])
     assert contract.problems(final, contract.load("worker-answer")) == [], final
     return final
 
 
 def _job(files: Path, job_id: str, **keys: object) -> dict:
-    return {"type": "separate", "id": job_id, "input": str(files / "song.wav"), "output": str(files / "out"), **keys}
+    return {
+        "type": "separate",
+        "id": job_id,
+        "input": str(files / "song.wav"),
+        "output": str(files / "out"),
+        **keys,
+    }
 
 
 CASES: dict[str, tuple[dict, str, str]] = {
