@@ -24,6 +24,7 @@ import numpy.typing as npt
 import soxr
 
 from .errors import InputError, OutputError, UsageError
+from .files import file_problem
 
 Array = npt.NDArray[np.float32]
 
@@ -62,6 +63,12 @@ def check_output_format(fmt: str, sample_format: str | None) -> str:
     return SAMPLE_FORMATS[sample_format]
 
 
+def sf_name(path: str | Path) -> str | bytes:
+    """The name to hand soundfile: on POSIX the file system's bytes, so that a name that is not
+    UTF-8 (held in Python as surrogate escapes) opens too; soundfile would encode it strictly."""
+    return str(path) if sys.platform == "win32" else os.fsencode(path)
+
+
 def _soundfile() -> ModuleType:
     try:
         import soundfile
@@ -95,14 +102,13 @@ class AudioInfo:
 def probe(path: str | Path) -> AudioInfo:
     sf = _soundfile()
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not an audio file")
-    if not path.is_file():  # a FIFO or a device: libsndfile would block or read forever
-        raise InputError(f"{path}: not a regular file (a FIFO or a device); give an audio file")
+    # a FIFO or a device: libsndfile would block or read forever
+    if (problem := file_problem(path)) is not None:
+        kind, text = problem
+        hint = {"folder": "is a folder, not an audio file", "special": f"{text}; give an audio file"}
+        raise InputError(f"{path}: {hint.get(kind, text)}")
     try:
-        info = sf.info(str(path))
+        info = sf.info(sf_name(path))
     except SF_ERRORS as exc:
         raise InputError(f"{path}: not a readable audio file ({_first_line(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
@@ -147,7 +153,7 @@ def read_blocks(info: AudioInfo, block: int = BLOCK, warnings: Warnings | None =
     step = block
     failure: str | None = None
     try:
-        with sf.SoundFile(info.path) as fh:
+        with sf.SoundFile(sf_name(info.path)) as fh:
             while got < info.frames:
                 try:
                     data = fh.read(min(step, info.frames - got), dtype="float32", always_2d=True)
@@ -197,7 +203,8 @@ def read_blocks(info: AudioInfo, block: int = BLOCK, warnings: Warnings | None =
 
 
 def adapt_channels(block: Array, channels: int) -> Array:
-    """Mono -> duplicated, many -> first two (stereo models) or the mean (mono models)."""
+    """Mono -> duplicated, many -> the mean (mono models). More channels than a stereo model
+    takes are refused before any read (engine.check_channels), never cut."""
     have = block.shape[0]
     if have == channels:
         return block
@@ -205,7 +212,7 @@ def adapt_channels(block: Array, channels: int) -> Array:
         return cast(Array, block.mean(axis=0, keepdims=True))
     if have == 1:
         return np.repeat(block, channels, axis=0)
-    return block[:channels]
+    raise ValueError(f"{have} channels for a model of {channels}: refused before reading")
 
 
 class Resampler:
@@ -278,7 +285,7 @@ class MixReader:
         self.to_output = to_output
         self.got = 0
         try:
-            self.fh = sf.SoundFile(info.path)
+            self.fh = sf.SoundFile(sf_name(info.path))
         except SF_ERRORS as exc:
             raise InputError(f"{info.path}: not a readable audio file ({_first_line(exc)})") from None
 
@@ -322,10 +329,11 @@ class StemWriter:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{path.parent}: cannot create output folder ({exc.strerror or exc})") from None
-        self.tmp = partial_name(path, fmt)
+        self.tmp = temp_name(path, "partial")
+        self.previous: Path | None = None
         try:
             self.fh = sf.SoundFile(
-                str(self.tmp),
+                sf_name(self.tmp),
                 "w",
                 samplerate=samplerate,
                 channels=channels,
@@ -351,10 +359,34 @@ class StemWriter:
             raise OutputError(f"{self.path}: write failed ({_first_line(exc)})") from None
 
     def rename(self) -> None:
+        """Move the finished stem into place; a file already there is kept aside (`previous`)
+        until the whole job is in place, so that a failure can put it back."""
         try:
+            if os.path.lexists(self.path):
+                self.previous = temp_name(self.path, "previous")
+                os.replace(self.path, self.previous)
             os.replace(self.tmp, self.path)
         except OSError as exc:
+            self.take_back(renamed=False)
             raise OutputError(f"{self.path}: cannot rename into place ({exc.strerror or exc})") from None
+
+    def take_back(self, *, renamed: bool = True) -> None:
+        """Undo `rename`: the stem this job wrote goes, the file it replaced comes back."""
+        try:
+            if renamed:
+                self.path.unlink()
+            if self.previous is not None:
+                os.replace(self.previous, self.path)
+                self.previous = None
+        except OSError:
+            pass
+
+    def forget_previous(self) -> None:
+        if self.previous is not None:
+            try:
+                self.previous.unlink()
+            except OSError:
+                pass
 
     def abort(self) -> None:
         try:
@@ -367,12 +399,15 @@ class StemWriter:
             pass
 
 
-PARTIAL = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.partial\.(?P<fmt>[a-z0-9]+)$")
+# Every temporary name stems writes, one pattern: `.<stem>.<pid>.partial.<fmt>` (a stem being
+# written) and `.<stem>.<pid>.previous.<fmt>` (the file a stem replaced, kept until the job's
+# every stem is in place).
+TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.(?P<kind>partial|previous)\.(?P<fmt>[a-z0-9]+)$")
 
 
-def partial_name(path: Path, fmt: str) -> Path:
-    """Where a stem is written before it is complete: hidden, with the writer's pid."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.partial.{fmt}")
+def temp_name(path: Path, kind: str) -> Path:
+    """A temporary name beside `path`: hidden, with the writer's pid (see TEMPORARY)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.{kind}.{path.suffix[1:]}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -400,19 +435,25 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_leftovers(folder: Path) -> list[Path]:
-    """Remove the partial stems that killed runs left in `folder` (writers whose pid is gone)."""
+    """Clean up after runs killed in `folder` (writers whose pid is gone): a partial stem is
+    removed; a `previous` file is put back where it was when nothing took its place (the run
+    died between the two renames), and removed when its stem was replaced."""
     removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
     for entry in entries:
-        m = PARTIAL.match(entry.name)
+        m = TEMPORARY.match(entry.name)
         if m is None or _pid_alive(int(m.group("pid"))) or entry.is_dir():
             continue
+        stem = folder / f"{m.group('stem')}.{m.group('fmt')}"
         try:
-            entry.unlink()
-            removed.append(entry)
+            if m.group("kind") == "previous" and not os.path.lexists(stem):
+                os.replace(entry, stem)
+            else:
+                entry.unlink()
+                removed.append(entry)
         except OSError:
             pass
     return removed
@@ -420,7 +461,8 @@ def remove_leftovers(folder: Path) -> list[Path]:
 
 def commit_all(writers: list[StemWriter]) -> None:
     """Rename every finished stem into place, or none: targets are checked first, and a rename
-    that still fails takes back the ones already renamed. On failure no temporary file stays."""
+    that still fails takes back the ones already renamed, putting back the files they replaced.
+    On failure no temporary file stays, and no file that was there before is lost."""
     renamed: list[StemWriter] = []
     try:
         for w in writers:
@@ -432,14 +474,13 @@ def commit_all(writers: list[StemWriter]) -> None:
             w.rename()
             renamed.append(w)
     except BaseException:
-        for w in renamed:
-            try:
-                w.path.unlink()
-            except OSError:
-                pass
+        for w in reversed(renamed):
+            w.take_back()
         for w in writers:
             w.abort()
         raise
+    for w in writers:
+        w.forget_previous()
 
 
 def _same_file(a: Path, b: Path) -> bool:

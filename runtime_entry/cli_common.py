@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -38,6 +39,33 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=config.PRECISIONS, help="float32 matmul precision")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    # U+DC80..U+DCFF: a byte of a file name that is not UTF-8 (Python's surrogateescape)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def strict_text(data: object) -> object:
+    """`data` with every string valid Unicode: a byte of a file name that is not UTF-8 becomes
+    the four characters `\\xHH` (its value in hex), any other lone surrogate `\\uHHHH`. JSON
+    output then never holds a lone surrogate, which strict UTF-8 clients refuse."""
+    if isinstance(data, str):
+        return _SURROGATE.sub(_escape_surrogate, data)
+    if isinstance(data, dict):
+        return {strict_text(k): strict_text(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_text(v) for v in data]
+    return data
+
+
+def json_line(data: object) -> str:
+    """One line of JSON for stdout (no newline): keys sorted, strings made valid (strict_text)."""
+    return json.dumps(strict_text(data), sort_keys=True)
+
+
 def print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+    sys.stdout.write(json_line(data) + "\n")
     sys.stdout.flush()

@@ -16,6 +16,7 @@ from torch import nn
 
 from . import __version__
 from .audio import (
+    AudioInfo,
     MixReader,
     Resampler,
     StemWriter,
@@ -30,8 +31,9 @@ from .audio import (
 )
 from .checkpoint import load_checkpoint
 from .demix import demix_stream, normalization_stats, plan
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .models import DEFAULT_SEED, ModelSpec, build_model, resolve_spec
+from .outputs import check_stem_names, job_folder
 
 Progress = Callable[[int, int], None]
 # peaks (full scale 1.0): an input above AUDIBLE whose stems all stay under SILENT is reported
@@ -80,7 +82,10 @@ class Engine:
     def load(self, model: str | None, checkpoint: str | None = None) -> LoadedModel:
         spec = resolve_spec(model)
         ck = str(Path(checkpoint).resolve()) if checkpoint else None
-        stamp = Path(ck).stat().st_mtime_ns if ck and Path(ck).is_file() else None
+        try:  # a path that cannot be stat'ed is said by load_checkpoint, which reads it
+            stamp = Path(ck).stat().st_mtime_ns if ck else None
+        except (OSError, ValueError):
+            stamp = None
         key = (spec.name, spec.source, ck, stamp)
         if key in self._models:
             hit = self._models.pop(key)
@@ -120,14 +125,31 @@ def with_overrides(spec: ModelSpec, *, batch_size: int | None, overlap: int | No
 
 
 def select_stems(spec: ModelSpec, stems: list[str] | None) -> list[int]:
-    if not stems:
+    """The stems to write: None for all; an empty list or a stem named twice is refused."""
+    if stems is None:
         return list(range(len(spec.instruments)))
+    if not stems:
+        raise UsageError(
+            f"the stem list is empty; name at least one of {', '.join(spec.instruments)}, or leave it out for all"
+        )
+    check_stem_names(stems, "stems")
     out = []
     for name in stems:
         if name not in spec.instruments:
             raise UsageError(f"unknown stem {name!r}; model {spec.name} has: {', '.join(spec.instruments)}")
         out.append(spec.instruments.index(name))
     return out
+
+
+def check_channels(info: AudioInfo, spec: ModelSpec) -> None:
+    """Mono and stereo go to a stereo model as they are (mono duplicated), and anything to a model
+    that mixes to mono (audio.num_channels 1); more channels than a stereo model takes are refused:
+    which of them are left and right is not known, and dropping some would lose them silently."""
+    if spec.audio_channels > 1 and spec.num_channels != 1 and info.channels > spec.audio_channels:
+        raise InputError(
+            f"{info.path}: {info.channels} channels, but model {spec.name} takes at most "
+            f"{spec.audio_channels}; mix it down to stereo first (for example `ffmpeg -i IN -ac 2 OUT.wav`)"
+        )
 
 
 def instrumental_stem(spec: ModelSpec, instrumental: bool | str) -> int | None:
@@ -163,7 +185,9 @@ def separate_file(
     chosen = select_stems(spec, stems)
     left_out = instrumental_stem(spec, instrumental)
     computed = chosen if left_out is None or left_out in chosen else [*chosen, left_out]
+    target = job_folder(out_dir, input_path)
     info = probe(input_path)
+    check_channels(info, spec)
     warnings = Warnings()
     if note := truncation_note(info):
         warnings.add(note)
@@ -201,7 +225,6 @@ def separate_file(
         block = adapt_channels(block, channels)
         return block[:1] if out_channels == 1 else block
 
-    target = Path(out_dir) / Path(input_path).stem
     names = [spec.instruments[i] for i in chosen] + ([] if left_out is None else ["instrumental"])
     writers: list[StemWriter] = []
     mix: MixReader | None = None

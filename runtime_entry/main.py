@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__, config
 from .cli_common import EXIT_FAILED, AddFlags, CommandModule, add_runtime_flags
-from .errors import Cancelled, StemsError
+from .errors import Cancelled, Interrupted, StemsError, as_stems_error
+from .interrupts import INTERRUPTS
 
 if TYPE_CHECKING:
     from .cli_common import SubParsers
@@ -91,6 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if module is None:  # parse_args has already exited for a missing or unknown command
         parser.error("a command is required")
+    # from here SIGINT and SIGTERM end every command the same way (interrupts.py)
+    INTERRUPTS.install(raise_at_once=args.command != "worker")
+    try:
+        return _run(module, args)
+    except Interrupted as exc:  # partial stems are already removed on the way here
+        print(f"stems: {exc}; partial files removed", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run(module: CommandModule, args: argparse.Namespace) -> int:
     try:
         cfg = config.resolve(
             threads=getattr(args, "threads", None),
@@ -110,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stems: interrupted", file=sys.stderr)
         return Cancelled.exit_code
     except Exception as exc:  # one line, no traceback (STEMS_DEBUG=1 shows it)
+        if (known := as_stems_error(exc)) is not None:  # an allocation failure: out of memory
+            print(f"stems: error: {known}", file=sys.stderr)
+            return known.exit_code
         if os.environ.get("STEMS_DEBUG"):
             raise
         print(f"stems: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

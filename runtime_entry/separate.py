@@ -91,8 +91,13 @@ def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
     from pathlib import Path
 
     from .audio import check_output_format
+    from .outputs import check_distinct_folders, check_stem_names, job_folder
 
-    check_output_format(args.format, args.sample_format)  # before minutes of work
+    # before minutes of work, and before any file is touched: the flags, then where each input's stems go
+    check_output_format(args.format, args.sample_format)
+    if args.stems is not None:
+        check_stem_names(args.stems, "--stems")
+    check_distinct_folders(args.inputs)
     config.apply_to_torch(cfg)
     from .engine import Engine, separate_file, untrained_note
 
@@ -125,7 +130,7 @@ def run(args: argparse.Namespace, cfg: config.RuntimeConfig) -> int:
             assert isinstance(outputs, dict)
             outs = ", ".join(Path(p).name for p in outputs.values())
             print(
-                f"{path}: {outs} in {Path(args.output) / Path(path).stem} ({result['seconds']}s, RTF {result['realtime_factor']})",
+                f"{path}: {outs} in {job_folder(args.output, path)} ({result['seconds']}s, RTF {result['realtime_factor']})",
                 file=sys.stderr,
             )
     return 0

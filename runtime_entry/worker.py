@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, config
-from .cli_common import AddFlags
-from .errors import Cancelled, StemsError, UsageError
+from .cli_common import AddFlags, json_line
+from .errors import Cancelled, StemsError, UsageError, as_stems_error
+from .interrupts import INTERRUPTS
 
 if TYPE_CHECKING:
     from .cli_common import SubParsers
@@ -54,6 +55,7 @@ REQUEST_KEYS = {
 }
 MAX_LINE = 1 << 20  # a request is a few hundred bytes; a longer line is refused, not parsed
 PROGRESS_INTERVAL = 0.25
+POLL_INTERVAL = 0.2  # how often an idle job loop looks for SIGINT/SIGTERM
 
 
 def add_parser(sub: SubParsers, add_runtime_flags: AddFlags, /) -> None:
@@ -83,6 +85,17 @@ def protocol_stdout() -> Iterator[TextIO]:
         os.dup2(out_fd, 1)
         stream.close()
         sys.stdout = saved
+
+
+def check_path(msg: dict[str, Any], key: str, *, required: bool) -> None:
+    """A path key: a non-empty string without NUL bytes (no file system takes one)."""
+    value = msg.get(key)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"'{key}' must be a non-empty path string" + ("" if required else " when given"))
+    if "\0" in value:
+        raise UsageError(f"'{key}' holds a NUL byte, which no file name can hold")
 
 
 def _error(job_id: Any, code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -118,7 +131,7 @@ class Worker:
 
     # -- output ------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
-        line = json.dumps(msg, sort_keys=True)
+        line = json_line(msg)
         with self.lock:
             self.out.write(line + "\n")
             self.out.flush()
@@ -241,19 +254,26 @@ class Worker:
                 if not job_id:
                     self.error(job_id, "bad_request", f"a {kind} request needs a non-empty string 'id'")
                     continue
-                with self.state:
-                    duplicate = job_id in self.active
-                    if not duplicate:
-                        self.active.add(job_id)
-                if duplicate:
-                    self.error(
-                        job_id,
-                        "duplicate_id",
-                        f"a job with id {job_id!r} is already queued or running; ids may be reused once it ends",
-                    )
-                    continue
-                self.jobs.put(msg)
+                self.accept(job_id, msg)
         self.jobs.put(None)  # end of input
+
+    def accept(self, job_id: str, msg: dict[str, Any]) -> None:
+        """Queue a job, or answer at once why not. Under `state`, so that once the worker stops
+        (`stopping`), every job it accepted is in the queue for `drain` to answer."""
+        with self.state:
+            duplicate = job_id in self.active
+            stopping = self.stopping.is_set() or INTERRUPTS.event.is_set()
+            if not duplicate and not stopping:
+                self.active.add(job_id)
+                self.jobs.put(msg)
+        if duplicate:
+            self.error(
+                job_id,
+                "duplicate_id",
+                f"a job with id {job_id!r} is already queued or running; ids may be reused once it ends",
+            )
+        elif stopping:
+            self.error(job_id, Cancelled.code, "the worker is stopping; the job was not started")
 
     def cancel(self, request_id: str | None, target: Any) -> None:
         if not isinstance(target, str) or not target:
@@ -291,20 +311,15 @@ class Worker:
         if msg["type"] == "load":
             self.check_keys(msg, LOAD_KEYS)
             for key in ("model", "checkpoint"):
-                if msg.get(key) is not None and not isinstance(msg[key], str):
-                    raise UsageError(f"'{key}' must be a string")
+                check_path(msg, key, required=False)
             loaded = self.engine.load(msg.get("model"), msg.get("checkpoint"))
             return {"type": "loaded", "id": job_id, "model": loaded.describe()}
         self.check_keys(msg, JOB_KEYS)
-        for key in ("input", "output"):
-            if not isinstance(msg.get(key), str) or not msg[key]:
-                raise UsageError(f"'{key}' must be a non-empty path string")
+        for key in ("input", "output", "model", "checkpoint"):
+            check_path(msg, key, required=key in ("input", "output"))
         for key in ("batch_size", "overlap"):
             if msg.get(key) is not None and (not isinstance(msg[key], int) or isinstance(msg[key], bool)):
                 raise UsageError(f"'{key}' must be an integer")
-        for key in ("model", "checkpoint"):
-            if msg.get(key) is not None and not isinstance(msg[key], str):
-                raise UsageError(f"'{key}' must be a string")
         stems = msg.get("stems")
         if stems is not None and (not isinstance(stems, list) or not all(isinstance(s, str) for s in stems)):
             raise UsageError("'stems' must be a list of stem names")
@@ -335,7 +350,7 @@ class Worker:
             batch_size=msg.get("batch_size"),
             overlap=msg.get("overlap"),
             progress=progress,
-            should_stop=lambda: job_id in self.cancelled,
+            should_stop=lambda: job_id in self.cancelled or INTERRUPTS.event.is_set(),
         )
         warnings = result.get("warnings")
         for warning in warnings if isinstance(warnings, list) else []:
@@ -343,46 +358,63 @@ class Worker:
         return {"type": "done", "id": job_id, "result": result}
 
     def serve(self) -> int:
-        import gc
-
+        """Run the jobs in order until `shutdown`, the end of stdin, or SIGINT/SIGTERM: then the
+        running job stops before its next batch, every queued one is answered `cancelled`, and
+        Interrupted goes up to the CLI (one line, exit 128 + the signal's number)."""
         reader = threading.Thread(target=self.read_loop, name="stems-worker-stdin", daemon=True)
         reader.start()
-        while True:
-            msg = self.jobs.get()
+        while not INTERRUPTS.event.is_set():
+            try:  # a timeout, not a plain get: a signal is noticed even while idle (and on Windows)
+                msg = self.jobs.get(timeout=POLL_INTERVAL)
+            except queue.Empty:
+                continue
             if msg is None:
                 return 0
             if msg["type"] == "_shutdown":
                 self.drain("worker is shutting down")
                 self.send({"type": "bye", "id": msg.get("id")})
                 return 0
-            job_id = msg["id"]
+            self.send(self.run_one(msg))
+        with self.state:
+            self.stopping.set()  # from here the reader answers new jobs itself
+        self.drain(f"the worker was interrupted by {INTERRUPTS.signal_name}; the job was not started")
+        raise INTERRUPTS.error()
+
+    def run_one(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """A queued job's final answer (its id is free again when this returns)."""
+        import gc
+
+        job_id = msg["id"]
+        with self.state:
+            start = job_id not in self.cancelled and not self.stopping.is_set()
+            start = start and not INTERRUPTS.event.is_set()
+            if start:
+                self.running = job_id
+            else:
+                self.active.discard(job_id)
+                self.cancelled.discard(job_id)
+        if not start:
+            return _error(job_id, Cancelled.code, "cancelled before it started")
+        try:
+            return self.run_job(msg)
+        except Cancelled as exc:
+            why = f"interrupted by {INTERRUPTS.signal_name}" if INTERRUPTS.event.is_set() else str(exc)
+            return _error(job_id, exc.code, f"{why}; partial outputs removed")
+        except StemsError as exc:
+            return _error(job_id, exc.code, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
+            known = as_stems_error(exc)  # an allocation failure is out_of_memory, not a bug
+            if known is not None:
+                return _error(job_id, known.code, str(known))
+            return _error(job_id, "internal", f"{type(exc).__name__}: {exc}")
+        finally:
+            # the id is free before its final answer leaves: a client that reuses it at once
+            # must not be told it is a duplicate
             with self.state:
-                start = job_id not in self.cancelled and not self.stopping.is_set()
-                if start:
-                    self.running = job_id
-                else:
-                    self.active.discard(job_id)
-                    self.cancelled.discard(job_id)
-            if not start:
-                self.error(job_id, Cancelled.code, "cancelled before it started")
-                continue
-            try:
-                answer = self.run_job(msg)
-            except StemsError as exc:
-                answer = _error(job_id, exc.code, str(exc))
-            except MemoryError:
-                answer = _error(job_id, "out_of_memory", "out of memory")
-            except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
-                answer = _error(job_id, "internal", f"{type(exc).__name__}: {exc}")
-            finally:
-                # the id is free before its final answer leaves: a client that reuses it at once
-                # must not be told it is a duplicate
-                with self.state:
-                    self.running = None
-                    self.active.discard(job_id)
-                    self.cancelled.discard(job_id)
-                gc.collect()
-            self.send(answer)
+                self.running = None
+                self.active.discard(job_id)
+                self.cancelled.discard(job_id)
+            gc.collect()
 
     def drain(self, why: str) -> None:
         while True:

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelConfigError
+from ..files import file_problem
+from ..outputs import bad_file_name, name_key
 
 BS_ROFORMER = "bs_roformer"
 MEL_BAND_ROFORMER = "mel_band_roformer"
@@ -236,6 +238,21 @@ def _section(data: dict[str, Any], name: str, where: str, known: tuple[str, ...]
     return section
 
 
+def _check_instrument_names(names: tuple[str, ...], where: str) -> None:
+    """Each instrument names a stem's file: a plain file name, once (outputs.py's rules)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if (why := bad_file_name(name)) is not None:
+            raise ModelConfigError(
+                f"{where}: training.instruments: {name!r} cannot be a stem's file name ({why})"
+            )
+        if (key := name_key(name)) in seen:
+            raise ModelConfigError(
+                f"{where}: training.instruments: {seen[key]!r} and {name!r} would be one file; name each stem once"
+            )
+        seen[key] = name
+
+
 def _instruments(
     training: dict[str, Any], num_stems: int, where: str
 ) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
@@ -246,6 +263,7 @@ def _instruments(
         if target:
             raise ModelConfigError(f"{where}: training.target_instrument needs training.instruments")
         configured = tuple(f"stem{i}" for i in range(num_stems))
+    _check_instrument_names(configured, where)
     if target:
         if not isinstance(target, str) or target not in configured:
             raise ModelConfigError(
@@ -435,11 +453,15 @@ def resolve_spec(model: str | None) -> ModelSpec:
     if model in PRESETS:
         return spec_from_config(PRESETS[model], name=model, source="preset")
     path = Path(model)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
-        if not path.exists():
-            raise ModelConfigError(f"{path}: model config not found")
-        if not path.is_file():  # a FIFO, a device or a folder: never read (a read could block)
-            raise ModelConfigError(f"{path}: not a regular file (a model config is a .yaml file)")
+    problem = file_problem(path)
+    if path.suffix.lower() in (".yaml", ".yml") or problem is None or problem[0] != "missing":
+        if problem is not None:  # a FIFO, a device or a folder: never read (a read could block)
+            kind, text = problem
+            if kind == "missing" and text == "no such file":
+                text = "model config not found"
+            elif kind in ("folder", "special"):
+                text = "not a regular file (a model config is a .yaml file)"
+            raise ModelConfigError(f"{path}: {text}")
         return load_yaml(path)
     raise ModelConfigError(
         f"unknown model {model!r}: give a preset ({', '.join(PRESETS)}) or a .yaml config.{_close(model, list(PRESETS))}"

@@ -22,7 +22,7 @@ from builder.stages.check import compare as check_compare
 from runtime_entry import contract as stems_contract
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ("runtime", "selftest", "bench", "worker-ready")
+SCHEMAS = ("runtime", "selftest", "bench", "worker-ready", "worker-answer")
 
 
 def stems(
