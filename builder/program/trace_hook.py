@@ -20,6 +20,7 @@ import atexit
 import json
 import os
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ TRACE_ENV = "RUNTIME_BUILDER_TRACE"
 # extensions of files that are modules: the imports cover them
 MODULE_SUFFIXES = (".py", ".pyc")
 
+_startup: list[str] = []  # modules of the interpreter's start (site, .pth files), not the program's
 _opened: set[str] = set()
 _dlopened: set[str] = set()
 
@@ -76,7 +78,9 @@ def snapshot() -> dict[str, Any]:
         "trace": 1,
         "python": sys.version.split()[0],
         "prefix": sys.prefix,
+        "stdlib": sorted({sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}),
         "modules": dict(sorted(_module_files().items())),
+        "startup": _startup,
         "opened": sorted(p for p in _opened if os.path.isfile(p)),
         "dlopened": sorted(_dlopened),
         "mapped": _mapped_files(),
@@ -98,5 +102,6 @@ def _write() -> None:
 def install() -> None:
     """Watch opens and loads from now on; write the trace at exit (only with RUNTIME_BUILDER_TRACE)."""
     if os.environ.get(TRACE_ENV):
+        _startup[:] = sorted(sys.modules)
         sys.addaudithook(_audit)
         atexit.register(_write)

@@ -161,7 +161,8 @@ def check_workload(
         argv = workload.render([str(program)], Path(tmp))
         probe, proc = run_probe(argv, cwd=Path(tmp), timeout=1800, allow_missing=True)
         if proc.returncode != 0 or not probe:
-            raise CheckError(*_failure(program, profile, proc.returncode, proc.stderr))
+            message, hint = _failure(program, profile, proc.returncode, proc.stderr)
+            raise CheckError(message, hint=hint)
         problems = compare_outputs(reference, Path(tmp) / "output", profile.bench.tolerance)
         outputs = len([p for p in (Path(tmp) / "output").rglob("*") if p.is_file()])
     if problems:

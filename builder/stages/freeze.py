@@ -92,10 +92,10 @@ a = Analysis(
 a.datas = [e for e in a.datas if keep(e)]
 a.binaries = [e for e in a.binaries if keep(e)]
 # The trace's files after DROP: what the workload opened is kept, whatever the patterns say.
-_have = {{e[0].replace("\\", "/") for e in a.datas}}
+_have = {{e[0].replace("\\\\", "/") for e in a.datas}}
 TRACE_MISSED["datas"] = [d for d, _src in TRACE["datas"] if d not in _have]
 a.datas += [(d, src, "DATA") for d, src in TRACE["datas"] if d not in _have]
-_have = {{e[0].replace("\\", "/") for e in a.binaries}}
+_have = {{e[0].replace("\\\\", "/") for e in a.binaries}}
 _have |= {{d.rsplit("/", 1)[-1] for d in _have}}
 TRACE_MISSED["binaries"] = [d for d, _src in TRACE["binaries"] if d not in _have and d.rsplit("/", 1)[-1] not in _have]
 a.binaries += [(d, src, "BINARY") for d, src in TRACE["binaries"] if d in TRACE_MISSED["binaries"]]

@@ -47,6 +47,7 @@ def read_wav(path: Path) -> Audio | None:
         tag = 3 if bits == 32 and _is_float_extensible(data) else 1
     width = bits // 8
     n = len(body) // width
+    samples: tuple[float, ...] | list[float]
     if tag == 3 and width in (4, 8):
         samples = struct.unpack(f"<{n}{'f' if width == 4 else 'd'}", body[: n * width])
     elif tag == 1 and width in (1, 2, 3, 4):

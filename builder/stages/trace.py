@@ -105,6 +105,10 @@ def _excluded(module: str, excludes: Iterable[str]) -> bool:
     return any(module == e or module.startswith(e + ".") for e in excludes)
 
 
+def _any_excluded(modules: set[str], excludes: Iterable[str]) -> bool:
+    return any(_excluded(m, excludes) for m in modules)
+
+
 def parse_trace(raw: Mapping[str, Any], site_packages: Path, keep_roots: Iterable[Path] = ()) -> Trace:
     """The raw trace (trace_hook.snapshot) reduced to what a freeze can bundle (pure but for resolving paths).
 
@@ -112,10 +116,13 @@ def parse_trace(raw: Mapping[str, Any], site_packages: Path, keep_roots: Iterabl
     own folders). Files, metadata and libraries: only those under site-packages."""
     sp = site_packages.resolve()
     modules_raw: Mapping[str, str | None] = raw.get("modules", {})
-    stdlib = Path(modules_raw["os"]).resolve().parent if modules_raw.get("os") else None
-    roots = [sp, *(r.resolve() for r in keep_roots), *([stdlib] if stdlib else [])]
+    stdlib = [Path(p).resolve() for p in raw.get("stdlib", [])]
+    roots = [sp, *(r.resolve() for r in keep_roots), *stdlib]
     modules, module_files = set(), set()
+    startup = set(raw.get("startup", []))
     for name, origin in modules_raw.items():
+        if name in startup and origin and _under(origin, sp) is not None:
+            continue  # a .pth file's import at the interpreter's start (_distutils_hack), not the program's
         if origin is None or not Path(origin).is_absolute():  # built in, frozen, a namespace package
             modules.add(name)
             continue
@@ -187,6 +194,21 @@ def _added(profile: Profile, site_packages: Path) -> dict[str, set[str]]:
     return found
 
 
+def top_levels(site_packages: Path, dist_info: str) -> set[str]:
+    """The top-level modules a distribution installed (its RECORD; top_level.txt where RECORD is absent)."""
+    folder = site_packages / dist_info
+    names = set()
+    record = folder / "RECORD"
+    if record.is_file():
+        for line in record.read_text(encoding="utf-8", errors="replace").splitlines():
+            first = line.split(",", 1)[0].split("/", 1)[0]
+            if first and not first.endswith((".dist-info", ".data", ".libs", ".pth")) and first != "..":
+                names.add(first.removesuffix(".py").split(".")[0])
+    elif (folder / "top_level.txt").is_file():
+        names = set((folder / "top_level.txt").read_text(encoding="utf-8").split())
+    return names
+
+
 def adjust(trace: Trace, profile: Profile, site_packages: Path) -> Trace:
     """The trace with freeze.trace-add added, freeze.trace-ignore and freeze.excludes taken out."""
     added = _added(profile, site_packages)
@@ -201,6 +223,11 @@ def adjust(trace: Trace, profile: Profile, site_packages: Path) -> Trace:
             if any(k == kind and fnmatch.fnmatchcase(value, p) for k, p in ignores):
                 ignored.add(f"{kind}:{value}")
             elif kind == "module" and _excluded(value, profile.freeze.excludes):
+                excluded.append(value)
+            elif kind == "metadata" and _any_excluded(
+                top_levels(site_packages, value), profile.freeze.excludes
+            ):
+                # metadata without its modules would tell the program a package is there that is not
                 excluded.append(value)
             else:
                 kept.append(value)
