@@ -142,7 +142,7 @@ def build(
                     job = selftest["workload"]
                     log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
                 log.line(
-                    f"    selftest: torch {selftest['versions']['torch']}, threads {t['torch']} "
+                    f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
                     f"(at import {t['at_import']}), interop {t['interop']}, precision "
                     f"{selftest['matmul_precision']}, OpenMP: "
                     + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")

@@ -1,7 +1,7 @@
 """Check a program that knows nothing of runtime-builder, by its probe.
 
 The freeze's runtime hook writes the probe (`RUNTIME_BUILDER_PROBE=PATH`, probe.schema.json)
-when the program exits. The check runs the program once with a smoke command, reads the probe,
+when the program exits. The check runs the program once with its check command, reads the probe,
 and compares it with the profile the way `stems selftest` is compared: threads right after
 torch's import (the proof that the variables were set before torch loaded), threads, inter-op
 threads and precision after, the environment, torch's version, and one OpenMP runtime whose
@@ -22,6 +22,7 @@ from typing import Any
 from builder.contract import OPENMP_FAMILIES, require, runtime_environment
 from builder.errors import CheckError
 from builder.measure.workload import Workload
+from builder.stages.outputs import missing_from, without_probe_frames
 from builder.tools import process
 
 PROBE_ENV = "RUNTIME_BUILDER_PROBE"
@@ -128,9 +129,19 @@ def check_probe(program: Path, workload: Workload, want: dict[str, Any], profile
         argv = workload.render([str(program)], Path(tmp))
         probe, proc = run_probe(argv, cwd=Path(tmp))
     if proc.returncode != 0:
+        missing = missing_from(proc.stderr, program.parent)
+        if missing:
+            raise CheckError(
+                f"{shlex.join(argv)} failed (exit {proc.returncode}): the freeze lacks "
+                + ", ".join(m for m, _ in missing),
+                hint="add freeze.trace-add = ["
+                + ", ".join(f'"{e}"' for _, e in missing)
+                + "] to the profile",
+            )
         raise CheckError(
-            f"{shlex.join(argv)} failed (exit {proc.returncode}): {process.last_lines(proc.stderr)}",
-            hint="set [bench].check-command to a command the program runs to the end",
+            f"{shlex.join(argv)} failed (exit {proc.returncode}): "
+            f"{process.last_lines(without_probe_frames(proc.stderr))}",
+            hint="the check command ([bench].check-command, else `{program} --help`) must run to the end",
         )
     problems = compare_probe(probe, want)
     if problems:
