@@ -67,6 +67,8 @@ def _module_files() -> dict[str, str | None]:
         spec = getattr(module, "__spec__", None)
         if spec is None or name.startswith("_runtime_builder") or name in ("__main__", "__mp_main__"):
             continue
+        if getattr(module, "__name__", name) != name:
+            continue  # another name of a module (os.path is posixpath, _frozen_importlib importlib._bootstrap)
         origin = spec.origin if spec.has_location else None
         found[name] = origin
     return found

@@ -307,8 +307,20 @@ def freeze(
         stripped=stripped,
         bundled=bundled,
         openmp=openmp,
-        trace_missed={k: sorted(v) for k, v in missed.items()},
+        trace_missed=group_missed(missed),
     )
+
+
+def group_missed(missed: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """What the spec says the trace added, with metadata folders named once rather than file by file (pure)."""
+    datas = sorted(missed.get("datas", []))
+    is_meta = [d.split("/")[0].endswith((".dist-info", ".egg-info")) for d in datas]
+    return {
+        "modules": sorted(missed.get("modules", [])),
+        "datas": [d for d, meta in zip(datas, is_meta, strict=True) if not meta],
+        "metadata": sorted({d.split("/")[0] for d, meta in zip(datas, is_meta, strict=True) if meta}),
+        "binaries": sorted(missed.get("binaries", [])),
+    }
 
 
 def strip_libraries(folder: Path) -> int:

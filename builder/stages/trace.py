@@ -332,7 +332,12 @@ def trace_stage(
 
 def log_trace_missed(missed: Mapping[str, list[str]], log: Log) -> None:
     """The freeze's log: what the trace added that PyInstaller's own analysis missed."""
-    names = {"modules": "modules", "datas": "data files", "binaries": "libraries"}
+    names = {
+        "modules": "modules",
+        "datas": "data files",
+        "metadata": "metadata folders",
+        "binaries": "libraries",
+    }
     lines = [f"{len(missed.get(k, []))} {what}" for k, what in names.items()]
     log.line(f"    the trace added what PyInstaller's analysis missed: {', '.join(lines)}")
     for key, what in names.items():

@@ -120,8 +120,11 @@ def test_the_manifest_and_the_log_say_what_the_trace_added_that_pyinstaller_miss
     assert "the trace added what PyInstaller's analysis missed" in log
     folder = Path(result["program"]).parent / "_internal"
     # what the trace added is in the frozen folder, where the program looks for it
-    for rel in added["datas"] + added["binaries"]:
+    for rel in added["datas"] + added["metadata"] + added["binaries"]:
         assert (folder / rel).exists(), rel
+    # demucs's own code asks importlib.metadata (through its dependencies); PyInstaller copies no
+    # metadata of a package without a hook that asks for it
+    assert added["metadata"] and set(added["metadata"]) <= set(trace["metadata"])
     stored = json.loads((project / "build" / DEMUCS / "trace" / "trace.json").read_text())
     assert stored["modules"] == sorted(stored["modules"]) and len(stored["modules"]) == trace["modules"]
     # metadata of what the base excludes is not bundled: it would announce a package that is not there

@@ -23,7 +23,7 @@ import pytest
 from builder.errors import ProfileError
 from builder.profile import load_profile
 from builder.program.entry import hook_text
-from builder.stages.freeze import MISSED_NAME, spec_text
+from builder.stages.freeze import MISSED_NAME, group_missed, spec_text
 from builder.stages.outputs import compare_outputs, missing_from, without_probe_frames
 from builder.stages.trace import TRACE_INSTALL, TRACE_SOURCE, Trace, adjust, parse_trace, spec_lists
 
@@ -84,6 +84,9 @@ def test_the_trace_records_what_the_program_touched_that_its_code_does_not_name(
     trace = parse_trace(raw, site)
     assert {"plugpkg", "plugpkg.plugins", "plugpkg.plugins.loud", "importlib.metadata"} <= set(trace.modules)
     assert not any(m.startswith("_runtime_builder") for m in trace.modules)  # builder's own hooks
+    # a module's other names are not modules to bundle: os.path is posixpath
+    assert "posixpath" in trace.modules and "os.path" not in trace.modules
+    assert "_frozen_importlib" not in trace.modules
     assert trace.files == ("plugpkg/data/table.json",)
     assert trace.metadata == ("plugpkg-1.0.dist-info",)
     assert trace.libraries == ("plugpkg/libs/libgain.so",)
@@ -209,3 +212,11 @@ def test_a_failed_frozen_run_names_what_is_missing_and_the_key_that_adds_it(tmp_
     ]
     shown = without_probe_frames(STDERR)
     assert "<runtime-builder" not in shown and 'File "demucs/separate.py"' in shown
+
+
+def test_the_log_names_metadata_folders_once_not_file_by_file() -> None:
+    missed = {"modules": ["b", "a"], "binaries": [],
+              "datas": ["pkg/data/x.json", "pkg-1.0.dist-info/RECORD", "pkg-1.0.dist-info/METADATA"]}  # fmt: skip
+    assert group_missed(missed) == {
+        "modules": ["a", "b"], "datas": ["pkg/data/x.json"], "metadata": ["pkg-1.0.dist-info"], "binaries": []
+    }  # fmt: skip
