@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping
@@ -290,7 +291,7 @@ def run_trace(
     atomic_write_text(folder / "runtime.json", config)
     env = {CONFIG_ENV: str(folder / "runtime.json"), TRACE_ENV: str(raw_path)}
     if entry.pathex:
-        env["PYTHONPATH"] = ":".join(str(p) for p in entry.pathex)
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in entry.pathex)
     res, _probe = run_workload([str(python), str(folder / f"{entry.name}.py")], env, workload, run,
                                timeout=1800, stall=DEFAULT_STALL)  # fmt: skip
     if res.killed or res.returncode != 0 or not raw_path.is_file():
