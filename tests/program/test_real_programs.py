@@ -118,6 +118,7 @@ def test_the_manifest_and_the_log_say_what_the_trace_added_that_pyinstaller_miss
     added = trace["added_to_pyinstaller"]
     assert trace["modules"] > 500 and "demucs-4.1.0.dist-info" in trace["metadata"]
     assert "the trace added what PyInstaller's analysis missed" in log
+    print(f"demucs: the trace added what PyInstaller missed: {json.dumps(added)}")  # for the closing note
     folder = Path(result["program"]).parent / "_internal"
     # what the trace added is in the frozen folder, where the program looks for it
     for rel in added["datas"] + added["metadata"] + added["binaries"]:
