@@ -50,6 +50,8 @@ class RuntimeSettings:
 class FreezeSettings:
     excludes: tuple[str, ...] = default("freeze.excludes")
     drop: tuple[str, ...] = default("freeze.drop")
+    trace_add: tuple[str, ...] = default("freeze.trace-add")
+    trace_ignore: tuple[str, ...] = default("freeze.trace-ignore")
     strip: bool = default("freeze.strip")
     keep_sources: bool = default("freeze.keep-sources")
     macos_min_version: str | None = default("freeze.macos-min-version")
@@ -66,6 +68,7 @@ class BenchBudget:
     # the workload (none: stems' own bench); paths are relative to the project folder
     command: str | None = default("bench.command")
     check_command: str | None = default("bench.check-command")
+    tolerance: float | None = default("bench.tolerance")
     input_seconds: float = default("bench.input-seconds")
     input_rate: int = default("bench.input-rate")
     input_channels: int = default("bench.input-channels")

@@ -175,6 +175,12 @@ KEYS: tuple[Key, ...] = (
             "an inherited exclude of it is lifted, one this profile sets itself is an error"),
     Key(section="freeze", name="drop", kind=STR_LIST, default=(), merge="add",
         doc="fnmatch patterns of files inside the bundle that nothing opens"),
+    Key(section="freeze", name="trace-add", kind=STR_LIST, default=(), merge="add",
+        doc="what the traced freeze bundles besides what the workload touched: module:NAME, "
+            "file:PATH and library:PATH (relative to site-packages, globs allowed), metadata:DISTRIBUTION"),
+    Key(section="freeze", name="trace-ignore", kind=STR_LIST, default=(), merge="add",
+        doc="what the traced freeze leaves out of what the workload touched: KIND:PATTERN "
+            "(fnmatch; kinds as for trace-add)"),
     Key(section="freeze", name="strip", kind=BOOL, default=False,
         doc="strip --strip-unneeded ELF libraries (Linux targets)"),
     Key(section="freeze", name="keep-sources", kind=BOOL, default=False,
@@ -200,6 +206,9 @@ KEYS: tuple[Key, ...] = (
         doc="the workload: a command line starting with {program}; placeholders {input} (a WAV file), "
             "{input_dir} (a folder holding only it), {output} (an empty folder), {config}, {checkpoint}, "
             "{seconds}, {rate}, {channels}; none: stems' own `bench` (the tiny model)"),
+    Key(section="bench", name="tolerance", kind=POS_NUMBER, default=None,
+        doc="the check compares the frozen program's outputs with the venv's run of [bench].command: "
+            "WAV samples may differ by this much (full scale 1.0); none: the same bytes"),
     Key(section="bench", name="check-command", kind=STR, default=None,
         doc="what the check stage runs with the probe on, for a program other than stems "
             "(same placeholders; none: `{program} --help`)"),

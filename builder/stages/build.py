@@ -33,6 +33,7 @@ from builder.stages.lock import check_lock, read_lock
 from builder.stages.openmp import openmp_stage_cached
 from builder.stages.package import manifest_body, package_stage
 from builder.stages.smoke import smoke_bench
+from builder.stages.trace import log_trace_missed, trace_stage, traced
 from builder.tools import process, uv
 from builder.venvs import site_packages_of
 from builder.wheelhouse import find_wheelhouse
@@ -162,7 +163,8 @@ def build(
                 log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
 
         openmp_record = openmp_stage_cached(inst, log)
-        plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work)
+        trace = trace_stage(profile, inst, project.root, work, lock.hash(), log) if traced(profile) else None
+        plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work, trace)
         for kept in plan.kept:
             log.line(
                 f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
@@ -178,13 +180,18 @@ def build(
                 frozen = _freeze_or_reuse(profile, plan, inst, lock.hash(), project, work, epoch, force, log)
                 size, files = tree_totals(frozen.folder)
                 log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
+                if trace is not None:
+                    log_trace_missed(frozen.trace_missed, log)
                 check_size_budget(profile, frozen.folder, size, files)
             program = frozen.folder / (plan.program + profile.target.exe_suffix)
             with log.step("check"):
-                selftest = check(program, profile, lock)
+                selftest = check(program, profile, lock, trace.outputs if trace else None)
                 t = selftest["threads"]
+                if "workload" in selftest:
+                    job = selftest["workload"]
+                    log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
                 log.line(
-                    f"    selftest: torch {selftest['versions']['torch']}, threads {t['torch']} "
+                    f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
                     f"(at import {t['at_import']}), interop {t['interop']}, precision "
                     f"{selftest['matmul_precision']}, OpenMP: "
                     + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
@@ -216,6 +223,7 @@ def build(
                     openmp_record=openmp_record,
                     runtime_config=plan.runtime_config,
                     python_version=selftest["versions"]["python"],
+                    trace=trace,
                 )
                 packaged = package_stage(
                     frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log

@@ -1,10 +1,12 @@
-"""Check: run the frozen program's `selftest --json` and compare it with the profile."""
+"""Check: run the frozen program's `selftest --json` (stems), or its workload (any other program),
+and compare it with the profile and, for a traced freeze, with the venv's run of the same workload."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,11 @@ from builder.contract import require
 from builder.dist.bundle import frozen_problems
 from builder.errors import CheckError
 from builder.measure.runner import DEFAULT_STALL, run_monitored
-from builder.measure.workload import workload_of
+from builder.measure.workload import Workload, workload_of
 from builder.profile import Profile
 from builder.stages.lock import Lock
-from builder.stages.probe import check_probe
+from builder.stages.outputs import compare_outputs, missing_from, without_probe_frames
+from builder.stages.probe import check_probe, compare_probe, run_probe, summary
 from builder.tools.process import last_lines
 
 
@@ -128,9 +131,16 @@ def openmp_problems(report: dict[str, Any], threads: int) -> list[str]:
     return problems
 
 
-def check(program: Path, profile: Profile, lock: Lock) -> dict[str, Any]:
+def check(program: Path, profile: Profile, lock: Lock, reference: Path | None = None) -> dict[str, Any]:
+    """`reference`: the venv's outputs of [bench].command (the trace stage's), which the frozen
+    program's run of the same workload must reproduce."""
     if not profile.program.bundled:  # a program that knows nothing of us: its probe is the report
-        workload = workload_of(profile, profile.path.parent.parent, check=True)
+        root = profile.path.parent.parent
+        if reference is not None:
+            workload = workload_of(profile, root)
+            assert workload is not None  # a traced profile has a workload
+            return check_workload(program, workload, expected(profile, lock), profile, reference)
+        workload = workload_of(profile, root, check=True)
         assert workload is not None  # a program other than stems always has a check command
         return check_probe(program, workload, expected(profile, lock), profile.name)
     report = run_selftest(program)
@@ -139,3 +149,46 @@ def check(program: Path, profile: Profile, lock: Lock) -> dict[str, Any]:
     if problems:
         raise CheckError(f"{program} does not match {profile.name}: " + "; ".join(problems))
     return report
+
+
+def check_workload(
+    program: Path, workload: Workload, want: dict[str, Any], profile: Profile, reference: Path
+) -> dict[str, Any]:
+    """Run the workload with the frozen program, probe on: it must run to the end, write what the
+    venv's run wrote, and match the profile's settings. A failure names what the freeze lacks."""
+    with tempfile.TemporaryDirectory(prefix="builder-check-") as tmp:
+        argv = workload.render([str(program)], Path(tmp))
+        probe, proc = run_probe(argv, cwd=Path(tmp), timeout=1800, allow_missing=True)
+        if proc.returncode != 0 or not probe:
+            message, hint = _failure(program, profile, proc.returncode, proc.stderr)
+            raise CheckError(message, hint=hint)
+        problems = compare_outputs(reference, Path(tmp) / "output", profile.bench.tolerance)
+        outputs = len([p for p in (Path(tmp) / "output").rglob("*") if p.is_file()])
+    if problems:
+        raise CheckError(
+            f"{program}: the workload's outputs differ from the venv's run: " + "; ".join(problems[:5]),
+            hint="the same program and inputs gave other outputs frozen: set [bench].tolerance in "
+            f"{profile.path.name} if the difference is rounding",
+        )
+    problems = compare_probe(probe, want)
+    if problems:
+        raise CheckError(f"{program} does not match {profile.name}: " + "; ".join(problems))
+    # no paths of this run: the report is stored in the dist, which two builds must give alike
+    return {**summary(probe), "workload": {"outputs": outputs, "equal_to_venv": True}}
+
+
+def _failure(program: Path, profile: Profile, code: int, stderr: str) -> tuple[str, str]:
+    """The message and hint of a failed frozen run: what is missing and the key that adds it."""
+    missing = missing_from(stderr, program.parent)
+    tail = last_lines(without_probe_frames(stderr))
+    if missing:
+        what = ", ".join(m for m, _ in missing)
+        entries = ", ".join(f'"{e}"' for _, e in missing)
+        return (
+            f"{program}: the workload failed frozen (exit {code}) where it ran in the venv: missing {what}",
+            f"add freeze.trace-add = [{entries}] to {profile.path.name}",
+        )
+    return (
+        f"{program}: the workload failed frozen (exit {code}) where it ran in the venv: {tail}",
+        "the frozen run's stderr above says why; freeze.trace-add bundles a module, file or library by hand",
+    )

@@ -19,6 +19,7 @@ from builder.profile import Profile
 from builder.stages.freeze import FreezeResult
 from builder.stages.install import InstallResult
 from builder.stages.lock import Lock
+from builder.stages.trace import Trace
 from builder.tools import uv
 from builder.venvs import site_packages_of
 
@@ -47,6 +48,7 @@ def manifest_body(
     openmp_record: Mapping[str, Any],
     runtime_config: Mapping[str, object],
     python_version: str,
+    trace: Trace | None = None,
 ) -> dict[str, Any]:
     """What the manifest says about the build, apart from the files (pure but for reading the venv)."""
     return {
@@ -70,6 +72,10 @@ def manifest_body(
         "openmp": {**openmp_record, **({"frozen": frozen.openmp.to_json()} if frozen.openmp else {})},
         "runtime": dict(runtime_config),
         "freeze": asdict(profile.freeze),
+        # the traced freeze: what the workload touched, and what of it PyInstaller's analysis missed
+        **(
+            {"trace": {**trace.summary(), "added_to_pyinstaller": dict(frozen.trace_missed)}} if trace else {}
+        ),
         "packages": packages_json(read_site_packages(site_packages_of(inst.venv)), frozen.bundled),
     }
 

@@ -1,7 +1,7 @@
 """Check a program that knows nothing of runtime-builder, by its probe.
 
 The freeze's runtime hook writes the probe (`RUNTIME_BUILDER_PROBE=PATH`, probe.schema.json)
-when the program exits. The check runs the program once with a smoke command, reads the probe,
+when the program exits. The check runs the program once with its check command, reads the probe,
 and compares it with the profile the way `stems selftest` is compared: threads right after
 torch's import (the proof that the variables were set before torch loaded), threads, inter-op
 threads and precision after, the environment, torch's version, and one OpenMP runtime whose
@@ -22,6 +22,7 @@ from typing import Any
 from builder.contract import OPENMP_FAMILIES, require, runtime_environment
 from builder.errors import CheckError
 from builder.measure.workload import Workload
+from builder.stages.outputs import missing_from, without_probe_frames
 from builder.tools import process
 
 PROBE_ENV = "RUNTIME_BUILDER_PROBE"
@@ -33,8 +34,10 @@ def run_probe(
     cwd: Path | None = None,
     timeout: float = 300,
     extra_env: dict[str, str] | None = None,
+    allow_missing: bool = False,
 ) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
-    """Run `argv` (a frozen program and its arguments) once and return its probe, checked against the contract."""
+    """Run `argv` (a frozen program and its arguments) once and return its probe, checked against the
+    contract (`allow_missing`: an empty probe when the program wrote none, for the caller to judge)."""
     with tempfile.TemporaryDirectory(prefix="builder-probe-") as tmp:
         target = Path(tmp) / "probe.json"
         # Inherited thread variables would hide whether the program's hook sets its own.
@@ -42,6 +45,8 @@ def run_probe(
         proc = process.run(
             list(argv), tool=Path(argv[0]).name, timeout=timeout, check=False, env=env, inherit=False, cwd=cwd
         )
+        if not target.is_file() and allow_missing:
+            return {}, proc
         if not target.is_file():
             raise CheckError(
                 f"{argv[0]} wrote no probe (exit {proc.returncode}): {process.last_lines(proc.stderr)}",
@@ -71,7 +76,7 @@ def openmp_of(probe: dict[str, Any]) -> list[dict[str, str]]:
 def compare_probe(probe: dict[str, Any], want: dict[str, Any]) -> list[str]:
     """Every way the probe differs from what the profile asks (pure); `want` as check.expected gives it."""
     if not probe["torch_imported"]:
-        return ["the program never imported torch during the smoke command (nothing to check)"]
+        return ["the program never imported torch while it ran its check command (nothing to check)"]
     problems = []
     t = probe["threads"]
     if t["at_import"] != want["threads"]:
@@ -124,9 +129,19 @@ def check_probe(program: Path, workload: Workload, want: dict[str, Any], profile
         argv = workload.render([str(program)], Path(tmp))
         probe, proc = run_probe(argv, cwd=Path(tmp))
     if proc.returncode != 0:
+        missing = missing_from(proc.stderr, program.parent)
+        if missing:
+            raise CheckError(
+                f"{shlex.join(argv)} failed (exit {proc.returncode}): the freeze lacks "
+                + ", ".join(m for m, _ in missing),
+                hint="add freeze.trace-add = ["
+                + ", ".join(f'"{e}"' for _, e in missing)
+                + "] to the profile",
+            )
         raise CheckError(
-            f"{shlex.join(argv)} failed (exit {proc.returncode}): {process.last_lines(proc.stderr)}",
-            hint="set [bench].check-command to a command the program runs to the end",
+            f"{shlex.join(argv)} failed (exit {proc.returncode}): "
+            f"{process.last_lines(without_probe_frames(proc.stderr))}",
+            hint="the check command ([bench].check-command, else `{program} --help`) must run to the end",
         )
     problems = compare_probe(probe, want)
     if problems:

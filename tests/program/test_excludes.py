@@ -11,7 +11,8 @@ from helpers import assert_one_line_error, run_builder
 from builder.errors import ProfileError
 from builder.profile import load_profile
 from builder.profile.excludes import judge_excludes, refusal
-from builder.stages.freeze import plan_freeze
+from builder.stages.freeze import lift_excludes, plan_freeze
+from builder.stages.trace import Trace
 
 BASE = '[freeze]\nexcludes = ["scipy", "scipy.io", "PIL", "librosa", "torch._dynamo"]\n'
 CHILD = """\
@@ -83,3 +84,17 @@ def test_the_freeze_plan_given_the_workloads_imports_keeps_them(tmp_path: Path) 
     assert [(c.module, c.exclude, c.origin) for c in plan.kept] == [("scipy", "scipy", "_base")]
     with pytest.raises(ProfileError, match="imports numba, which the exclude 'numba' set by profile c"):
         plan_freeze(profile, tmp_path / "site", tmp_path, tmp_path / "build/c", imported={"numba"})
+
+
+def test_a_lifted_exclude_puts_the_traced_modules_under_it_back_into_the_freeze() -> None:
+    trace = Trace(
+        modules=("demucs",),
+        files=(),
+        metadata=(),
+        libraries=(),
+        excluded=("scipy", "scipy.signal", "numba", "scipy-1.15.0.dist-info"),
+    )
+    lifted = lift_excludes(trace, ["numba", "PIL"])
+    assert lifted.modules == ("demucs", "scipy", "scipy.signal")
+    # numba is still excluded; metadata folders are not modules
+    assert lifted.excluded == ("numba", "scipy-1.15.0.dist-info")
