@@ -159,6 +159,19 @@ def sha256_file(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def content_digest(path: Path) -> bytes:
+    """SHA-256 of a file's bytes, or of a folder's files (relative names, link texts and bytes, in
+    a stable order): a workload's model may be either."""
+    digest = hashlib.sha256()
+    if not path.is_dir():
+        digest.update(path.read_bytes())
+        return digest.digest()
+    for item in iter_files(path):
+        digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(os.readlink(item).encode() if item.is_symlink() else content_digest(item))
+    return digest.digest()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import decision_options, emit_json, resolve_runtime
+from builder.cli.common import decision_options, emit_json, resolve_runtime, time_option
 from builder.cli.params import CheckedPath
 from builder.errors import InputError
 from builder.log import Log
@@ -49,14 +49,7 @@ from builder.paths import Project, find_project
 )
 @click.option("--wheelhouse", type=CheckedPath(path_type=Path), help="Wheel folder (e.g. CPU torch).")
 @decision_options
-@click.option(
-    "--time",
-    "time_s",
-    type=click.FloatRange(10),
-    default=STEP_TIME_S,
-    show_default=True,
-    help="Seconds of measuring per test before an undecided test is reported as undecided.",
-)
+@time_option(STEP_TIME_S, "Seconds of measuring per test before an undecided test is reported as undecided.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
 def bisect(

@@ -117,6 +117,13 @@ common_options = measure_options(decides=False)
 decision_options = measure_options(decides=True)
 
 
+def time_option(default: float, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--time, the budget a decision may take (compare, bisect, tune): each says what it times."""
+    return click.option(
+        "--time", "time_s", type=click.FloatRange(10), default=default, show_default=True, help=help
+    )
+
+
 def default_profile() -> str:
     target = host_target()
     if target is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import decision_options, emit_json, resolve_runtime
+from builder.cli.common import decision_options, emit_json, resolve_runtime, time_option
 from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import (
@@ -42,13 +42,9 @@ from builder.paths import Project, find_project
     show_default=True,
     help="Half-width of the band around B/A = 1: outside it 'slower'/'faster', inside it 'same'.",
 )
-@click.option(
-    "--time",
-    "time_s",
-    type=click.FloatRange(10),
-    default=DEFAULT_TIME_S,
-    show_default=True,
-    help="Seconds of measuring (warm-up included) before an undecided headline is called inconclusive.",
+@time_option(
+    DEFAULT_TIME_S,
+    "Seconds of measuring (warm-up included) before an undecided headline is called inconclusive.",
 )
 @click.option(
     "--out",

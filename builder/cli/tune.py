@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import decision_options, emit_json, resolve_runtime
+from builder.cli.common import decision_options, emit_json, resolve_runtime, time_option
 from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import (
@@ -23,13 +23,8 @@ from builder.paths import Project, find_project
 @click.command("tune")
 @click.argument("path")
 @decision_options
-@click.option(
-    "--time",
-    "time_s",
-    type=click.FloatRange(10),
-    default=DEFAULT_TIME_S,
-    show_default=True,
-    help="Seconds for the gain's rounds (best vs current settings) before it is called undecided.",
+@time_option(
+    DEFAULT_TIME_S, "Seconds for the gain's rounds (best vs current settings) before it is called undecided."
 )
 @click.option(
     "--threads",

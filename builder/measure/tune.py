@@ -106,7 +106,7 @@ def tune_runtime(
 ) -> dict[str, Any]:
     log = log or Log()
     if write:  # refuse a device, a FIFO or a dist's records before minutes of measuring
-        safe_output(out or config_file(rt), "--out")
+        safe_output(out or config_file(rt), "--out", inputs=[Path(rt.argv[0])])
     opts = replace(opts or RunOptions(), startup=False, separation=True)
     base = current_settings(rt, opts)
     if opts.seconds is None:  # one workload for every candidate, sized on the current settings
@@ -184,7 +184,9 @@ def tune_runtime(
                 "model": opts.model,
             },
         }
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", what="--out")
+        atomic_write_text(
+            path, json.dumps(data, indent=2, sort_keys=True) + "\n", what="--out", inputs=[Path(rt.argv[0])]
+        )
         result["written"] = True
         if rt.kind == "dist":
             result["note"] = (

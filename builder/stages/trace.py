@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 
 from builder.contract import CONFIG_ENV
 from builder.errors import CheckError, ProfileError
-from builder.fsutil import atomic_write_text, iter_files
+from builder.fsutil import atomic_write_text, content_digest, iter_files
 from builder.log import Log
 from builder.measure.runner import DEFAULT_STALL
 from builder.measure.workload import Workload, run_workload, workload_of
@@ -269,7 +269,7 @@ def _key(launcher: str, config: str, workload: Workload, lock_hash: str, entry: 
     for part in (launcher, config, json.dumps(workload.describe(), sort_keys=True), lock_hash):
         digest.update(part.encode() + b"\0")
     for path in (workload.input_file, workload.config, workload.checkpoint, *entry.sources):
-        digest.update(hashlib.sha256(path.read_bytes()).digest() if path else b"-")
+        digest.update(content_digest(path) if path else b"-")
     return digest.hexdigest()
 
 

@@ -185,3 +185,12 @@ def test_build_out_holding_a_users_folder_of_the_profiles_name_is_refused_before
     assert_one_line_error(proc, InputError.exit_code, "not a folder builder made")
     assert "==> install" not in proc.stderr
     assert (users / "thesis.tex").read_text() == "chapter 1"
+
+
+def test_tune_refuses_to_write_over_the_runtimes_own_program(tmp_path: Path) -> None:
+    dist = make_dist(tmp_path)
+    program = next(p for p in (dist / "stems").iterdir() if p.name in ("stems", "stems.exe"))
+    before = program.read_bytes()
+    proc = run_builder("tune", dist, "--out", program, timeout=60)
+    assert_one_line_error(proc, InputError.exit_code, "is an input of this command")
+    assert program.read_bytes() == before
