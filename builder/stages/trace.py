@@ -31,7 +31,7 @@ from builder.log import Log
 from builder.measure.runner import DEFAULT_STALL
 from builder.measure.workload import Workload, run_workload, workload_of
 from builder.profile import Profile
-from builder.program.entry import ProgramEntry, resolve_program, runtime_config, venv_launcher
+from builder.program.entry import ProgramEntry, launcher_name, resolve_program, runtime_config, venv_launcher
 from builder.stages.install import InstallResult
 from builder.tools.process import last_lines
 from builder.venvs import site_packages_of
@@ -287,12 +287,14 @@ def run_trace(
         return json.loads(raw_path.read_text(encoding="utf-8")), run / "output", True
     shutil.rmtree(folder, ignore_errors=True)
     run.mkdir(parents=True)
-    atomic_write_text(folder / f"{entry.name}.py", launcher)
+    # named as the freeze names it: never the program's own package (it would import itself)
+    script = folder / launcher_name(entry.name)
+    atomic_write_text(script, launcher)
     atomic_write_text(folder / "runtime.json", config)
     env = {CONFIG_ENV: str(folder / "runtime.json"), TRACE_ENV: str(raw_path)}
     if entry.pathex:
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in entry.pathex)
-    res, _probe = run_workload([str(python), str(folder / f"{entry.name}.py")], env, workload, run,
+    res, _probe = run_workload([str(python), str(script)], env, workload, run,
                                timeout=1800, stall=DEFAULT_STALL)  # fmt: skip
     if res.killed or res.returncode != 0 or not raw_path.is_file():
         why = res.killed or f"exit {res.returncode}"
