@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
-from .files import file_problem
+from .files import file_problem, problem_text
 
 WRAPPERS = ("state_dict", "model_state_dict", "state")
 SHOWN = 3
@@ -55,11 +55,9 @@ def _first_line(exc: BaseException) -> str:
 def _check_file(path: Path) -> None:
     """Refuse what is not a checkpoint file before torch reads a byte (a FIFO read would block)."""
     if (problem := file_problem(path)) is not None:
-        kind, text = problem
-        if kind == "missing" and text == "no such file":
-            text = "checkpoint not found"
-        elif kind in ("folder", "special"):
-            text = "not a regular file (a checkpoint is a .ckpt/.pt/.pth file)"
+        text = problem_text(
+            problem, missing="checkpoint not found", holds="a checkpoint is a .ckpt/.pt/.pth file"
+        )
         raise CheckpointError(f"{path}: {text}")
     try:
         with path.open("rb") as fh:

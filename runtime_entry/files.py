@@ -41,3 +41,14 @@ def file_problem(path: str | Path) -> Problem | None:
     if not stat.S_ISREG(st.st_mode):
         return "special", "not a regular file (a FIFO or a device)"
     return None
+
+
+def problem_text(problem: Problem, *, missing: str, holds: str) -> str:
+    """The message for a model file that is not a regular file: `missing` when there is none,
+    "not a regular file (<holds>)" for a folder, FIFO or device, else the problem's own words."""
+    kind, text = problem
+    if kind == "missing" and text == "no such file":
+        return missing
+    if kind in ("folder", "special"):
+        return f"not a regular file ({holds})"
+    return text

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelConfigError
-from ..files import file_problem
+from ..files import file_problem, problem_text
 from ..outputs import bad_file_name, name_key
 
 BS_ROFORMER = "bs_roformer"
@@ -456,11 +456,9 @@ def resolve_spec(model: str | None) -> ModelSpec:
     problem = file_problem(path)
     if path.suffix.lower() in (".yaml", ".yml") or problem is None or problem[0] != "missing":
         if problem is not None:  # a FIFO, a device or a folder: never read (a read could block)
-            kind, text = problem
-            if kind == "missing" and text == "no such file":
-                text = "model config not found"
-            elif kind in ("folder", "special"):
-                text = "not a regular file (a model config is a .yaml file)"
+            text = problem_text(
+                problem, missing="model config not found", holds="a model config is a .yaml file"
+            )
             raise ModelConfigError(f"{path}: {text}")
         return load_yaml(path)
     raise ModelConfigError(
