@@ -120,7 +120,7 @@ bench-compare-power: dev
 	$(BIN)/python benchmarks/compare_power.py --runs $(RUNS) --doc docs/PERFORMANCE.md
 
 compare-report: dev chromium
-	$(BIN)/builder compare minimal-linux-x86_64 extended-linux-x86_64 --repeat 5 --seconds 1 --out docs/compare-minimal-vs-extended
+	$(BIN)/builder compare minimal-linux-x86_64 extended-linux-x86_64 --out docs/compare-minimal-vs-extended
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1800 \
 	  --screenshot=docs/compare-minimal-vs-extended/report.png file://$(CURDIR)/docs/compare-minimal-vs-extended/report.html
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project of the repository's profiles and locks, in a folder a test may change."""
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    shutil.copytree(ROOT / "locks", tmp_path / "locks")
+    return tmp_path
+
+
+@pytest.fixture
+def profiles(project: Path) -> Path:
+    return project / "profiles"
+
+
+@pytest.fixture
+def entry_project(tmp_path: Path) -> Path:
+    """A project of the repository's profiles and its runtime_entry sources, to change and rehash."""
+    shutil.copytree(
+        ROOT / "runtime_entry", tmp_path / "runtime_entry", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    return tmp_path

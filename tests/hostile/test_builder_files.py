@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -77,13 +76,6 @@ def _fuzz(
         except Exception as exc:  # the point of the test: name the case that escaped
             raise AssertionError(f"{label}: {type(exc).__name__}: {exc}") from exc
     return refused
-
-
-@pytest.fixture
-def project(tmp_path: Path, root: Path) -> Path:
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    shutil.copytree(root / "locks", tmp_path / "locks")
-    return tmp_path
 
 
 def _site_packages(tmp: Path) -> Path:

@@ -96,13 +96,6 @@ def test_the_next_staged_run_recovers_a_killed_one(tmp_path: Path) -> None:
     assert sorted(os.listdir(folder)) == ["P"] and (folder / "P" / "good").read_text() == "v2"
 
 
-@pytest.fixture
-def project(tmp_path: Path, root: Path) -> Path:
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    shutil.copytree(root / "locks", tmp_path / "locks")
-    return tmp_path
-
-
 def test_a_killed_lock_write_is_removed_by_the_next_builder_lock(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

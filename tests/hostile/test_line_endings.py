@@ -6,7 +6,6 @@ so `builder lock --check` on windows-2022 sees what was committed. A real edit s
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,13 +18,6 @@ from builder.stages.lock import check_lock
 from .test_builder_files import cli
 
 NAME = "minimal-linux-x86_64"
-
-
-@pytest.fixture
-def project(tmp_path: Path, root: Path) -> Path:
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    shutil.copytree(root / "locks", tmp_path / "locks")
-    return tmp_path
 
 
 def _crlf(path: Path, every: int = 1) -> None:

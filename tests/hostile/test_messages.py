@@ -7,7 +7,6 @@ from __future__ import annotations
 import codecs
 import errno
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,13 +34,6 @@ from .privileges import IS_ROOT, preexec
 NAME = "minimal-linux-x86_64"
 ROOT = Path(__file__).resolve().parents[2]
 UV_OUTPUT = Path(__file__).with_name("uv_output")  # uv 0.13.9's real stderr (see its README.txt)
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
-    shutil.copytree(ROOT / "locks", tmp_path / "locks")
-    return tmp_path
 
 
 # -- the network ---------------------------------------------------------------------------------

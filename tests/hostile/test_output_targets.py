@@ -168,13 +168,10 @@ def test_build_never_replaces_a_folder_it_did_not_make(tmp_path: Path, kind: str
 
 
 def test_build_out_holding_a_users_folder_of_the_profiles_name_is_refused_before_any_stage(
-    tmp_path: Path, root: Path
+    project: Path,
 ) -> None:
-    import shutil
-
+    tmp_path = project
     name = "minimal-linux-x86_64"
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    shutil.copytree(root / "locks", tmp_path / "locks")
     users = tmp_path / "out" / name
     users.mkdir(parents=True)
     (users / "thesis.tex").write_text("chapter 1")

@@ -8,7 +8,6 @@ makes a parser slow or recurse; and no file builder itself writes or ships may c
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,12 +33,6 @@ from builder.stages.lock import read_lock
 
 NAME = "minimal-linux-x86_64"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def profiles(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
-    return tmp_path / "profiles"
 
 
 def _cpu(fn: object) -> tuple[float, BaseException | None]:

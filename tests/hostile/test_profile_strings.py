@@ -8,7 +8,6 @@ profile of a shipped one, so only the hostile key differs from a profile that lo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -38,13 +37,6 @@ KEYS = {
     "program collect": ('[program]\ncollect = ["pkg{c}x"]', "program.collect[0]"),
     "bench command": ('[bench]\ncommand = "{{program}} {{input}}{c} {{output}}"', "bench.command"),
 }
-
-
-@pytest.fixture
-def profiles(tmp_path: Path, root: Path) -> Path:
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    shutil.copytree(root / "locks", tmp_path / "locks")
-    return tmp_path / "profiles"
 
 
 def _child(profiles: Path, lines: str, char: str) -> None:

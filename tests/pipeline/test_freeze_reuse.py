@@ -21,26 +21,14 @@ def _hashes(project: Path) -> tuple[str, str]:
     return inputs_hash(*args), freeze_inputs_hash(*args)
 
 
-def _project(root: Path, tmp_path: Path) -> Path:
-    import shutil
-
-    shutil.copytree(
-        root / "runtime_entry", tmp_path / "runtime_entry", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    return tmp_path
-
-
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
 
 
-def test_a_bench_change_alone_keeps_the_freeze_and_a_freeze_change_does_not(
-    root: Path, tmp_path: Path
-) -> None:
-    project = _project(root, tmp_path)
+def test_a_bench_change_alone_keeps_the_freeze_and_a_freeze_change_does_not(entry_project: Path) -> None:
+    project = entry_project
     dist_key, freeze_key = _hashes(project)
     assert dist_key != freeze_key  # the dist's key also covers the packaging code
     _edit(project / "profiles" / "_base.toml", "max-size-mb = 500", "max-size-mb = 600")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from builder.errors import ModifiedLockError
 from builder.stages.lock import read_lock
 
 NAME = "minimal-linux-x86_64"
-
-
-@pytest.fixture
-def project(tmp_path: Path, root: Path) -> Path:
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    shutil.copytree(root / "locks", tmp_path / "locks")
-    return tmp_path
 
 
 def _edit(lock: Path, change: str) -> None:

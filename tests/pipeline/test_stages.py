@@ -237,18 +237,8 @@ def _inputs(project_root: Path, lock: str = "sha256:lock", profile_name: str = "
     return inputs_hash(project_root, profile, plan, lock, Path(sys.executable))
 
 
-def _copy_project(root: Path, tmp_path: Path) -> Path:
-    import shutil
-
-    shutil.copytree(
-        root / "runtime_entry", tmp_path / "runtime_entry", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copytree(root / "profiles", tmp_path / "profiles")
-    return tmp_path
-
-
-def test_build_inputs_change_with_runtime_entry_lock_and_settings(root: Path, tmp_path: Path) -> None:
-    project = _copy_project(root, tmp_path)
+def test_build_inputs_change_with_runtime_entry_lock_and_settings(entry_project: Path) -> None:
+    project = entry_project
     base = _inputs(project)
     assert _inputs(project) == base
     assert _inputs(project, lock="sha256:other") != base
@@ -258,15 +248,15 @@ def test_build_inputs_change_with_runtime_entry_lock_and_settings(root: Path, tm
     assert _inputs(project) != base
 
 
-def test_a_new_module_under_runtime_entry_makes_the_build_stale(root: Path, tmp_path: Path) -> None:
-    project = _copy_project(root, tmp_path)
+def test_a_new_module_under_runtime_entry_makes_the_build_stale(entry_project: Path) -> None:
+    project = entry_project
     base = _inputs(project)
     (project / "runtime_entry/models/extra_layer.py").write_text("X = 1\n")
     assert _inputs(project) != base
 
 
-def test_a_changed_contract_file_makes_the_build_stale(root: Path, tmp_path: Path) -> None:
-    project = _copy_project(root, tmp_path)
+def test_a_changed_contract_file_makes_the_build_stale(entry_project: Path) -> None:
+    project = entry_project
     base = _inputs(project)
     shared = project / "runtime_entry/contract/shared.json"
     shared.write_text(shared.read_text().replace('"runtime.json"', '"settings.json"'))
