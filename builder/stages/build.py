@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from builder.dist.contributors import Contributor, frozen_contributors
-from builder.dist.inspect import human_size, inspect_path, tree_totals
-from builder.dist.manifest import MANIFEST, SUMS, read_manifest
+from builder.artifact.contributors import Contributor, frozen_contributors
+from builder.artifact.inspect import human_size, inspect_path, tree_totals
+from builder.artifact.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import BudgetError, CheckError, InputError
 from builder.fsutil import require_writable_dir, safe_output_dir
 from builder.locking import exclusive

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from builder.artifact import macos
 from builder.contract import CONFIG_NAME
-from builder.dist import macos
 from builder.errors import CheckError, InputError, ToolError
 from builder.fsutil import atomic_write_text, iter_files, staged_dir
 from builder.log import Log
@@ -109,7 +109,7 @@ with open({toplevel_out!r}, "w") as fh:
     json.dump(sorted({{m[0].split(".")[0] for m in a.pure}} | {{e[0].split("/")[0] for e in a.binaries + a.datas}}), fh)
 pyz = PYZ(a.pure)
 # macOS: PyInstaller signs every collected binary and the executable with this identity (ad-hoc
-# when None) and entitlements; builder changes no Mach-O afterwards (see builder/dist/macos.py).
+# when None) and entitlements; builder changes no Mach-O afterwards (see builder/artifact/macos.py).
 exe = EXE(
     pyz, a.scripts, [], exclude_binaries=True, name={program!r}, console=True, strip=False, upx=False,
     codesign_identity={codesign_identity!r}, entitlements_file={entitlements!r},

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from builder.dist.inspect import human_size
+from builder.artifact.inspect import human_size
 from builder.measure.bench import METRICS
 from builder.measure.report.markdown import ci_header, table
 

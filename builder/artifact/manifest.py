@@ -19,8 +19,8 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
+from builder.artifact.archive import write_both
 from builder.bounds import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, check_json, over_digit_limit, read_bounded
-from builder.dist.archive import write_both
 from builder.errors import InputError, LimitError
 from builder.fsutil import atomic_write_text, iter_files, safe_output_dir, sha256_file, staged_dir
 from builder.oserror import stat_path

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.dist.manifest import MANIFEST, SUMS, read_manifest
+from builder.artifact.manifest import MANIFEST, SUMS, read_manifest
 from builder.bounds import MAX_MANIFEST_BYTES, read_bounded
 from builder.errors import BuilderError, InputError
 from builder.fsutil import sha256_file, walk

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from builder.dist.manifest import MANIFEST
+from builder.artifact.manifest import MANIFEST
 from builder.errors import InputError
 
 if TYPE_CHECKING:
