@@ -19,9 +19,9 @@ from builder.artifact.inspect import human_size, inspect_path, tree_totals
 from builder.artifact.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import BudgetError, CheckError, InputError
 from builder.fsutil import require_writable_dir, safe_output_dir
-from builder.locking import exclusive
 from builder.log import Log
 from builder.measure.budget import enforce
+from builder.mutex import build_mutex
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages import freeze_reuse
@@ -155,7 +155,7 @@ def build(
     safe_output_dir(dist, "--out")
 
     # One build of a profile at a time: a second one would clobber this one's scratch folders.
-    with exclusive(work / ".build.lock", what=f"a build of {profile.name}", wait=wait, log=log):
+    with build_mutex(work / ".build.mutex", what=f"a build of {profile.name}", wait=wait, log=log):
         with log.step("install"):
             inst = install(profile, lock, work / "venv", wh)
             log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
