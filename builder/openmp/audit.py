@@ -10,7 +10,7 @@ from pathlib import Path
 from builder.errors import InputError
 from builder.fsutil import iter_files, sha256_file
 from builder.openmp.formats import BY_NAME, Dependencies, SearchContext, sniff
-from builder.openmp.model import AuditReport, Load, Runtime, family_of
+from builder.openmp.model import AuditReport, Load, OpenMPLibrary, family_of
 
 TORCH_CORE_NAMES = frozenset({"libtorch_cpu.so", "libtorch_cpu.dylib", "torch_cpu.dll"})
 
@@ -97,11 +97,11 @@ def audit(path: Path) -> AuditReport:
         real = Path(os.path.realpath(p))
         if real in binaries or (p.is_symlink() and real.exists() and sniff(real) is not None):
             names[real].append(p)
-    runtimes: dict[Path, Runtime] = {}
+    runtimes: dict[Path, OpenMPLibrary] = {}
     for real, ps in sorted(names.items()):
         family = family_of(real.name) or family_of(ps[0].name)
         assert family is not None
-        runtimes[real] = Runtime(
+        runtimes[real] = OpenMPLibrary(
             path=_rel(real, root),
             family=family,
             size=real.stat().st_size,
