@@ -373,6 +373,41 @@ def write_stems(
     return chunks, {name: str(w.path) for name, w in zip(job.names, writers, strict=True)}
 
 
+def normalization_of(job: Job, warnings: Warnings, peaks: Peaks) -> Normalization | None:
+    """inference.normalize needs the whole signal's statistics: one reading pass before the run."""
+    if not job.spec.normalize:
+        return None
+    first_pass = Resampler(job.info.samplerate, job.spec.sample_rate, job.channels)
+    return normalization_stats(model_blocks(job, first_pass, warnings, peaks))
+
+
+def job_result(
+    job: Job,
+    loaded: LoadedModel,
+    input_path: str | Path,
+    *,
+    outputs: dict[str, str],
+    chunks: int,
+    seconds: float,
+    warnings: Warnings,
+) -> dict[str, object]:
+    info = job.info
+    return {
+        "input": str(input_path),
+        "outputs": outputs,
+        "frames": info.frames,
+        "sample_rate": info.samplerate,
+        "audio_seconds": round(info.seconds, 3),
+        "seconds": round(seconds, 3),
+        "realtime_factor": round(seconds / info.seconds, 4) if info.seconds else None,
+        "chunks": chunks,
+        "model": loaded.spec.name,
+        "untrained": loaded.untrained,
+        "version": __version__,
+        "warnings": list(warnings),
+    }
+
+
 def separate_file(
     loaded: LoadedModel,
     input_path: str | Path,
@@ -404,16 +439,12 @@ def separate_file(
         warnings.add(note)
     peaks = Peaks()
     started = time.perf_counter()
-    norm = None
-    if job.spec.normalize:  # inference.normalize needs the whole signal's statistics: one reading pass first
-        first_pass = Resampler(job.info.samplerate, job.spec.sample_rate, job.channels)
-        norm = normalization_stats(model_blocks(job, first_pass, warnings, peaks))
     chunks, outputs = write_stems(
         loaded,
         job,
         fmt=fmt,
         sample_format=sample_format,
-        normalization=norm,
+        normalization=normalization_of(job, warnings, peaks),
         warnings=warnings,
         peaks=peaks,
         progress=progress,
@@ -422,21 +453,9 @@ def separate_file(
     seconds = time.perf_counter() - started
     if note := peaks.silence_note(input_path):
         warnings.add(note)
-    info = job.info
-    return {
-        "input": str(input_path),
-        "outputs": outputs,
-        "frames": info.frames,
-        "sample_rate": info.samplerate,
-        "audio_seconds": round(info.seconds, 3),
-        "seconds": round(seconds, 3),
-        "realtime_factor": round(seconds / info.seconds, 4) if info.seconds else None,
-        "chunks": chunks,
-        "model": loaded.spec.name,
-        "untrained": loaded.untrained,
-        "version": __version__,
-        "warnings": list(warnings),
-    }
+    return job_result(
+        job, loaded, input_path, outputs=outputs, chunks=chunks, seconds=seconds, warnings=warnings
+    )
 
 
 def chunk_count(spec: ModelSpec, frames: int, samplerate: int) -> int:
