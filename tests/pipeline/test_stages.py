@@ -281,8 +281,8 @@ def test_the_inputs_hash_reads_every_builder_module_the_build_imports() -> None:
     assert {
         "stages/build.py",
         "stages/freeze.py",
-        "dist/manifest.py",
-        "dist/archive.py",
+        "artifact/manifest.py",
+        "artifact/archive.py",
         "tools/uv.py",
     } <= names
     assert {"contract.py", "openmp/formats/elf.py", "stages/package.py", "stages/inputs.py"} <= names
