@@ -68,3 +68,23 @@ def test_no_committed_text_file_names_an_absolute_checkout_path() -> None:
             continue
         found += [f"{name}: {hit}" for hit in leaks(data.decode("utf-8", "replace"), ROOT, folders)]
     assert not found, f"{len(found)} absolute paths of a checkout:\n" + "\n".join(found[:20])
+
+
+def test_a_report_for_sharing_names_paths_relative_to_the_project(tmp_path: Path) -> None:
+    from builder.relpaths import project_relative
+
+    root = tmp_path / "checkout"
+    report = {
+        "runtime": {"path": f"{root}/build/p/venv", "command": [f"{root}/dist/p/stems/stems", "bench"]},
+        "error": f"{root}/examples/x.yaml: not a file",
+        "elsewhere": f"{tmp_path}/checkout-2/dist/p",
+        "n": 3,
+    }
+    shared = project_relative(report, root)
+    assert shared == {
+        "runtime": {"path": "build/p/venv", "command": ["dist/p/stems/stems", "bench"]},
+        "error": "examples/x.yaml: not a file",
+        "elsewhere": f"{tmp_path}/checkout-2/dist/p",
+        "n": 3,
+    }
+    assert not leaks(str(shared["runtime"]) + str(shared["error"]), root, project_folders())
