@@ -33,6 +33,8 @@ def precision(request: pytest.FixtureRequest):
     torch.set_float32_matmul_precision(before)
 
 
+# slow: torch's FlopCounterMode takes about 4 s to start (once per process); each count is ~0.2 s
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["highest", "high"], indirect=True)
 @pytest.mark.parametrize("preset", ["tiny", "tiny_mel"])
 def test_the_counter_and_the_closed_form_agree(preset: str, precision: str) -> None:
