@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from flop_count import counted_flops  # noqa: E402
 from host import cpu_bf16_flags, cpu_model, write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench-engine -->", "<!-- /bench-engine -->"
@@ -66,8 +67,9 @@ def render_section(info: dict[str, Any]) -> str:
         f" msst {info['msst']}; audio-separator {info['audio_separator']}.",
         f"- Command: `{COMMAND}`",
         f"- Model `{info['model']}` with shared seeded random weights, one {info['chunk_size']}-sample chunk"
-        f" ({info['chunk_size'] / 44100:.1f} s at 44.1 kHz), {info['gflop_per_chunk']} GFLOP per chunk (torch FlopCounterMode,"
-        " attention and in-place addmm_ included: torch counts both as zero, so their formulas are added here);"
+        f" ({info['chunk_size'] / 44100:.1f} s at 44.1 kHz), {info['gflop_per_chunk']} GFLOP per chunk (matrix work from the"
+        " model's config, runtime_entry/models/flops.py: the same on every host; torch's FlopCounterMode,"
+        " completed for the kernels it counts as zero, agrees);"
         f" each mode warmed up once, then {info['rounds']} interleaved rounds"
         f" ({', '.join(r['mode'] for r in rows)}), medians.",
         "- References: msst's own BS-RoFormer (ZFTurbo's Music-Source-Separation-Training, what the community"
@@ -101,29 +103,6 @@ def render_section(info: dict[str, Any]) -> str:
         END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def uncounted_flops() -> dict[Any, Any]:
-    """Formulas for the ops torch 2.13's FlopCounterMode counts as zero: its CPU flash-attention
-    kernel (given the other SDPA kernels' formula) and the in-place addmm_ that adds a linear's
-    output into the residual stream (given addmm's). Without the second, the float32 path's
-    count drops by a third, since it accumulates in place where the bf16 path adds afterwards."""
-    import torch
-    from torch.utils import flop_counter
-
-    def attention(
-        q_shape: Any, k_shape: Any, v_shape: Any, *_args: Any, out_shape: Any = None, **_kwargs: Any
-    ) -> int:
-        return int(flop_counter.sdpa_flop_count(q_shape, k_shape, v_shape))  # type: ignore[no-untyped-call]
-
-    def addmm_(self_shape: Any, a_shape: Any, b_shape: Any, *_args: Any, **_kwargs: Any) -> int:
-        return int(flop_counter.mm_flop(a_shape, b_shape))  # type: ignore[no-untyped-call]
-
-    found = {
-        getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None): attention,
-        torch.ops.aten.addmm_: addmm_,
-    }
-    return {op: f for op, f in found.items() if op is not None}
 
 
 def rel_error_and_snr(y: Any, ref_out: Any) -> tuple[float, float]:
@@ -170,10 +149,10 @@ def main() -> int:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
     from msst_reference import load_audio_separator_classes, load_msst_classes, version
-    from torch.utils.flop_counter import FlopCounterMode
 
     from runtime_entry.bench import generated_audio
     from runtime_entry.models import build_model, resolve_spec
+    from runtime_entry.models.flops import flops_per_chunk
 
     torch.set_num_threads(threads)
     spec = resolve_spec(args.model)
@@ -195,10 +174,15 @@ def main() -> int:
             y = model(x)
         return time.perf_counter() - t0, y
 
-    torch.set_float32_matmul_precision("high")  # the count does not depend on it; this is the quick run
-    with FlopCounterMode(display=False, custom_mapping=uncounted_flops()) as fc, torch.inference_mode():
-        ours(x)
-    flops = fc.get_total_flops()
+    # The figure is the model's, from its config (the same on every host); torch's counter,
+    # completed for the kernels this host runs, must agree with it.
+    flops = flops_per_chunk(spec)
+    torch.set_float32_matmul_precision("high")  # the quick run; the count does not depend on it
+    counted = counted_flops(ours, x)
+    if counted != flops:
+        raise SystemExit(
+            f"FlopCounterMode counted {counted / 1e9:.1f} GFLOP, the closed form {flops / 1e9:.1f}"
+        )
 
     modes = {
         MSST: (msst_model, "highest"),

@@ -3,7 +3,7 @@
     python benchmarks/bench_package.py [--frozen dist/minimal-linux-x86_64/stems] [--rounds 3]
         [--json .bench/bench-package.json] [--doc docs/PERFORMANCE.md]
 
-Both sides run `builder.dist.manifest.package` on the same frozen folder (a hard-linked copy per
+Both sides run `builder.artifact.manifest.package` on the same frozen folder (a hard-linked copy per
 run, which the stage moves into its dist): the old side is manifest.py and archive.py read from
 git at OLD_COMMIT and loaded from a temporary folder, the new side is this tree's. Runs alternate
 old, new, old, new so that machine load affects both alike; medians are compared. The new side's
@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from host import machine, write_section  # noqa: E402
 
-from builder.dist import archive as new_archive  # noqa: E402
-from builder.dist import manifest as new_manifest  # noqa: E402
+from builder.artifact import archive as new_archive  # noqa: E402
+from builder.artifact import manifest as new_manifest  # noqa: E402
 
 OLD_REF = "8a49aef674cff9d8a03627bd0ff9a948e64f992a"  # the last commit before the faster package stage (xz -3, then zip, one after the other)
 BEGIN, END = "<!-- bench-package -->", "<!-- /bench-package -->"
@@ -54,11 +54,11 @@ def git_show(ref: str, path: str) -> str:
 def old_modules(ref: str) -> ModuleType:
     """The old manifest module, its archive import pointed at the old archive.py (both from git)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-package-old-"))
-    (folder / "old_archive.py").write_text(git_show(ref, "builder/dist/archive.py"), encoding="utf-8")
-    source = git_show(ref, "builder/dist/manifest.py")
-    if "from builder.dist.archive import" not in source:
-        raise SystemExit(f"{ref}:builder/dist/manifest.py does not import builder.dist.archive")
-    source = source.replace("from builder.dist.archive import", "from old_archive import")
+    (folder / "old_archive.py").write_text(git_show(ref, "builder/artifact/archive.py"), encoding="utf-8")
+    source = git_show(ref, "builder/artifact/manifest.py")
+    if "from builder.artifact.archive import" not in source:
+        raise SystemExit(f"{ref}:builder/artifact/manifest.py does not import builder.artifact.archive")
+    source = source.replace("from builder.artifact.archive import", "from old_archive import")
     (folder / "old_manifest.py").write_text(source, encoding="utf-8")
     sys.path.insert(0, str(folder))
     for name in ("old_archive", "old_manifest"):

@@ -79,7 +79,7 @@ class ModifiedLockError(StaleLockError):
 
 
 class BusyError(BuilderError):
-    """Another build of the same profile holds its lock (and --no-wait was given)."""
+    """Another build of the same profile holds its build mutex (and --no-wait was given)."""
 
     exit_code = 13
 

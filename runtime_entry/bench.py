@@ -9,6 +9,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import __version__, config
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .cli_common import SubParsers
+    from .engine import LoadedModel
 
 
 def add_parser(sub: SubParsers, add_runtime_flags: AddFlags, /) -> None:
@@ -102,25 +104,32 @@ def chunk_times(marks: list[tuple[float, int]]) -> list[float]:
     return out
 
 
-def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, object]:
+def warm_up(loaded: LoadedModel) -> float:
+    """One chunk through the model before the timed run; its seconds."""
     import torch
 
-    from .engine import Engine, chunk_count, separate_file, torch_versions
-
-    config.apply_to_torch(cfg)
-    engine = Engine()
-    t0 = time.perf_counter()
-    loaded = engine.load(args.model, args.checkpoint)
-    load_s = time.perf_counter() - t0
     spec = loaded.spec
-    seconds = args.seconds or 2 * spec.chunk_size / spec.sample_rate
-    warmup_s = None
-    if not args.no_warmup:
-        chunk = generated_audio(0, spec.chunk_size, spec.sample_rate)[: spec.audio_channels]
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            loaded.model(torch.from_numpy(chunk).unsqueeze(0))
-        warmup_s = time.perf_counter() - t0
+    chunk = generated_audio(0, spec.chunk_size, spec.sample_rate)[: spec.audio_channels]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        loaded.model(torch.from_numpy(chunk).unsqueeze(0))
+    return time.perf_counter() - t0
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    result: dict[str, object]  # separate_file's
+    frames: int  # of the generated input
+    marks: list[tuple[float, int]]  # (time, chunks done)
+    cpu: float
+    wall: float
+
+
+def timed_separation(loaded: LoadedModel, args: argparse.Namespace, seconds: float) -> TimedRun:
+    """Separate `seconds` of generated audio in a temporary folder, timing each chunk."""
+    from .engine import separate_file
+
+    spec = loaded.spec
     with tempfile.TemporaryDirectory(prefix="stems-bench-") as tmp:
         src = os.path.join(tmp, "bench.wav")
         frames = write_generated(src, seconds, spec.sample_rate)
@@ -136,6 +145,25 @@ def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, ob
             progress=lambda done, _total: marks.append((time.perf_counter(), done)),
         )
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return TimedRun(result=result, frames=frames, marks=marks, cpu=cpu, wall=wall)
+
+
+def measure(args: argparse.Namespace, cfg: config.RuntimeConfig) -> dict[str, object]:
+    import torch
+
+    from .engine import Engine, chunk_count, torch_versions
+
+    config.apply_to_torch(cfg)
+    engine = Engine()
+    t0 = time.perf_counter()
+    loaded = engine.load(args.model, args.checkpoint)
+    load_s = time.perf_counter() - t0
+    spec = loaded.spec
+    seconds = args.seconds or 2 * spec.chunk_size / spec.sample_rate
+    warmup_s = None if args.no_warmup else warm_up(loaded)
+    timed = timed_separation(loaded, args, seconds)
+    result, frames, marks = timed.result, timed.frames, timed.marks
+    cpu, wall = timed.cpu, timed.wall
     chunks = int(str(result["chunks"]))
     per_chunk = chunk_times(marks)
     threads = torch.get_num_threads()

@@ -129,6 +129,83 @@ def _reflect(o: np.ndarray, length: int) -> np.ndarray:
     return np.where(o >= length, 2 * (length - 1) - o, o)
 
 
+class _Overlap:
+    """The overlap-add accumulator: chunk outputs weighted by their windows, summed, and handed
+    to the sink (divided by the summed weights) once no later chunk reaches them."""
+
+    def __init__(
+        self,
+        p: ChunkPlan,
+        num_stems: int,
+        channels: int,
+        sink: Callable[[np.ndarray], None],
+        normalization: Normalization | None,
+    ) -> None:
+        self.p = p
+        self.shape = (num_stems, channels)
+        self.sink = sink
+        self.normalization = normalization
+        self.acc = torch.zeros(num_stems, channels, p.chunk)
+        self.cnt = torch.zeros(p.chunk)
+        self.acc_start = 0  # padded position of acc[..., 0]; everything before it has been emitted
+        self.emitted = 0  # model-rate output samples handed to the sink
+
+    def emit_until(self, pos: int) -> None:
+        p, n = self.p, pos - self.acc_start
+        if n <= 0:
+            return
+        out = torch.nan_to_num(self.acc[..., :n] / self.cnt[:n], nan=0.0)
+        if self.normalization is not None:
+            out = out * self.normalization.std + self.normalization.mean
+        lo, hi = self.acc_start - p.pad, pos - p.pad  # output coordinates
+        a, b = max(lo, 0), min(hi, p.length)
+        if b > a:
+            self.sink(out[..., a - lo : b - lo].numpy())
+            self.emitted += b - a
+        self.acc = torch.cat([self.acc[..., n:], torch.zeros(*self.shape, n)], dim=-1)
+        self.cnt = torch.cat([self.cnt[n:], torch.zeros(n)])
+        self.acc_start = pos
+
+    def add(self, start: int, seg: int, out: torch.Tensor, w: torch.Tensor) -> None:
+        """One chunk's output, starting at padded position `start`, `seg` samples of it real."""
+        self.emit_until(start)
+        self.acc[..., :seg] += out[..., :seg] * w[:seg]
+        self.cnt[:seg] += w[:seg]
+
+
+def _batch_input(
+    p: ChunkPlan, src: _Input, batch_starts: list[int], normalization: Normalization | None
+) -> tuple[torch.Tensor, list[int]]:
+    """The chunks starting at `batch_starts`, reflected at the edges and padded to the chunk size."""
+    parts, segs = [], []
+    for i in batch_starts:
+        seg = min(p.chunk, p.padded - i)
+        o = _reflect(np.arange(i, i + seg) - p.pad, p.length)
+        src.ensure(int(o.max()) + 1)
+        part = torch.from_numpy(np.ascontiguousarray(src.gather(o)))
+        if normalization is not None:
+            part = (part - normalization.mean) / normalization.std
+        if seg < p.chunk:
+            mode = "reflect" if seg > p.chunk // 2 else "constant"
+            part = F.pad(part.unsqueeze(0), (0, p.chunk - seg), mode=mode).squeeze(0)
+        parts.append(part)
+        segs.append(seg)
+    return torch.stack(parts), segs
+
+
+def _batch_window(p: ChunkPlan, window: torch.Tensor, batch_starts: list[int]) -> torch.Tensor:
+    """msst decides the fades by batch (see the module docstring): none at the very ends."""
+    if p.fade and batch_starts[-1] == 0:
+        w = window.clone()
+        w[: p.fade] = 1
+        return w
+    if p.fade and batch_starts[-1] + p.step >= p.padded:
+        w = window.clone()
+        w[-p.fade :] = 1
+        return w
+    return window
+
+
 def demix_stream(
     model: nn.Module,
     blocks: Iterator[np.ndarray],
@@ -151,77 +228,30 @@ def demix_stream(
     their count."""
     p = plan(length, chunk_size, num_overlap)
     starts = list(p.starts)
-    total = len(starts)
     window = base_window(p.chunk, p.fade)
     src = _Input(blocks, channels)
-    acc = torch.zeros(num_stems, channels, p.chunk)
-    cnt = torch.zeros(p.chunk)
-    acc_start = 0  # padded position of acc[..., 0]; everything before it has been emitted
-    emitted = 0  # model-rate output samples handed to the sink
-
-    def emit_until(pos: int) -> None:
-        nonlocal acc, cnt, acc_start, emitted
-        n = pos - acc_start
-        if n <= 0:
-            return
-        out = acc[..., :n] / cnt[:n]
-        out = torch.nan_to_num(out, nan=0.0)
-        if normalization is not None:
-            out = out * normalization.std + normalization.mean
-        lo, hi = acc_start - p.pad, pos - p.pad  # output coordinates
-        a, b = max(lo, 0), min(hi, p.length)
-        if b > a:
-            sink(out[..., a - lo : b - lo].numpy())
-            emitted += b - a
-        acc = torch.cat([acc[..., n:], torch.zeros(num_stems, channels, n)], dim=-1)
-        cnt = torch.cat([cnt[n:], torch.zeros(n)])
-        acc_start = pos
-
-    done = 0
+    overlap = _Overlap(p, num_stems, channels, sink, normalization)
     with torch.inference_mode():
-        for b0 in range(0, total, batch_size):
+        for b0 in range(0, len(starts), batch_size):
             batch_starts = starts[b0 : b0 + batch_size]
-            parts, segs = [], []
-            for i in batch_starts:
-                seg = min(p.chunk, p.padded - i)
-                o = _reflect(np.arange(i, i + seg) - p.pad, p.length)
-                src.ensure(int(o.max()) + 1)
-                part = torch.from_numpy(np.ascontiguousarray(src.gather(o)))
-                if normalization is not None:
-                    part = (part - normalization.mean) / normalization.std
-                if seg < p.chunk:
-                    mode = "reflect" if seg > p.chunk // 2 else "constant"
-                    part = F.pad(part.unsqueeze(0), (0, p.chunk - seg), mode=mode).squeeze(0)
-                parts.append(part)
-                segs.append(seg)
+            batch, segs = _batch_input(p, src, batch_starts, normalization)
             if should_stop is not None and should_stop():
                 raise Cancelled("cancelled")
-            batch = torch.stack(parts)
             out = model(batch) if stem_ids is None else model(batch, active_stem_ids=list(stem_ids))
             if out.ndim == 3:  # one stem: (b, s, t)
                 out = out.unsqueeze(1)
-            # msst decides the fades by batch (see the module docstring)
-            w = window
-            if p.fade and batch_starts[-1] == 0:
-                w = window.clone()
-                w[: p.fade] = 1
-            elif p.fade and batch_starts[-1] + p.step >= p.padded:
-                w = window.clone()
-                w[-p.fade :] = 1
+            w = _batch_window(p, window, batch_starts)
             for k, (i, seg) in enumerate(zip(batch_starts, segs, strict=True)):
-                emit_until(i)
-                acc[..., :seg] += out[k, ..., :seg] * w[:seg]
-                cnt[:seg] += w[:seg]
-                done += 1
+                overlap.add(i, seg, out[k], w)
             # input before the next chunk's reach is no longer needed
             nxt = batch_starts[-1] + p.step
             src.drop_before(max(0, min(nxt - p.pad, p.length - 1 - p.pad)))
             if progress is not None:
-                progress(done, total)
-        emit_until(p.padded)
-    if emitted != p.length:
-        raise RuntimeError(f"demix emitted {emitted} samples, expected {p.length}")
-    return total
+                progress(b0 + len(batch_starts), len(starts))
+        overlap.emit_until(p.padded)
+    if overlap.emitted != p.length:
+        raise RuntimeError(f"demix emitted {overlap.emitted} samples, expected {p.length}")
+    return len(starts)
 
 
 def demix_array(

@@ -30,7 +30,7 @@ from .audio import (
     truncation_note,
 )
 from .checkpoint import load_checkpoint
-from .demix import demix_stream, normalization_stats, plan
+from .demix import Normalization, demix_stream, normalization_stats, plan
 from .errors import InputError, UsageError
 from .models import DEFAULT_SEED, ModelSpec, build_model, resolve_spec
 from .outputs import check_stem_names, job_folder
@@ -164,6 +164,250 @@ def instrumental_stem(spec: ModelSpec, instrumental: bool | str) -> int | None:
     return spec.instruments.index("vocals") if "vocals" in spec.instruments else 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One separation, decided before any audio is read: the model's settings (with the
+    job's overrides), the input's facts, the stems asked for and the layout they are written in."""
+
+    spec: ModelSpec
+    info: AudioInfo
+    input_path: Path
+    target: Path  # the job's folder: out_dir/<input name>
+    chosen: tuple[int, ...]  # the stems written, in order
+    left_out: int | None  # the stem the instrumental leaves out (None: no instrumental)
+    computed: tuple[int, ...]  # the stems taken from the model: chosen, and left_out
+    out_channels: int
+
+    @property
+    def channels(self) -> int:
+        return self.spec.audio_channels
+
+    @property
+    def names(self) -> list[str]:
+        """The files written, as stem names: the chosen stems, then `instrumental`."""
+        return [self.spec.instruments[i] for i in self.chosen] + (
+            [] if self.left_out is None else ["instrumental"]
+        )
+
+    def model_layout(self, block: np.ndarray) -> np.ndarray:
+        """Input channels as the model takes them: audio.num_channels 1 downmixes first."""
+        if self.spec.num_channels == 1 and block.shape[0] > 1:
+            block = block.mean(axis=0, keepdims=True)
+        return adapt_channels(block, self.channels)
+
+    def written_layout(self, block: np.ndarray) -> np.ndarray:
+        """Input channels as the stems are written (the mix the instrumental is taken from)."""
+        block = self.model_layout(block)
+        return block[:1] if self.out_channels == 1 else block
+
+
+def plan_job(
+    loaded: LoadedModel,
+    input_path: str | Path,
+    out_dir: str | Path,
+    *,
+    stems: list[str] | None,
+    instrumental: bool | str,
+    batch_size: int | None,
+    overlap: int | None,
+) -> Job:
+    """Every refusal of the arguments and of the input's header, before any output is made."""
+    spec = with_overrides(loaded.spec, batch_size=batch_size, overlap=overlap)
+    chosen = select_stems(spec, stems)
+    left_out = instrumental_stem(spec, instrumental)
+    computed = chosen if left_out is None or left_out in chosen else [*chosen, left_out]
+    target = job_folder(out_dir, input_path)
+    info = probe(input_path)
+    check_channels(info, spec)
+    # as msst: audio.num_channels 1 downmixes first, 2 writes stereo even from mono; without
+    # it a mono file is fed duplicated and written as the first output channel
+    out_channels = spec.num_channels or (1 if info.channels == 1 else spec.audio_channels)
+    return Job(
+        spec=spec,
+        info=info,
+        input_path=Path(input_path),
+        target=target,
+        chosen=tuple(chosen),
+        left_out=left_out,
+        computed=tuple(computed),
+        out_channels=out_channels,
+    )
+
+
+@dataclass
+class Peaks:
+    """The loudest sample seen in the input and in the written stems (full scale 1.0)."""
+
+    input: float = 0.0
+    output: float = 0.0
+
+    def silence_note(self, input_path: str | Path) -> str | None:
+        if self.input > AUDIBLE and self.output < SILENT:
+            return (
+                f"{input_path}: every stem is silent although the input is not (input peak "
+                f"{self.input:.3g}): the model's weights may be damaged or untrained"
+            )
+        return None
+
+
+def model_blocks(job: Job, to_model: Resampler, warnings: Warnings, peaks: Peaks) -> Iterator[np.ndarray]:
+    """The input, block by block, in the model's channels and at its rate."""
+    for block in read_blocks(job.info, warnings=warnings):
+        if block.size:
+            peaks.input = max(peaks.input, float(np.abs(block).max()))
+        out = to_model.process(job.model_layout(block))
+        if out.shape[1]:
+            yield out
+    tail = to_model.flush()
+    if tail.shape[1]:
+        yield tail
+
+
+class StemSink:
+    """Takes the model's stems block by block at its rate, brings them back to the input's
+    rate and writes them (the instrumental: the mix minus one stem); counts the frames written."""
+
+    def __init__(self, job: Job, writers: list[StemWriter], mix: MixReader | None, peaks: Peaks) -> None:
+        self.job = job
+        self.writers = writers
+        self.mix = mix
+        self.peaks = peaks
+        self.back = Resampler(job.spec.sample_rate, job.info.samplerate, len(job.computed) * job.channels)
+        self.written = 0
+
+    def take(self, block: np.ndarray) -> None:
+        """A block of the model's output, (stems, channels, m): the stems computed go back."""
+        sel = block[list(self.job.computed)]  # (k, channels, m)
+        out = self.back.process(sel.reshape(len(self.job.computed) * self.job.channels, -1))
+        if out.shape[1]:
+            self.write(out.reshape(len(self.job.computed), self.job.channels, -1))
+
+    def write(self, block: np.ndarray) -> None:
+        job, chosen = self.job, len(self.job.chosen)
+        n = min(block.shape[-1], job.info.frames - self.written)
+        if n <= 0:
+            return
+        layout = [stem[:1, :n] if job.out_channels == 1 else stem[:, :n] for stem in block]
+        for data in layout[:chosen]:
+            if data.size:
+                self.peaks.output = max(self.peaks.output, float(np.abs(data).max()))
+        for w, data in zip(self.writers[:chosen], layout[:chosen], strict=True):
+            w.write(data)
+        if self.mix is not None and job.left_out is not None:
+            self.writers[-1].write(self.mix.read(n) - layout[job.computed.index(job.left_out)])
+        self.written += n
+
+    def finish(self) -> None:
+        """The resampler's tail, then every frame of the input must have been written."""
+        tail = self.back.flush()
+        if tail.shape[1]:
+            self.write(tail.reshape(len(self.job.computed), self.job.channels, -1))
+        if self.written != self.job.info.frames:
+            raise RuntimeError(f"wrote {self.written} frames, expected {self.job.info.frames}")
+
+
+def stem_writers(job: Job, loaded: LoadedModel, fmt: str, sample_format: str | None) -> Iterator[StemWriter]:
+    """One writer per file, opened one at a time (the caller keeps each, to abort it on failure)."""
+    for name in job.names:
+        writer = StemWriter(
+            job.target / f"{name}.{fmt}",
+            job.info.samplerate,
+            job.out_channels,
+            fmt,
+            protect=[job.input_path],
+            sample_format=sample_format,
+        )
+        if loaded.untrained:
+            writer.fh.comment = untrained_note(loaded)
+        yield writer
+
+
+def write_stems(
+    loaded: LoadedModel,
+    job: Job,
+    *,
+    fmt: str,
+    sample_format: str | None,
+    normalization: Normalization | None,
+    warnings: Warnings,
+    peaks: Peaks,
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[int, dict[str, str]]:
+    """Run the model over the input and write every stem, or none: (chunks, files by name)."""
+    to_model = Resampler(job.info.samplerate, job.spec.sample_rate, job.channels)
+    model_len = to_model.out_length(job.info.frames) if not to_model.identity else job.info.frames
+    writers: list[StemWriter] = []
+    mix: MixReader | None = None
+    remove_leftovers(job.target)  # partial stems of a killed run into this folder
+    try:
+        for writer in stem_writers(job, loaded, fmt, sample_format):  # each kept as soon as it is open
+            writers.append(writer)
+        if job.left_out is not None:
+            mix = MixReader(job.info, job.written_layout)
+        sink = StemSink(job, writers, mix, peaks)
+        chunks = demix_stream(
+            loaded.model,
+            model_blocks(job, to_model, warnings, peaks),
+            model_len,
+            chunk_size=job.spec.chunk_size,
+            num_overlap=job.spec.num_overlap,
+            batch_size=job.spec.batch_size,
+            num_stems=len(job.spec.instruments),
+            channels=job.channels,
+            sink=sink.take,
+            progress=progress,
+            should_stop=should_stop,
+            stem_ids=job.spec.stem_ids,
+            normalization=normalization,
+        )
+        sink.finish()
+        commit_all(writers)  # every stem, or none
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    finally:
+        if mix is not None:
+            mix.close()
+    return chunks, {name: str(w.path) for name, w in zip(job.names, writers, strict=True)}
+
+
+def normalization_of(job: Job, warnings: Warnings, peaks: Peaks) -> Normalization | None:
+    """inference.normalize needs the whole signal's statistics: one reading pass before the run."""
+    if not job.spec.normalize:
+        return None
+    first_pass = Resampler(job.info.samplerate, job.spec.sample_rate, job.channels)
+    return normalization_stats(model_blocks(job, first_pass, warnings, peaks))
+
+
+def job_result(
+    job: Job,
+    loaded: LoadedModel,
+    input_path: str | Path,
+    *,
+    outputs: dict[str, str],
+    chunks: int,
+    seconds: float,
+    warnings: Warnings,
+) -> dict[str, object]:
+    info = job.info
+    return {
+        "input": str(input_path),
+        "outputs": outputs,
+        "frames": info.frames,
+        "sample_rate": info.samplerate,
+        "audio_seconds": round(info.seconds, 3),
+        "seconds": round(seconds, 3),
+        "realtime_factor": round(seconds / info.seconds, 4) if info.seconds else None,
+        "chunks": chunks,
+        "model": loaded.spec.name,
+        "untrained": loaded.untrained,
+        "version": __version__,
+        "warnings": list(warnings),
+    }
+
+
 def separate_file(
     loaded: LoadedModel,
     input_path: str | Path,
@@ -181,143 +425,37 @@ def separate_file(
     """Separate one file into `out_dir/<input name>/<stem>.<fmt>`; returns what was written.
     With `instrumental`, also `instrumental.<fmt>`: the mix minus one stem (see instrumental_stem)."""
     check_output_format(fmt, sample_format)
-    spec = with_overrides(loaded.spec, batch_size=batch_size, overlap=overlap)
-    chosen = select_stems(spec, stems)
-    left_out = instrumental_stem(spec, instrumental)
-    computed = chosen if left_out is None or left_out in chosen else [*chosen, left_out]
-    target = job_folder(out_dir, input_path)
-    info = probe(input_path)
-    check_channels(info, spec)
+    job = plan_job(
+        loaded,
+        input_path,
+        out_dir,
+        stems=stems,
+        instrumental=instrumental,
+        batch_size=batch_size,
+        overlap=overlap,
+    )
     warnings = Warnings()
-    if note := truncation_note(info):
+    if note := truncation_note(job.info):
         warnings.add(note)
-    peaks = {"in": 0.0, "out": 0.0}
+    peaks = Peaks()
     started = time.perf_counter()
-    channels = spec.audio_channels
-    to_model = Resampler(info.samplerate, spec.sample_rate, channels)
-    model_len = to_model.out_length(info.frames) if not to_model.identity else info.frames
-    # as msst: audio.num_channels 1 downmixes first, 2 writes stereo even from mono; without
-    # it a mono file is fed duplicated and written as the first output channel
-    out_channels = spec.num_channels or (1 if info.channels == 1 else channels)
-    back = Resampler(spec.sample_rate, info.samplerate, len(computed) * channels)
-
-    def model_blocks(to_model: Resampler) -> Iterator[np.ndarray]:
-        for block in read_blocks(info, warnings=warnings):
-            if block.size:
-                peaks["in"] = max(peaks["in"], float(np.abs(block).max()))
-            if spec.num_channels == 1 and block.shape[0] > 1:
-                block = block.mean(axis=0, keepdims=True)
-            out = to_model.process(adapt_channels(block, channels))
-            if out.shape[1]:
-                yield out
-        tail = to_model.flush()
-        if tail.shape[1]:
-            yield tail
-
-    # inference.normalize needs the whole signal's statistics: one reading pass before the run
-    norm = None
-    if spec.normalize:
-        norm = normalization_stats(model_blocks(Resampler(info.samplerate, spec.sample_rate, channels)))
-
-    def mix_layout(block: np.ndarray) -> np.ndarray:  # the input as the stems are written
-        if spec.num_channels == 1 and block.shape[0] > 1:
-            block = block.mean(axis=0, keepdims=True)
-        block = adapt_channels(block, channels)
-        return block[:1] if out_channels == 1 else block
-
-    names = [spec.instruments[i] for i in chosen] + ([] if left_out is None else ["instrumental"])
-    writers: list[StemWriter] = []
-    mix: MixReader | None = None
-    written = 0
-    remove_leftovers(target)  # partial stems of a killed run into this folder
-    try:
-        for name in names:
-            writers.append(
-                StemWriter(
-                    target / f"{name}.{fmt}",
-                    info.samplerate,
-                    out_channels,
-                    fmt,
-                    protect=[Path(input_path)],
-                    sample_format=sample_format,
-                )
-            )
-        if left_out is not None:
-            mix = MixReader(info, mix_layout)
-        if loaded.untrained:
-            for w in writers:
-                w.fh.comment = untrained_note(loaded)
-
-        def write(block: np.ndarray) -> None:
-            nonlocal written
-            block = block[:, :, :] if block.ndim == 3 else block
-            n = min(block.shape[-1], info.frames - written)
-            if n <= 0:
-                return
-            layout = [stem[:1, :n] if out_channels == 1 else stem[:, :n] for stem in block]
-            for data in layout[: len(chosen)]:
-                if data.size:
-                    peaks["out"] = max(peaks["out"], float(np.abs(data).max()))
-            for w, data in zip(writers[: len(chosen)], layout[: len(chosen)], strict=True):
-                w.write(data)
-            if mix is not None and left_out is not None:
-                writers[-1].write(mix.read(n) - layout[computed.index(left_out)])
-            written += n
-
-        def sink(block: np.ndarray) -> None:
-            sel = block[computed]  # (k, channels, m)
-            out = back.process(sel.reshape(len(computed) * channels, -1))
-            if out.shape[1]:
-                write(out.reshape(len(computed), channels, -1))
-
-        chunks = demix_stream(
-            loaded.model,
-            model_blocks(to_model),
-            model_len,
-            chunk_size=spec.chunk_size,
-            num_overlap=spec.num_overlap,
-            batch_size=spec.batch_size,
-            num_stems=len(spec.instruments),
-            channels=channels,
-            sink=sink,
-            progress=progress,
-            should_stop=should_stop,
-            stem_ids=spec.stem_ids,
-            normalization=norm,
-        )
-        tail = back.flush()
-        if tail.shape[1]:
-            write(tail.reshape(len(computed), channels, -1))
-        if written != info.frames:
-            raise RuntimeError(f"wrote {written} frames, expected {info.frames}")
-        commit_all(writers)  # every stem, or none
-    except BaseException:
-        for w in writers:
-            w.abort()
-        raise
-    finally:
-        if mix is not None:
-            mix.close()
+    chunks, outputs = write_stems(
+        loaded,
+        job,
+        fmt=fmt,
+        sample_format=sample_format,
+        normalization=normalization_of(job, warnings, peaks),
+        warnings=warnings,
+        peaks=peaks,
+        progress=progress,
+        should_stop=should_stop,
+    )
     seconds = time.perf_counter() - started
-    if peaks["in"] > AUDIBLE and peaks["out"] < SILENT:
-        warnings.add(
-            f"{input_path}: every stem is silent although the input is not (input peak "
-            f"{peaks['in']:.3g}): the model's weights may be damaged or untrained"
-        )
-    return {
-        "input": str(input_path),
-        "outputs": {name: str(w.path) for name, w in zip(names, writers, strict=True)},
-        "frames": info.frames,
-        "sample_rate": info.samplerate,
-        "audio_seconds": round(info.seconds, 3),
-        "seconds": round(seconds, 3),
-        "realtime_factor": round(seconds / info.seconds, 4) if info.seconds else None,
-        "chunks": chunks,
-        "model": loaded.spec.name,
-        "untrained": loaded.untrained,
-        "version": __version__,
-        "warnings": list(warnings),
-    }
+    if note := peaks.silence_note(input_path):
+        warnings.add(note)
+    return job_result(
+        job, loaded, input_path, outputs=outputs, chunks=chunks, seconds=seconds, warnings=warnings
+    )
 
 
 def chunk_count(spec: ModelSpec, frames: int, samplerate: int) -> int:

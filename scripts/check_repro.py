@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from builder.dist.diff import report  # noqa: E402
+from builder.artifact.diff import report  # noqa: E402
 from builder.targets import host_target  # noqa: E402
 
 

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILDER = ROOT / "builder"
 
 # Lowest first. A module may import its own layer or any lower one, never a higher one.
-LAYERS = ("base", "tools", "openmp", "dist", "measure", "stages", "cli")
+LAYERS = ("base", "tools", "openmp", "artifact", "measure", "stages", "cli")
 
 
 def layer_of(module: str) -> int:

@@ -17,5 +17,5 @@ def test_builder_help_imports_no_lazy_library() -> None:
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
     )  # fmt: skip
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if "|" in line}
-    assert "builder.dist.sbom" in imported  # reached through the build stages, as before
+    assert "builder.artifact.sbom" in imported  # reached through the build stages, as before
     assert sorted(m for m in imported if m.split(".")[0] in LAZY) == []

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from builder.artifact.inspect import human_size
 from builder.cli.common import default_profile, emit_json
 from builder.cli.params import CheckedPath
-from builder.dist.inspect import human_size
 from builder.log import Log
 from builder.paths import Project
 from builder.stages.build import build as run_build

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import emit_json
-from builder.cli.params import CheckedPath
-from builder.dist.clean import (
+from builder.artifact.clean import (
     apply_clean,
     plan_clean,
 )
+from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.paths import Project
 
 

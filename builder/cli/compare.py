@@ -22,6 +22,7 @@ from builder.measure.compare import (
 from builder.measure.sequential import DEFAULT_TIME_S
 from builder.measure.stats import DEFAULT_MIN_EFFECT
 from builder.paths import Project, find_project
+from builder.relpaths import project_relative
 
 
 @click.command("compare")
@@ -96,8 +97,8 @@ def compare(
     result = compare_runtimes(
         ra, rb, repeat=repeat, time_s=time_s, opts=opts, min_effect=min_effect, metric=metric, log=log
     )
-    if out is not None:
-        for kind, path in write_reports(result, out).items():
+    if out is not None:  # a report for sharing: paths under the project, relative to it
+        for kind, path in write_reports(project_relative(result, project.root.resolve()), out).items():
             log.line(f"    {kind}: {path}")
     if as_json:
         emit_json(result)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
+from builder.artifact.diff import report
 from builder.cli.common import emit_json
 from builder.cli.params import CheckedPath
-from builder.dist.diff import report
 from builder.errors import CheckError, InputError
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from builder.artifact.inspect import inspect_path, render
 from builder.cli.common import emit_json
 from builder.cli.params import CheckedPath
-from builder.dist.inspect import inspect_path, render
 
 
 @click.command("inspect")

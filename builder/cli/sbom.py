@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from builder.cli.params import CheckedPath
-from builder.dist.manifest import MANIFEST, read_manifest
-from builder.dist.sbom import (
+from builder.artifact.manifest import MANIFEST, read_manifest
+from builder.artifact.sbom import (
     make_sbom,
 )
+from builder.cli.params import CheckedPath
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text, safe_output
 

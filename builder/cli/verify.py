@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from builder.cli.common import emit_json
-from builder.cli.params import CheckedPath
-from builder.dist.verify import (
+from builder.artifact.verify import (
     verify_dist,
 )
+from builder.cli.common import emit_json
+from builder.cli.params import CheckedPath
 from builder.errors import CheckError
 
 

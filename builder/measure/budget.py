@@ -13,7 +13,7 @@ from builder.profile import Profile
 
 
 def size_of(rt: Runtime) -> dict[str, Any] | None:
-    from builder.dist.inspect import inspect_path
+    from builder.artifact.inspect import inspect_path
 
     try:
         info = inspect_path(rt.path)

@@ -48,7 +48,7 @@ STARTUP = "startup_s"
 
 def static_facts(rt: Runtime) -> dict[str, Any]:
     """Packages with sizes, install method and tools, OpenMP files: read from disk, nothing run."""
-    from builder.dist.inspect import inspect_path
+    from builder.artifact.inspect import inspect_path
 
     info = inspect_path(rt.path)
     facts: dict[str, Any] = {
@@ -90,7 +90,7 @@ def install_method(rt: Runtime) -> dict[str, Any]:
             s = json.loads(stamp.read_text())
             out["builder_stamp"] = {"lock_sha256": s.get("lock"), "uv": s.get("uv")}
     else:
-        from builder.dist.manifest import MANIFEST, read_manifest
+        from builder.artifact.manifest import MANIFEST, read_manifest
 
         if not (rt.path / MANIFEST).is_file():  # a team's own freeze; a damaged manifest is an error
             return {"frozen": "no manifest.json"}

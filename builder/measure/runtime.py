@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from builder.artifact.manifest import MANIFEST, read_manifest
 from builder.contract import CONFIG_ENV, CONFIG_NAME, SETTINGS_ENV
-from builder.dist.manifest import MANIFEST, read_manifest
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text
 from builder.measure.workload import Workload, workload_of

@@ -10,7 +10,7 @@ from pathlib import Path
 from builder.errors import InputError
 from builder.fsutil import iter_files, sha256_file
 from builder.openmp.formats import BY_NAME, Dependencies, SearchContext, sniff
-from builder.openmp.model import AuditReport, Load, Runtime, family_of
+from builder.openmp.model import AuditReport, Load, OpenMPLibrary, family_of
 
 TORCH_CORE_NAMES = frozenset({"libtorch_cpu.so", "libtorch_cpu.dylib", "torch_cpu.dll"})
 
@@ -74,12 +74,12 @@ def _rel(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def audit(path: Path) -> AuditReport:
-    lay = layout(path)
-    root = lay.root
-    files, links = _walk(lay.scan)
+Binaries = dict[Path, tuple[str, tuple[Dependencies, ...]]]
 
-    binaries: dict[Path, tuple[str, tuple[Dependencies, ...]]] = {}
+
+def _read_binaries(files: list[Path]) -> Binaries:
+    """Every file with a binary format's magic, with its dependencies (one entry per slice)."""
+    binaries: Binaries = {}
     for f in files:
         fmt = sniff(f)
         if fmt is None:
@@ -88,8 +88,13 @@ def audit(path: Path) -> AuditReport:
             binaries[f] = (fmt.name, fmt.dependencies(f))
         except Exception:  # noqa: BLE001 - a file with a magic but unreadable body is not a binary to us
             continue
+    return binaries
 
-    # Runtimes: real files named like an OpenMP runtime, with every name (symlink) that reaches them.
+
+def _libraries(
+    files: list[Path], links: list[Path], binaries: Binaries, root: Path
+) -> tuple[dict[Path, list[Path]], dict[Path, OpenMPLibrary]]:
+    """Real files named like an OpenMP library, with every name (symlink) that reaches them."""
     names: dict[Path, list[Path]] = defaultdict(list)
     for p in [*files, *links]:
         if family_of(p.name) is None:
@@ -97,18 +102,22 @@ def audit(path: Path) -> AuditReport:
         real = Path(os.path.realpath(p))
         if real in binaries or (p.is_symlink() and real.exists() and sniff(real) is not None):
             names[real].append(p)
-    runtimes: dict[Path, Runtime] = {}
+    libraries: dict[Path, OpenMPLibrary] = {}
     for real, ps in sorted(names.items()):
         family = family_of(real.name) or family_of(ps[0].name)
         assert family is not None
-        runtimes[real] = Runtime(
+        libraries[real] = OpenMPLibrary(
             path=_rel(real, root),
             family=family,
             size=real.stat().st_size,
             sha256=sha256_file(real),
             names=tuple(sorted(_rel(p, root) for p in ps)),
         )
+    return names, libraries
 
+
+def _search_context(lay: Layout, names: dict[Path, list[Path]], binaries: Binaries) -> SearchContext:
+    """What the loaders search: each library by its file names and its own soname."""
     by_name: dict[str, list[Path]] = defaultdict(list)
     for real, ps in names.items():
         keys = {p.name.lower() for p in ps}
@@ -117,14 +126,19 @@ def audit(path: Path) -> AuditReport:
                 keys.add(dep.soname.lower())
         for key in keys:
             by_name[key].append(next((p for p in ps if p.name.lower() == key), real))
-    ctx = SearchContext(
-        root=root,
+    return SearchContext(
+        root=lay.root,
         exists=os.path.exists,
         executable_dir=lay.executable_dir,
         dll_dirs=_dll_dirs(lay.scan),
         by_name={k: tuple(v) for k, v in by_name.items()},
     )
 
+
+def _loads(
+    binaries: Binaries, libraries: dict[Path, OpenMPLibrary], ctx: SearchContext, root: Path
+) -> tuple[set[Load], set[tuple[str, str]], Path | None]:
+    """Which library each binary's OpenMP request reaches; the requests that reach none; torch's core."""
     loads: set[Load] = set()
     unresolved: set[tuple[str, str]] = set()
     torch_core: Path | None = None
@@ -138,7 +152,7 @@ def audit(path: Path) -> AuditReport:
                     continue
                 hit = fmt.resolve(binary, deps, request, ctx)
                 found = Path(os.path.realpath(hit.path)) if hit else None
-                if hit is None or found not in runtimes:
+                if hit is None or found not in libraries:
                     unresolved.add((_rel(binary, root), request))
                     continue
                 loads.add(
@@ -146,28 +160,41 @@ def audit(path: Path) -> AuditReport:
                         binary=_rel(binary, root),
                         arch=deps.arch,
                         request=request,
-                        runtime=runtimes[found].path,
+                        runtime=libraries[found].path,
                         via=_rel(Path(os.path.normpath(hit.path)), root),
                         how=hit.how,
                     )
                 )
+    return loads, unresolved, torch_core
 
-    primary, reason = None, "torch's core library (libtorch_cpu) is not in this tree"
-    if torch_core is not None:
-        core = _rel(torch_core, root)
-        core_loads = sorted({ld.runtime for ld in loads if ld.binary == core})
-        if len(core_loads) == 1:
-            primary, reason = core_loads[0], f"loaded by {core}"
-        elif not core_loads:
-            reason = f"{core} loads no OpenMP runtime found in this tree"
-        else:
-            reason = f"{core} loads several OpenMP runtimes: {', '.join(core_loads)}"
+
+def _primary(torch_core: Path | None, loads: set[Load], root: Path) -> tuple[str | None, str]:
+    """The library torch's core loads (the one to keep), and why."""
+    if torch_core is None:
+        return None, "torch's core library (libtorch_cpu) is not in this tree"
+    core = _rel(torch_core, root)
+    core_loads = sorted({ld.runtime for ld in loads if ld.binary == core})
+    if len(core_loads) == 1:
+        return core_loads[0], f"loaded by {core}"
+    if not core_loads:
+        return None, f"{core} loads no OpenMP runtime found in this tree"
+    return None, f"{core} loads several OpenMP runtimes: {', '.join(core_loads)}"
+
+
+def audit(path: Path) -> AuditReport:
+    lay = layout(path)
+    root = lay.root
+    files, links = _walk(lay.scan)
+    binaries = _read_binaries(files)
+    names, libraries = _libraries(files, links, binaries, root)
+    loads, unresolved, torch_core = _loads(binaries, libraries, _search_context(lay, names, binaries), root)
+    primary, reason = _primary(torch_core, loads, root)
     return AuditReport(
         root=root.as_posix(),
         kind=lay.kind,
         formats=tuple(sorted({fmt for fmt, _ in binaries.values()})),
         binaries=len(binaries),
-        runtimes=tuple(runtimes.values()),
+        runtimes=tuple(libraries.values()),
         loads=tuple(sorted(loads, key=lambda ld: (ld.binary, ld.request, ld.arch))),
         torch_core=_rel(torch_core, root) if torch_core else None,
         primary=primary,

@@ -51,8 +51,12 @@ class JsonRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Runtime(JsonRecord):
-    """One OpenMP runtime file on disk (a real file; symlinks to it are listed in `names`)."""
+class OpenMPLibrary(JsonRecord):
+    """One OpenMP library file on disk (a real file; symlinks to it are listed in `names`).
+
+    Not "Runtime": that is the program under test. The JSON keys (`runtimes`, a load's `runtime`)
+    stay as published.
+    """
 
     path: str  # real path, relative to the audited root
     family: Family
@@ -83,21 +87,21 @@ class AuditReport(JsonRecord):
     kind: str  # venv, site-packages, frozen, folder
     formats: tuple[str, ...]  # binary formats seen: elf, macho, pe
     binaries: int  # binaries read
-    runtimes: tuple[Runtime, ...]
+    runtimes: tuple[OpenMPLibrary, ...]
     loads: tuple[Load, ...]  # only loads of OpenMP runtimes
     torch_core: str | None  # libtorch_cpu / torch_cpu.dll
     primary: str | None  # the runtime torch_core loads
     primary_reason: str
     unresolved: tuple[tuple[str, str], ...]  # (binary, request) OpenMP requests found nowhere in the tree
 
-    def runtime(self, path: str) -> Runtime:
+    def library(self, path: str) -> OpenMPLibrary:
         return next(r for r in self.runtimes if r.path == path)
 
     def users(self, runtime_path: str) -> tuple[str, ...]:
         return tuple(sorted({load.binary for load in self.loads if load.runtime == runtime_path}))
 
     @property
-    def duplicates(self) -> tuple[Runtime, ...]:
+    def duplicates(self) -> tuple[OpenMPLibrary, ...]:
         return tuple(r for r in self.runtimes if r.path != self.primary)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from builder.openmp.formats import BY_NAME, Symbols, sniff
-from builder.openmp.model import Action, AuditReport, Plan, Refusal
+from builder.openmp.model import Action, AuditReport, OpenMPLibrary, Plan, Refusal
 
 SymbolReader = Callable[[Path, str], Symbols]
 
@@ -22,6 +22,7 @@ WINDOWS_NOTE = (
     "still maps a second copy); rewiring import tables would void Authenticode signatures. Copies that share "
     "a base name are already mapped once by the loader."
 )
+WINDOWS_REFUSAL = "Windows DLL: audit only (see notes)"
 MACHO_NOTE = (
     "Mach-O: the symlink edits no binary, so no code signature changes; rewiring load commands would need "
     "re-signing, which only codesign on macOS can do, so it is not done from other hosts."
@@ -58,18 +59,68 @@ def missing_symbols(
     return checked, missing
 
 
-def plan_fix(report: AuditReport, *, read: SymbolReader = read_symbols) -> Plan:
+class _Symbols:
+    """Symbol tables read once per plan, not once per user of a library."""
+
+    def __init__(self, read: SymbolReader) -> None:
+        self.read = read
+        self.cache: dict[tuple[Path, str], Symbols] = {}
+
+    def __call__(self, path: Path, arch: str) -> Symbols:
+        if (path, arch) not in self.cache:
+            self.cache[(path, arch)] = self.read(path, arch)
+        return self.cache[(path, arch)]
+
+
+def _symbols_missing(
+    report: AuditReport, dup: OpenMPLibrary, primary_path: Path, symbols: _Symbols
+) -> tuple[int, list[str]]:
+    """What each user of `dup` needs from it that the primary lacks, and how many were checked."""
     root = Path(report.root)
-    cache: dict[tuple[Path, str], Symbols] = {}
+    checked, missing = 0, []
+    per_user = [ld for ld in report.loads if ld.runtime == dup.path]
+    for user in report.users(dup.path):
+        loads = [ld for ld in per_user if ld.binary == user]
+        arch = loads[0].arch
+        n, miss = missing_symbols(
+            symbols(root / user, arch),
+            {ld.request for ld in loads},
+            symbols(root / dup.path, arch),
+            symbols(primary_path, arch),
+        )
+        checked += n
+        missing += [f"{m} (needed by {user})" for m in miss]
+    return checked, missing
 
-    def symbols(path: Path, arch: str) -> Symbols:  # the runtimes are read once per plan, not per user
-        if (path, arch) not in cache:
-            cache[(path, arch)] = read(path, arch)
-        return cache[(path, arch)]
 
-    actions: list[Action] = []
-    refusals: list[Refusal] = []
-    notes: list[str] = []
+def _plan_one(report: AuditReport, dup: OpenMPLibrary, symbols: _Symbols) -> Action | Refusal:
+    """A duplicate becomes a symlink to the primary, or is refused with the reason."""
+    assert report.primary is not None
+    root = Path(report.root)
+    primary_path, dup_path = root / report.primary, root / dup.path
+    if Path(dup.path).is_absolute():
+        return Refusal(path=dup.path, reason="outside the audited tree")
+    fmt = sniff(dup_path)
+    if fmt is None or fmt.name == "pe":
+        return Refusal(path=dup.path, reason=WINDOWS_REFUSAL)
+    checked, missing = _symbols_missing(report, dup, primary_path, symbols)
+    if missing:
+        shown = "; ".join(sorted(set(missing))[:5])
+        more = f" and {len(set(missing)) - 5} more" if len(set(missing)) > 5 else ""
+        return Refusal(path=dup.path, reason=f"the primary {report.primary} lacks {shown}{more}")
+    return Action(
+        kind="symlink",
+        path=dup.path,
+        link=os.path.relpath(primary_path, dup_path.parent),
+        primary=report.primary,
+        users=report.users(dup.path),
+        symbols_checked=checked,
+        sha256_before=dup.sha256,
+        size_before=dup.size,
+    )
+
+
+def plan_fix(report: AuditReport, *, read: SymbolReader = read_symbols) -> Plan:
     dups = report.duplicates
     if not dups:
         return Plan(
@@ -83,58 +134,21 @@ def plan_fix(report: AuditReport, *, read: SymbolReader = read_symbols) -> Plan:
             actions=(),
             refusals=tuple(Refusal(path=r.path, reason=reason) for r in dups),
         )
-    primary_path = root / report.primary
-    primary_fmt = sniff(primary_path)
+    notes: list[str] = []
+    primary_fmt = sniff(Path(report.root) / report.primary)
     if primary_fmt is not None and primary_fmt.name == "pe":
         notes.append(WINDOWS_NOTE)
     if primary_fmt is not None and primary_fmt.name == "macho":
         notes.append(MACHO_NOTE)
-    for dup in dups:
-        dup_path = root / dup.path
-        if Path(dup.path).is_absolute():
-            refusals.append(Refusal(path=dup.path, reason="outside the audited tree"))
-            continue
-        fmt = sniff(dup_path)
-        if fmt is None or fmt.name == "pe":
-            refusals.append(Refusal(path=dup.path, reason="Windows DLL: audit only (see notes)"))
-            if WINDOWS_NOTE not in notes:
-                notes.append(WINDOWS_NOTE)
-            continue
-        users = report.users(dup.path)
-        checked, missing = 0, []
-        per_user = [ld for ld in report.loads if ld.runtime == dup.path]
-        for user in users:
-            loads = [ld for ld in per_user if ld.binary == user]
-            requests = {ld.request for ld in loads}
-            arch = loads[0].arch
-            n, miss = missing_symbols(
-                symbols(root / user, arch), requests, symbols(dup_path, arch), symbols(primary_path, arch)
-            )
-            checked += n
-            missing += [f"{m} (needed by {user})" for m in miss]
-        if missing:
-            shown = "; ".join(sorted(set(missing))[:5])
-            more = f" and {len(set(missing)) - 5} more" if len(set(missing)) > 5 else ""
-            refusals.append(
-                Refusal(path=dup.path, reason=f"the primary {report.primary} lacks {shown}{more}")
-            )
-            continue
-        actions.append(
-            Action(
-                kind="symlink",
-                path=dup.path,
-                link=os.path.relpath(primary_path, dup_path.parent),
-                primary=report.primary,
-                users=users,
-                symbols_checked=checked,
-                sha256_before=dup.sha256,
-                size_before=dup.size,
-            )
-        )
+    symbols = _Symbols(read)
+    decided = [_plan_one(report, dup, symbols) for dup in dups]
+    refusals = [d for d in decided if isinstance(d, Refusal)]
+    if any(r.reason == WINDOWS_REFUSAL for r in refusals) and WINDOWS_NOTE not in notes:
+        notes.append(WINDOWS_NOTE)
     return Plan(
         root=report.root,
         primary=report.primary,
-        actions=tuple(actions),
+        actions=tuple(d for d in decided if isinstance(d, Action)),
         refusals=tuple(refusals),
         notes=tuple(notes),
     )

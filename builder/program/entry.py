@@ -161,82 +161,102 @@ def _datas(profile: Profile, root: Path) -> tuple[tuple[tuple[str, str], ...], l
     return tuple(datas), files
 
 
-def resolve_program(profile: Profile, site_packages: Path, project_root: Path) -> ProgramEntry:
-    """What to freeze for the profile's [program]; ProfileError when what it names is not there."""
+@dataclass(frozen=True)
+class _Shared:
+    """What every kind of program gets: the profile's datas and the probe's hidden imports."""
+
+    datas: tuple[tuple[str, str], ...]
+    data_files: list[Path]
+    hidden: tuple[str, ...]
+
+
+def _bundled_entry(profile: Profile, project_root: Path, shared: _Shared) -> ProgramEntry:
     prog = profile.program
-    datas, data_files = _datas(profile, project_root)
-    hidden = tuple(m for m in PROBE_IMPORTS if m != "threadpoolctl" or (site_packages / m).is_dir() or
-                   (site_packages / f"{m}.py").is_file())  # fmt: skip
-    if prog.bundled:
-        package = Project(root=project_root).runtime_entry
-        return ProgramEntry(
-            name=prog.name,
-            description=prog.describe(),
-            bundled=True,
-            launcher="from runtime_entry.main import main\n\nraise SystemExit(main())\n",
-            script=None,
-            # a copy of the package: its folder's neighbours (an installed builder's
-            # site-packages, this checkout's tests) must not be on the freeze's search path
-            pathex=(Path("src"),),
-            copies={"src/runtime_entry": package},
-            collect=("runtime_entry", *prog.collect),
-            hidden=hidden,
-            # the contract's JSON files, read by the program beside its own code
-            datas=((str(CONTRACT_FOLDER), "runtime_entry/contract"), *datas),
-            sources=_no_caches([*iter_files(package), *data_files]),
-            source_root=package.parent,
-            hook=hook_text(bundled=True),
+    package = Project(root=project_root).runtime_entry
+    return ProgramEntry(
+        name=prog.name,
+        description=prog.describe(),
+        bundled=True,
+        launcher="from runtime_entry.main import main\n\nraise SystemExit(main())\n",
+        script=None,
+        # a copy of the package: its folder's neighbours (an installed builder's
+        # site-packages, this checkout's tests) must not be on the freeze's search path
+        pathex=(Path("src"),),
+        copies={"src/runtime_entry": package},
+        collect=("runtime_entry", *prog.collect),
+        hidden=shared.hidden,
+        # the contract's JSON files, read by the program beside its own code
+        datas=((str(CONTRACT_FOLDER), "runtime_entry/contract"), *shared.datas),
+        sources=_no_caches([*iter_files(package), *shared.data_files]),
+        source_root=package.parent,
+        hook=hook_text(bundled=True),
+    )
+
+
+def _console_script_entry(
+    profile: Profile, site_packages: Path, project_root: Path, shared: _Shared
+) -> ProgramEntry:
+    prog = profile.program
+    assert prog.console_script is not None
+    scripts = console_scripts(site_packages)
+    if prog.console_script not in scripts:
+        known = ", ".join(sorted(scripts)[:12]) or "none"
+        raise ProfileError(
+            f"{profile.path}: key 'program.console-script': no console script {prog.console_script!r} "
+            f"in the locked packages (installed: {known})",
+            hint="add the package that provides it to packages.requirements, or fix the name",
         )
-    if prog.console_script:
-        scripts = console_scripts(site_packages)
-        if prog.console_script not in scripts:
-            known = ", ".join(sorted(scripts)[:12]) or "none"
-            raise ProfileError(
-                f"{profile.path}: key 'program.console-script': no console script {prog.console_script!r} "
-                f"in the locked packages (installed: {known})",
-                hint="add the package that provides it to packages.requirements, or fix the name",
-            )
-        value, dist = scripts[prog.console_script]
-        return ProgramEntry(
-            name=prog.name,
-            description=prog.describe(),
-            bundled=False,
-            launcher=launcher_for(value, f"console script {prog.console_script} of {dist}"),
-            script=None,
-            pathex=(),
-            collect=prog.collect,
-            hidden=hidden,
-            datas=datas,
-            sources=_no_caches(data_files),
-            source_root=project_root,
-            hook=hook_text(bundled=False),
+    value, dist = scripts[prog.console_script]
+    return ProgramEntry(
+        name=prog.name,
+        description=prog.describe(),
+        bundled=False,
+        launcher=launcher_for(value, f"console script {prog.console_script} of {dist}"),
+        script=None,
+        pathex=(),
+        collect=prog.collect,
+        hidden=shared.hidden,
+        datas=shared.datas,
+        sources=_no_caches(shared.data_files),
+        source_root=project_root,
+        hook=hook_text(bundled=False),
+    )
+
+
+def _function_entry(
+    profile: Profile, site_packages: Path, project_root: Path, shared: _Shared
+) -> ProgramEntry:
+    prog = profile.program
+    assert prog.function is not None
+    module = prog.function.partition(":")[0]
+    base = _module_exists(module, (project_root, site_packages))
+    if base is None:
+        raise ProfileError(
+            f"{profile.path}: key 'program.function': module {module!r} is neither in the project "
+            f"({project_root}) nor in the locked packages",
+            hint="a module of a package in packages.requirements, or a module beside profiles/",
         )
-    if prog.function:
-        module = prog.function.partition(":")[0]
-        base = _module_exists(module, (project_root, site_packages))
-        if base is None:
-            raise ProfileError(
-                f"{profile.path}: key 'program.function': module {module!r} is neither in the project "
-                f"({project_root}) nor in the locked packages",
-                hint="a module of a package in packages.requirements, or a module beside profiles/",
-            )
-        own = base == project_root
-        top = project_root / module.split(".")[0]
-        own_files = ([*iter_files(top)] if top.is_dir() else [top.with_suffix(".py")]) if own else []
-        return ProgramEntry(
-            name=prog.name,
-            description=prog.describe(),
-            bundled=False,
-            launcher=launcher_for(prog.function, f"function {prog.function}"),
-            script=None,
-            pathex=(project_root,) if own else (),
-            collect=prog.collect,
-            hidden=hidden,
-            datas=datas,
-            sources=_no_caches([*own_files, *data_files]),
-            source_root=project_root,
-            hook=hook_text(bundled=False),
-        )
+    own = base == project_root
+    top = project_root / module.split(".")[0]
+    own_files = ([*iter_files(top)] if top.is_dir() else [top.with_suffix(".py")]) if own else []
+    return ProgramEntry(
+        name=prog.name,
+        description=prog.describe(),
+        bundled=False,
+        launcher=launcher_for(prog.function, f"function {prog.function}"),
+        script=None,
+        pathex=(project_root,) if own else (),
+        collect=prog.collect,
+        hidden=shared.hidden,
+        datas=shared.datas,
+        sources=_no_caches([*own_files, *shared.data_files]),
+        source_root=project_root,
+        hook=hook_text(bundled=False),
+    )
+
+
+def _script_entry(profile: Profile, project_root: Path, shared: _Shared) -> ProgramEntry:
+    prog = profile.program
     assert prog.script is not None
     script = project_root / prog.script
     if not script.is_file():
@@ -252,13 +272,29 @@ def resolve_program(profile: Profile, site_packages: Path, project_root: Path) -
         script=script,
         pathex=(script.parent,),
         collect=prog.collect,
-        hidden=hidden,
-        datas=datas,
+        hidden=shared.hidden,
+        datas=shared.datas,
         # the script and its neighbours (what it imports from its own folder)
-        sources=_no_caches([*script.parent.glob("*.py"), *data_files]),
+        sources=_no_caches([*script.parent.glob("*.py"), *shared.data_files]),
         source_root=project_root,
         hook=hook_text(bundled=False),
     )
+
+
+def resolve_program(profile: Profile, site_packages: Path, project_root: Path) -> ProgramEntry:
+    """What to freeze for the profile's [program]; ProfileError when what it names is not there."""
+    prog = profile.program
+    datas, data_files = _datas(profile, project_root)
+    hidden = tuple(m for m in PROBE_IMPORTS if m != "threadpoolctl" or (site_packages / m).is_dir() or
+                   (site_packages / f"{m}.py").is_file())  # fmt: skip
+    shared = _Shared(datas=datas, data_files=data_files, hidden=hidden)
+    if prog.bundled:
+        return _bundled_entry(profile, project_root, shared)
+    if prog.console_script:
+        return _console_script_entry(profile, site_packages, project_root, shared)
+    if prog.function:
+        return _function_entry(profile, site_packages, project_root, shared)
+    return _script_entry(profile, project_root, shared)
 
 
 # A project script run from a venv: as the frozen entry runs it, under the name __main__.

@@ -11,17 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.dist.contributors import Contributor, frozen_contributors
-from builder.dist.inspect import human_size, inspect_path, tree_totals
-from builder.dist.manifest import MANIFEST, SUMS, read_manifest
+from builder.artifact.contributors import Contributor, frozen_contributors
+from builder.artifact.inspect import human_size, inspect_path, tree_totals
+from builder.artifact.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import BudgetError, CheckError, InputError
 from builder.fsutil import require_writable_dir, safe_output_dir
-from builder.locking import exclusive
 from builder.log import Log
 from builder.measure.budget import enforce
+from builder.mutex import build_mutex
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages import freeze_reuse
@@ -29,14 +30,14 @@ from builder.stages.check import check
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
 from builder.stages.install import InstallResult, install, require_native
-from builder.stages.lock import check_lock, read_lock
+from builder.stages.lock import Lock, check_lock, read_lock
 from builder.stages.openmp import openmp_stage_cached
 from builder.stages.package import manifest_body, package_stage
 from builder.stages.smoke import smoke_bench
 from builder.stages.trace import log_trace_missed, trace_stage, traced
 from builder.tools import process, uv
 from builder.venvs import site_packages_of
-from builder.wheelhouse import find_wheelhouse
+from builder.wheelhouse import Wheelhouse, find_wheelhouse
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
 
@@ -131,6 +132,126 @@ def _freeze_or_reuse(
     return frozen
 
 
+def _install_step(profile: Profile, lock: Lock, work: Path, wh: Wheelhouse | None, log: Log) -> InstallResult:
+    with log.step("install"):
+        inst = install(profile, lock, work / "venv", wh)
+        log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
+        for pkg, where in inst.sources.items():
+            log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
+    return inst
+
+
+def _log_kept(plan: FreezePlan, log: Log) -> None:
+    for kept in plan.kept:
+        log.line(
+            f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
+            f"{kept.origin} lifted)"
+        )
+
+
+def _judge_frozen(profile: Profile, frozen: FreezeResult, *, traced: bool, log: Log) -> None:
+    """The frozen folder's size, what the trace missed, and the size budget."""
+    size, files = tree_totals(frozen.folder)
+    log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
+    if traced:
+        log_trace_missed(frozen.trace_missed, log)
+    check_size_budget(profile, frozen.folder, size, files)
+
+
+def _log_selftest(profile: Profile, selftest: dict[str, Any], log: Log) -> None:
+    t = selftest["threads"]
+    if "workload" in selftest:
+        job = selftest["workload"]
+        log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
+    log.line(
+        f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
+        f"(at import {t['at_import']}), interop {t['interop']}, precision "
+        f"{selftest['matmul_precision']}, OpenMP: "
+        + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
+    )
+
+
+def _log_smoke(smoke: dict[str, Any], log: Log) -> None:
+    med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
+    job = smoke["runtime"].get("workload")
+    log.line(
+        (
+            f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
+            if job
+            else f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+            "(tiny model, 1 s of audio)"
+        )
+        + f", peak {med.get('peak_rss_mb')} MB"
+        + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+    )
+
+
+def _log_packaged(archive: Path | None, zipped: Path | None, dist: Path, log: Log) -> None:
+    for path in (archive, zipped):
+        if path is not None:
+            log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
+    for row in inspect_path(dist)["packages"][:8]:
+        log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
+
+
+def _result(
+    profile: Profile, dist: Path, inst: InstallResult, *, up_to_date: bool, log: Log
+) -> dict[str, Any]:
+    """`builder build --json`: read back from the packaged dist, the same whether built or up to date."""
+    summary = dist_summary(dist)
+    selftest = json.loads((dist / "selftest.json").read_text())
+    name = profile.program.name
+    if not (dist / name / (name + profile.target.exe_suffix)).is_file():
+        raise CheckError(f"{dist}: packaged folder has no {name} program")
+    return {
+        "profile": profile.name,
+        "target": profile.target.name,
+        "artifact": str(dist),
+        "program": str(dist / name / (name + profile.target.exe_suffix)),
+        "manifest": str(dist / MANIFEST),
+        **summary,
+        "up_to_date": up_to_date,
+        "venv_reused": inst.reused,
+        "sources": inst.sources,
+        "stages_seconds": log.durations,
+        "selftest": {
+            "threads": selftest["threads"],
+            "matmul_precision": selftest["matmul_precision"],
+            "openmp": selftest["openmp"],
+            # what threadpoolctl saw loaded: the proof of one OpenMP pool at the profile's threads
+            "threadpools": selftest.get("threadpools", []),
+            "versions": selftest["versions"],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """What build checks before any work: the profile, its lock, the wheelhouse, the folders."""
+
+    profile: Profile
+    lock_path: Path
+    lock: Lock
+    wheelhouse: Wheelhouse | None
+    work: Path
+    dist: Path
+
+
+def _check_before_work(project: Project, profile_name: str, wheelhouse: Path | None, out: Path) -> _Ready:
+    profile = load_profile(profile_name, project.profiles)
+    require_native(profile, "build")
+    uv.find_python(profile.python)  # fail before any work when the interpreter is missing
+    lock_path = project.lock_path(profile.name)
+    check_lock(profile, lock_path)
+    lock = read_lock(lock_path)
+    wh = find_wheelhouse(wheelhouse)
+    dist = (out / profile.name).resolve()
+    require_writable_dir(out, "--out")
+    safe_output_dir(dist, "--out")
+    work = (project.work / profile.name).resolve()
+    return _Ready(profile=profile, lock_path=lock_path, lock=lock, wheelhouse=wh, work=work, dist=dist)
+
+
 def build(
     project: Project,
     profile_name: str,
@@ -142,34 +263,15 @@ def build(
     wait: bool = True,
 ) -> dict[str, Any]:
     """Build a profile's dist; every check that needs no work runs before the first stage."""
-    profile = load_profile(profile_name, project.profiles)
-    require_native(profile, "build")
-    uv.find_python(profile.python)  # fail before any work when the interpreter is missing
-    lock_path = project.lock_path(profile.name)
-    check_lock(profile, lock_path)
-    lock = read_lock(lock_path)
-    wh = find_wheelhouse(wheelhouse)
-    work = (project.work / profile.name).resolve()
-    dist = (out / profile.name).resolve()
-    require_writable_dir(out, "--out")
-    safe_output_dir(dist, "--out")
-
+    ready = _check_before_work(project, profile_name, wheelhouse, out)
+    profile, lock_path, lock, work, dist = ready.profile, ready.lock_path, ready.lock, ready.work, ready.dist
     # One build of a profile at a time: a second one would clobber this one's scratch folders.
-    with exclusive(work / ".build.lock", what=f"a build of {profile.name}", wait=wait, log=log):
-        with log.step("install"):
-            inst = install(profile, lock, work / "venv", wh)
-            log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
-            for pkg, where in inst.sources.items():
-                log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
-
+    with build_mutex(work / ".build.mutex", what=f"a build of {profile.name}", wait=wait, log=log):
+        inst = _install_step(profile, lock, work, ready.wheelhouse, log)
         openmp_record = openmp_stage_cached(inst, log)
         trace = trace_stage(profile, inst, project.root, work, lock.hash(), log) if traced(profile) else None
         plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work, trace)
-        for kept in plan.kept:
-            log.line(
-                f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
-                f"{kept.origin} lifted)"
-            )
+        _log_kept(plan, log)
         key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
         up_to_date = not force and _up_to_date(dist, key)
         if up_to_date:
@@ -178,38 +280,14 @@ def build(
             epoch = source_date_epoch(project, lock_path)
             with log.step("freeze"):
                 frozen = _freeze_or_reuse(profile, plan, inst, lock.hash(), project, work, epoch, force, log)
-                size, files = tree_totals(frozen.folder)
-                log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
-                if trace is not None:
-                    log_trace_missed(frozen.trace_missed, log)
-                check_size_budget(profile, frozen.folder, size, files)
+                _judge_frozen(profile, frozen, traced=trace is not None, log=log)
             program = frozen.folder / (plan.program + profile.target.exe_suffix)
             with log.step("check"):
                 selftest = check(program, profile, lock, trace.outputs if trace else None)
-                t = selftest["threads"]
-                if "workload" in selftest:
-                    job = selftest["workload"]
-                    log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
-                log.line(
-                    f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
-                    f"(at import {t['at_import']}), interop {t['interop']}, precision "
-                    f"{selftest['matmul_precision']}, OpenMP: "
-                    + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
-                )
+                _log_selftest(profile, selftest, log)
             with log.step("bench (smoke)"):
                 smoke = smoke_bench(program, profile, project=project)
-                med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
-                job = smoke["runtime"].get("workload")
-                log.line(
-                    (
-                        f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
-                        if job
-                        else f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
-                        "(tiny model, 1 s of audio)"
-                    )
-                    + f", peak {med.get('peak_rss_mb')} MB"
-                    + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
-                )
+                _log_smoke(smoke, log)
                 enforce(smoke)
             with log.step("package"):
                 body = manifest_body(
@@ -229,33 +307,5 @@ def build(
                     frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
                 )
                 freeze_reuse.forget(work / "frozen")  # its folder is the dist's now
-                for path in (packaged.archive, packaged.zip):
-                    if path is not None:
-                        log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
-                for row in inspect_path(dist)["packages"][:8]:
-                    log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
-        summary = dist_summary(dist)
-        selftest = json.loads((dist / "selftest.json").read_text())
-        name = profile.program.name
-        if not (dist / name / (name + profile.target.exe_suffix)).is_file():
-            raise CheckError(f"{dist}: packaged folder has no {name} program")
-        return {
-            "profile": profile.name,
-            "target": profile.target.name,
-            "artifact": str(dist),
-            "program": str(dist / name / (name + profile.target.exe_suffix)),
-            "manifest": str(dist / MANIFEST),
-            **summary,
-            "up_to_date": up_to_date,
-            "venv_reused": inst.reused,
-            "sources": inst.sources,
-            "stages_seconds": log.durations,
-            "selftest": {
-                "threads": selftest["threads"],
-                "matmul_precision": selftest["matmul_precision"],
-                "openmp": selftest["openmp"],
-                # what threadpoolctl saw loaded: the proof of one OpenMP pool at the profile's threads
-                "threadpools": selftest.get("threadpools", []),
-                "versions": selftest["versions"],
-            },
-        }
+                _log_packaged(packaged.archive, packaged.zip, dist, log)
+        return _result(profile, dist, inst, up_to_date=up_to_date, log=log)

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from builder.artifact.bundle import frozen_problems
 from builder.contract import require
-from builder.dist.bundle import frozen_problems
 from builder.errors import CheckError
 from builder.measure.runner import DEFAULT_STALL, run_monitored
 from builder.measure.workload import Workload, workload_of

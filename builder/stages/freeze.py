@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from builder.artifact import macos
 from builder.contract import CONFIG_NAME
-from builder.dist import macos
 from builder.errors import CheckError, InputError, ToolError
 from builder.fsutil import atomic_write_text, iter_files, staged_dir
 from builder.log import Log
@@ -109,7 +109,7 @@ with open({toplevel_out!r}, "w") as fh:
     json.dump(sorted({{m[0].split(".")[0] for m in a.pure}} | {{e[0].split("/")[0] for e in a.binaries + a.datas}}), fh)
 pyz = PYZ(a.pure)
 # macOS: PyInstaller signs every collected binary and the executable with this identity (ad-hoc
-# when None) and entitlements; builder changes no Mach-O afterwards (see builder/dist/macos.py).
+# when None) and entitlements; builder changes no Mach-O afterwards (see builder/artifact/macos.py).
 exe = EXE(
     pyz, a.scripts, [], exclude_binaries=True, name={program!r}, console=True, strip=False, upx=False,
     codesign_identity={codesign_identity!r}, entitlements_file={entitlements!r},
@@ -299,6 +299,38 @@ def plan_freeze(
     )
 
 
+def _write_scratch(plan: FreezePlan) -> Path:
+    """A fresh scratch folder with the plan's generated files and copies; the spec's path."""
+    scratch = plan.scratch
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    for name, text in plan.files.items():
+        (scratch / name).write_text(text, encoding="utf-8")
+    for rel, source in plan.copies.items():
+        shutil.copytree(source, scratch / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    return scratch / f"{plan.program}.spec"
+
+
+def _after_pyinstaller(profile: Profile, plan: FreezePlan, frozen: Path) -> tuple[FrozenOpenMP, int]:
+    """The passes over the frozen folder: one file per OpenMP runtime, strip, runtime.json.
+
+    PyInstaller has signed every Mach-O by now: these may swap files for links, never rewrite
+    one (checked). Windows folders hold no symlinks: copies are only reported."""
+    signed = macos.snapshot(frozen)
+    openmp = one_file_per_runtime(frozen, symlinks=profile.target.sys_platform != "win32")
+    stripped = (
+        strip_libraries(frozen) if profile.freeze.strip and profile.target.sys_platform == "linux" else 0
+    )
+    atomic_write_text(frozen / CONFIG_NAME, json.dumps(plan.runtime_config, indent=2, sort_keys=True) + "\n")
+    changed = macos.changed_since(frozen, signed)
+    if changed:
+        raise CheckError(
+            f"{len(changed)} Mach-O file(s) changed after PyInstaller signed them: {', '.join(changed[:3])}",
+            hint="post-freeze passes may replace files by symlinks, never rewrite them",
+        )
+    return openmp, stripped
+
+
 def freeze(
     profile: Profile,
     plan: FreezePlan,
@@ -313,13 +345,7 @@ def freeze(
     phases go to `log` as it runs, and its whole log to `work`/pyinstaller.log."""
     tool = pyinstaller.ensure(python, work.parent / "tools")
     scratch = plan.scratch
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    for name, text in plan.files.items():
-        (scratch / name).write_text(text, encoding="utf-8")
-    for rel, source in plan.copies.items():
-        shutil.copytree(source, scratch / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    spec = scratch / f"{plan.program}.spec"
+    spec = _write_scratch(plan)
     toplevel = scratch / TOPLEVEL_NAME
     with staged_dir(out) as tmp:
         args: list[str | Path] = [
@@ -336,22 +362,7 @@ def freeze(
         exe = frozen / (plan.program + profile.target.exe_suffix)
         if not exe.is_file():
             raise ToolError(f"PyInstaller finished but {exe} is missing")
-        # PyInstaller has signed every Mach-O by now: what follows may swap files for links, never
-        # rewrite one (checked below). Windows folders hold no symlinks: copies are only reported.
-        signed = macos.snapshot(frozen)
-        openmp = one_file_per_runtime(frozen, symlinks=profile.target.sys_platform != "win32")
-        stripped = (
-            strip_libraries(frozen) if profile.freeze.strip and profile.target.sys_platform == "linux" else 0
-        )
-        atomic_write_text(
-            frozen / CONFIG_NAME, json.dumps(plan.runtime_config, indent=2, sort_keys=True) + "\n"
-        )
-        changed = macos.changed_since(frozen, signed)
-        if changed:
-            raise CheckError(
-                f"{len(changed)} Mach-O file(s) changed after PyInstaller signed them: {', '.join(changed[:3])}",
-                hint="post-freeze passes may replace files by symlinks, never rewrite them",
-            )
+        openmp, stripped = _after_pyinstaller(profile, plan, frozen)
     bundled = frozenset(json.loads(toplevel.read_text()))
     missed = json.loads((scratch / MISSED_NAME).read_text())
     shutil.rmtree(scratch, ignore_errors=True)

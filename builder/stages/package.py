@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from builder import __version__
-from builder.dist.bundle import macos_minimum
-from builder.dist.inspect import tree_totals
-from builder.dist.manifest import PackageResult, package, packages_json, read_site_packages
-from builder.dist.sbom import make_sbom
+from builder.artifact.bundle import macos_minimum
+from builder.artifact.inspect import tree_totals
+from builder.artifact.manifest import PackageResult, package, packages_json, read_site_packages
+from builder.artifact.sbom import make_sbom
 from builder.log import Log
 from builder.profile import Profile
 from builder.stages.freeze import FreezeResult

@@ -26,6 +26,37 @@ from .transformer import RMSNorm
 DEFAULT_FREQS_PER_BANDS = (2,) * 24 + (4,) * 12 + (12,) * 8 + (24,) * 8 + (48,) * 8 + (128, 129)
 
 
+_COMMON_KEYS = (
+    "stereo",
+    "num_stems",
+    "stft_n_fft",
+    "stft_hop_length",
+    "stft_win_length",
+    "stft_normalized",
+    "stft_window_fn",
+    "zero_dc",
+    "skip_connection",
+)
+_LAYER_KEYS = (
+    "dim",
+    "depth",
+    "time_transformer_depth",
+    "freq_transformer_depth",
+    "linear_transformer_depth",
+    "dim_head",
+    "heads",
+    "attn_dropout",
+    "ff_dropout",
+    "use_pope",
+)
+
+
+def _layers(options: dict[str, Any], *, norm_output: bool) -> nn.ModuleList:
+    """The axial transformer stack from a constructor's options (sage_attention is flash_attn here)."""
+    flash = bool(options["flash_attn"] or options["sage_attention"])
+    return build_layers(**{k: options[k] for k in _LAYER_KEYS}, flash_attn=flash, norm_output=norm_output)
+
+
 class _RoformerBase(nn.Module):
     num_stems: int
     audio_channels: int
@@ -131,33 +162,11 @@ class BSRoformer(_RoformerBase):
         sage_attention: bool = False,
     ) -> None:
         super().__init__()
-        self._init_common(
-            stereo=stereo,
-            num_stems=num_stems,
-            stft_n_fft=stft_n_fft,
-            stft_hop_length=stft_hop_length,
-            stft_win_length=stft_win_length,
-            stft_normalized=stft_normalized,
-            stft_window_fn=stft_window_fn,
-            zero_dc=zero_dc,
-            skip_connection=skip_connection,
-        )
+        options = dict(locals())  # the signature stays explicit: msst's options, by name
+        self._init_common(**{k: options[k] for k in _COMMON_KEYS})
         if len(freqs_per_bands) < 2 or sum(freqs_per_bands) != self.n_freqs:
             raise ValueError(f"freqs_per_bands must sum to {self.n_freqs}, got {sum(freqs_per_bands)}")
-        self.layers = build_layers(
-            dim=dim,
-            depth=depth,
-            time_transformer_depth=time_transformer_depth,
-            freq_transformer_depth=freq_transformer_depth,
-            linear_transformer_depth=linear_transformer_depth,
-            dim_head=dim_head,
-            heads=heads,
-            attn_dropout=attn_dropout,
-            ff_dropout=ff_dropout,
-            flash_attn=flash_attn or sage_attention,
-            norm_output=False,
-            use_pope=use_pope,
-        )
+        self.layers = _layers(options, norm_output=False)
         self.final_norm = RMSNorm(dim)
         dims = tuple(2 * f * self.audio_channels for f in freqs_per_bands)
         self.band_split = BandSplit(dim, dims)
@@ -228,32 +237,10 @@ class MelBandRoformer(_RoformerBase):
         sage_attention: bool = False,
     ) -> None:
         super().__init__()
-        self._init_common(
-            stereo=stereo,
-            num_stems=num_stems,
-            stft_n_fft=stft_n_fft,
-            stft_hop_length=stft_hop_length,
-            stft_win_length=stft_win_length,
-            stft_normalized=stft_normalized,
-            stft_window_fn=stft_window_fn,
-            zero_dc=zero_dc,
-            skip_connection=skip_connection,
-        )
+        options = dict(locals())  # the signature stays explicit: msst's options, by name
+        self._init_common(**{k: options[k] for k in _COMMON_KEYS})
         self.match_input_audio_length = match_input_audio_length
-        self.layers = build_layers(
-            dim=dim,
-            depth=depth,
-            time_transformer_depth=time_transformer_depth,
-            freq_transformer_depth=freq_transformer_depth,
-            linear_transformer_depth=linear_transformer_depth,
-            dim_head=dim_head,
-            heads=heads,
-            attn_dropout=attn_dropout,
-            ff_dropout=ff_dropout,
-            flash_attn=flash_attn or sage_attention,
-            norm_output=True,
-            use_pope=use_pope,
-        )
+        self.layers = _layers(options, norm_output=True)
         member = torch.from_numpy(mel_band_membership(sample_rate, stft_n_fft, num_bands))
         if not member.any(dim=0).all():
             raise ValueError("every frequency must belong to a mel band")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from builder.dist.manifest import InstalledPackage, package, packages_json
+from builder.artifact.manifest import InstalledPackage, package, packages_json
 from builder.measure.compare import static_facts
 from builder.measure.runtime import resolve_path
 from builder.paths import Project

@@ -19,9 +19,9 @@ import pytest
 from helpers import assert_one_line_error, run_builder
 from release.helpers import make_dist
 
-from builder.dist.inspect import inspect_path
-from builder.dist.manifest import MANIFEST, SUMS, read_manifest, read_site_packages
-from builder.dist.verify import verify_dist
+from builder.artifact.inspect import inspect_path
+from builder.artifact.manifest import MANIFEST, SUMS, read_manifest, read_site_packages
+from builder.artifact.verify import verify_dist
 from builder.errors import BuilderError, InputError, LimitError, ProfileError, StaleLockError
 from builder.profile import load_profile
 from builder.stages.lock import check_lock, read_lock

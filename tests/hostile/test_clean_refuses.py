@@ -14,7 +14,7 @@ import pytest
 from helpers import assert_one_line_error
 from release.helpers import make_dist
 
-from builder.dist.verify import verify_dist
+from builder.artifact.verify import verify_dist
 from builder.errors import InputError
 
 from .test_builder_files import cli

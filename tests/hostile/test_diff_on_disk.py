@@ -18,8 +18,8 @@ import pytest
 from helpers import run_builder
 from release.helpers import make_dist
 
-from builder.dist.diff import diff_dists
-from builder.dist.manifest import MANIFEST
+from builder.artifact.diff import diff_dists
+from builder.artifact.manifest import MANIFEST
 
 from .test_builder_files import cli
 

@@ -34,12 +34,12 @@ WRITERS = {
         "    (tmp / 'big').write_bytes(b'x' * N)\n    import time; time.sleep(30)"
     ),
     "tar.xz archive": (
-        "from builder.dist.archive import write_archive as w\n"
+        "from builder.artifact.archive import write_archive as w\n"
         "src = Path(sys.argv[1]).parent / 'src'; src.mkdir(exist_ok=True); (src / 'r').write_bytes(os.urandom(N // 4))\n"
         "w(src, Path(sys.argv[1]) / 'P.tar.xz', 0, arcname='P')"
     ),
     "zip archive": (
-        "from builder.dist.archive import write_zip as w\n"
+        "from builder.artifact.archive import write_zip as w\n"
         "src = Path(sys.argv[1]).parent / 'src'; src.mkdir(exist_ok=True); (src / 'r').write_bytes(os.urandom(N // 4))\n"
         "w(src, Path(sys.argv[1]) / 'P.zip', 0, arcname='P')"
     ),

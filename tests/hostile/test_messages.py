@@ -162,14 +162,14 @@ def test_an_unreadable_lock_is_a_permission_error_not_a_stale_lock(project: Path
 
 
 @needs_bits
-def test_a_build_lock_it_may_not_read_is_not_recovered_as_stale(tmp_path: Path) -> None:
-    held = tmp_path / ".build.lock"
+def test_a_build_mutex_it_may_not_read_is_not_recovered_as_stale(tmp_path: Path) -> None:
+    held = tmp_path / ".build.mutex"
     held.write_text('{"pid": 1}')
     held.chmod(0)
     code = (
-        "from pathlib import Path\nfrom builder.locking import exclusive\nfrom builder.log import Log\n"
+        "from pathlib import Path\nfrom builder.mutex import build_mutex\nfrom builder.log import Log\n"
         "from builder.errors import AccessError\n"
-        f"try:\n    with exclusive(Path({str(held)!r}), what='a build', wait=False, log=Log()):\n"
+        f"try:\n    with build_mutex(Path({str(held)!r}), what='a build', wait=False, log=Log()):\n"
         "        print('taken')\nexcept AccessError as exc:\n    print(exc.one_line())\n"
     )
     proc = subprocess.run(

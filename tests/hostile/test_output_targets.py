@@ -20,7 +20,7 @@ import pytest
 from helpers import assert_one_line_error, run_builder
 from release.helpers import make_dist
 
-from builder.dist.manifest import MANIFEST, SUMS
+from builder.artifact.manifest import MANIFEST, SUMS
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text, safe_output_dir
 

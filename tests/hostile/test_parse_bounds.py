@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from release.helpers import make_dist
 
+from builder.artifact.manifest import MANIFEST, SUMS, read_manifest, read_record
+from builder.artifact.verify import VerifyReport, verify_dist
 from builder.bounds import (
     MAX_DEPTH,
     MAX_KEY_PARTS,
@@ -25,8 +27,6 @@ from builder.bounds import (
     json_depth,
     toml_shape,
 )
-from builder.dist.manifest import MANIFEST, SUMS, read_manifest, read_record
-from builder.dist.verify import VerifyReport, verify_dist
 from builder.errors import LimitError
 from builder.profile import load_profile
 from builder.stages.lock import read_lock

@@ -155,7 +155,7 @@ def test_the_next_build_after_a_kill_succeeds_without_cleanup(built: dict) -> No
 
 
 def test_dist_sbom_is_valid_and_lists_what_is_inside(built: dict) -> None:
-    from builder.dist.sbom import validate_sbom
+    from builder.artifact.sbom import validate_sbom
 
     text = (Path(built["artifact"]) / "sbom.cdx.json").read_text()
     validate_sbom(text)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import run_builder
 
-from builder.dist.contributors import frozen_contributors
-from builder.dist.inspect import inspect_path
+from builder.artifact.contributors import frozen_contributors
+from builder.artifact.inspect import inspect_path
 from builder.errors import BudgetError
 from builder.profile import load_profile
 from builder.stages.build import check_size_budget

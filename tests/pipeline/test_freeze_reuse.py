@@ -44,7 +44,7 @@ def test_the_freeze_key_reads_the_freeze_code_not_the_packaging_code() -> None:
     assert {"stages/freeze.py", "tools/pyinstaller.py", "openmp/frozen.py", "program/entry.py"} <= names
     assert not names & {
         "stages/package.py",
-        "dist/archive.py",
+        "artifact/archive.py",
         "stages/check.py",
         "stages/smoke.py",
         "stages/build.py",

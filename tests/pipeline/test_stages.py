@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error, run_builder
 
-from builder.dist.inspect import inspect_path
-from builder.dist.manifest import MANIFEST, SUMS, package
+from builder.artifact.inspect import inspect_path
+from builder.artifact.manifest import MANIFEST, SUMS, package
 from builder.errors import ForeignTargetError, PythonNotFoundError
 from builder.fsutil import staged_dir
 from builder.profile import load_profile
@@ -271,8 +271,8 @@ def test_the_inputs_hash_reads_every_builder_module_the_build_imports() -> None:
     assert {
         "stages/build.py",
         "stages/freeze.py",
-        "dist/manifest.py",
-        "dist/archive.py",
+        "artifact/manifest.py",
+        "artifact/archive.py",
         "tools/uv.py",
     } <= names
     assert {"contract.py", "openmp/formats/elf.py", "stages/package.py", "stages/inputs.py"} <= names
@@ -283,7 +283,7 @@ def test_the_inputs_hash_reads_every_builder_module_the_build_imports() -> None:
 def test_archive_is_byte_identical_for_the_same_files_whatever_their_times(tmp_path: Path) -> None:
     import tarfile
 
-    from builder.dist.archive import write_archive
+    from builder.artifact.archive import write_archive
 
     def tree(where: Path, mtime: int) -> Path:
         (where / "stems/_internal").mkdir(parents=True)

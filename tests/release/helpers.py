@@ -1,4 +1,4 @@
-"""Small synthetic dists (packaged by the real builder.dist.manifest.package()) and the real CLI."""
+"""Small synthetic dists (packaged by the real builder.artifact.manifest.package()) and the real CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from builder.dist.manifest import package
+from builder.artifact.manifest import package
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.dist import archive
-from builder.dist.archive import write_archive, write_both, write_zip, xz_args
+from builder.artifact import archive
+from builder.artifact.archive import write_archive, write_both, write_zip, xz_args
 
 EPOCH = 315532800
 needs_xz = pytest.mark.skipif(

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.dist.archive import write_archive, write_zip
-from builder.dist.manifest import package
-from builder.dist.verify import verify_dist
+from builder.artifact.archive import write_archive, write_zip
+from builder.artifact.manifest import package
+from builder.artifact.verify import verify_dist
 from builder.profile import load_all
 from builder.targets import TARGETS
 from builder.venvs import site_packages_of

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.dist.clean import apply_clean, plan_clean
-from builder.dist.verify import verify_dist
+from builder.artifact.clean import apply_clean, plan_clean
+from builder.artifact.verify import verify_dist
 from builder.errors import InputError
 from builder.paths import Project
 from release.helpers import make_dist, run_cli

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.dist.bundle import frozen_problems, loaded_openmp
+from builder.artifact.bundle import frozen_problems, loaded_openmp
 from builder.fsutil import sha256_file
 from builder.openmp.frozen import family_of, loaded_problems, one_file_per_runtime, plan_relinks
 from builder.profile import load_profile

@@ -12,8 +12,8 @@ from pathlib import Path
 import lief
 import pytest
 
-from builder.dist import macos
-from builder.dist.bundle import frozen_problems, macos_minimum
+from builder.artifact import macos
+from builder.artifact.bundle import frozen_problems, macos_minimum
 from builder.errors import InputError, ProfileError
 from builder.profile import load_profile
 from builder.stages.freeze import ENTITLEMENTS_NAME, plan_freeze

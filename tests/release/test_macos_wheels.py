@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.dist import macos
+from builder.artifact import macos
 from builder.openmp.frozen import plan_relinks
 from builder.targets import TARGETS
 from builder.tools import uv

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from builder.dist.sbom import make_sbom, validate_sbom
+from builder.artifact.sbom import make_sbom, validate_sbom
 from builder.errors import InputError
 from release.helpers import run_cli
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from helpers import assert_one_line_error
 
-from builder.dist.verify import verify_dist
+from builder.artifact.verify import verify_dist
 from release.helpers import run_cli
 
 LIB = "stems/_internal/libgomp.so.1"

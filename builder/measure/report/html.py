@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from builder.dist.inspect import human_size
+from builder.artifact.inspect import human_size
 from builder.measure.bench import METRICS
 from builder.measure.report.markdown import ci_header
 

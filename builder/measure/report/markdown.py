@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from builder.dist.inspect import human_size
+from builder.artifact.inspect import human_size
 from builder.measure.bench import METRICS
 from builder.measure.stats import MIN_PAIRS
 

@@ -1,6 +1,6 @@
 """The seed report: the by-hand environment comparison this project grew from, from measurements.
 
-`/work/shared/reference/environment-comparison-by-hand.md` compared an OLD (fast) and a NEW
+`reference/environment-comparison-by-hand.md` (outside this repository) compared an OLD (fast) and a NEW
 (slow) runtime section by section (versions, extra packages, OpenMP, threading, imports) and
 ended with hypotheses. `benchmarks/seed_report.py` (`make seed-report`) measures the same two
 settings as Linux profiles with `builder compare` and `builder doctor`; this module turns their
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from builder.dist.inspect import human_size
+from builder.artifact.inspect import human_size
 from builder.measure.bench import METRICS
 from builder.measure.report.markdown import ci_header, table
 

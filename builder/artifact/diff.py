@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.dist.manifest import read_manifest
+from builder.artifact.manifest import read_manifest
 from builder.fsutil import DIST_RECORDS, sha256_file
 
 TIMESTAMP_WINDOW = 3 * 24 * 3600  # an int this close to "now" is most likely a build time

@@ -19,8 +19,8 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
+from builder.artifact.archive import write_both
 from builder.bounds import MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, check_json, over_digit_limit, read_bounded
-from builder.dist.archive import write_both
 from builder.errors import InputError, LimitError
 from builder.fsutil import atomic_write_text, iter_files, safe_output_dir, sha256_file, staged_dir
 from builder.oserror import stat_path
@@ -132,6 +132,27 @@ class PackageResult:
     zip_sha256: str | None = None
 
 
+def write_archives(
+    tmp: Path,
+    archive: Path,
+    zipped: Path,
+    epoch: int,
+    arcname: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[str, str]:
+    """Both archives of the staged folder, each with its `.sha256` file; their digests."""
+    # Each archive leaves out the other and its .sha256: both hold the same entries.
+    sides = [archive, zipped, *(a.with_name(a.name + ".sha256") for a in (archive, zipped))]
+    archive_sha, zip_sha = write_both(
+        tmp, archive, zipped, epoch, arcname=arcname, skip=sides, progress=progress
+    )
+    for written, digest in ((archive, archive_sha), (zipped, zip_sha)):
+        atomic_write_text(
+            tmp / f"{written.name}.sha256", f"{digest.removeprefix('sha256:')}  {written.name}\n"
+        )
+    return archive_sha, zip_sha
+
+
 def package(
     frozen: Path,
     dist: Path,
@@ -175,15 +196,7 @@ def package(
         archive = archive_sha = zipped = zip_sha = None
         if archive_epoch is not None:
             archive, zipped = tmp / f"{dist.name}.tar.xz", tmp / f"{dist.name}.zip"
-            # Each archive leaves out the other and its .sha256: both hold the same entries.
-            sides = [archive, zipped, *(a.with_name(a.name + ".sha256") for a in (archive, zipped))]
-            archive_sha, zip_sha = write_both(
-                tmp, archive, zipped, archive_epoch, arcname=dist.name, skip=sides, progress=progress
-            )
-            for written, digest in ((archive, archive_sha), (zipped, zip_sha)):
-                atomic_write_text(
-                    tmp / f"{written.name}.sha256", f"{digest.removeprefix('sha256:')}  {written.name}\n"
-                )
+            archive_sha, zip_sha = write_archives(tmp, archive, zipped, archive_epoch, dist.name, progress)
         for name, text in reports.items():
             atomic_write_text(tmp / name, text)
     return PackageResult(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.dist.manifest import read_record
+from builder.artifact.manifest import read_record
 from builder.fsutil import iter_files
 
 INTERNAL = "_internal"
@@ -20,7 +20,9 @@ INTERNAL = "_internal"
 
 @dataclass(frozen=True, kw_only=True)
 class Contributor:
-    name: str  # a distribution's name, a top-level folder or file, or "(program)" for what is beside _internal
+    name: (
+        str  # a distribution's name, a top-level folder or file, or "(program)" for what is beside _internal
+    )
     version: str | None  # from its dist-info, when PyInstaller kept one
     size: int  # bytes on disk (links counted as themselves)
     files: int
@@ -36,7 +38,11 @@ def _owners(internal: Path) -> dict[str, tuple[str, str | None]]:
         name, _, version = info.name.removesuffix(".dist-info").rpartition("-")
         owner = (name or version, version if name else None)
         owners[info.name] = owner
-        tops = [Path(rel).parts[0] for rel in read_record(info / "RECORD")] if (info / "RECORD").is_file() else []
+        tops = (
+            [Path(rel).parts[0] for rel in read_record(info / "RECORD")]
+            if (info / "RECORD").is_file()
+            else []
+        )
         if (info / "top_level.txt").is_file():  # setuptools' list, where PyInstaller kept no RECORD
             tops += (info / "top_level.txt").read_text(encoding="utf-8", errors="replace").split()
         for top in tops:

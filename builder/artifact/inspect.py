@@ -3,7 +3,7 @@
 A dist's packages are the manifest's: every package the freeze bundled, also one that PyInstaller
 keeps only in its PYZ archive (pure Python, no file of its own on disk, listed with size 0). A
 frozen folder without a manifest (a team's own freeze, builder's build/P/frozen) is sized from its
-files on disk, by top-level entry under `_internal` (builder/dist/contributors.py): torch is listed
+files on disk, by top-level entry under `_internal` (builder/artifact/contributors.py): torch is listed
 even where PyInstaller kept no dist-info for it.
 """
 
@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from builder.dist.contributors import frozen_contributors
-from builder.dist.manifest import MANIFEST, read_manifest, read_site_packages
+from builder.artifact.contributors import frozen_contributors
+from builder.artifact.manifest import MANIFEST, read_manifest, read_site_packages
 from builder.errors import InputError
 from builder.fsutil import iter_files
 from builder.venvs import site_packages_of
@@ -158,7 +158,9 @@ def render(info: dict[str, Any]) -> str:
     for p in info["packages"]:
         lines.append(f"  {p['name']:<{width}}  {p['version'] or '':<14} {human_size(p['size']):>10}")
     if info["kind"] == "frozen":
-        lines.append("  (sized from the files on disk, by top-level entry of _internal; no version: no dist-info kept)")
+        lines.append(
+            "  (sized from the files on disk, by top-level entry of _internal; no version: no dist-info kept)"
+        )
     if info["kind"] == "dist":
         lines.append("  (names in parentheses: files PyInstaller added that no package's RECORD lists;")
         lines.append("   0 B: pure Python kept only in PyInstaller's PYZ archive, inside the program file)")

@@ -3,7 +3,7 @@
 - The OpenMP runtime the program loaded is the one real file of its runtime in the folder
   (builder/openmp/frozen.py made it so), not a system copy or a second file of the family.
 - Mac targets: no bundled binary needs a macOS newer than the profile's minimum, every Mach-O
-  is signed, and on a macOS host `codesign --verify` accepts them (builder/dist/macos.py).
+  is signed, and on a macOS host `codesign --verify` accepts them (builder/artifact/macos.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from builder.dist import macos
+from builder.artifact import macos
 from builder.openmp.frozen import family_of, loaded_problems
 from builder.profile import Profile
 

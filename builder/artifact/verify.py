@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.dist.manifest import MANIFEST, SUMS, read_manifest
+from builder.artifact.manifest import MANIFEST, SUMS, read_manifest
 from builder.bounds import MAX_MANIFEST_BYTES, read_bounded
 from builder.errors import BuilderError, InputError
 from builder.fsutil import sha256_file, walk
@@ -178,77 +178,77 @@ def _check_archive(
     return [], names, []
 
 
+def _entry_difference(rel: str, entry: dict[str, Any], path: Path) -> tuple[str, Difference] | None:
+    """How one file on disk differs from its manifest entry: ("links" or "modified", what), or None."""
+    if "link" in entry:
+        found = f"symlink to {os.readlink(path)}" if path.is_symlink() else "not a symlink"
+        if found != _describe(entry):
+            return "links", Difference(path=rel, expected=_describe(entry), found=found)
+        return None
+    if path.is_symlink():
+        return "modified", Difference(
+            path=rel, expected=_describe(entry), found=f"symlink to {os.readlink(path)}"
+        )
+    if not path.is_file():  # a FIFO or a device is never read (a read could block forever)
+        return "modified", Difference(path=rel, expected=_describe(entry), found="not a regular file")
+    size = path.stat().st_size
+    digest = sha256_file(path) if size == entry["size"] else "(not hashed)"
+    if size != entry["size"] or digest != entry["sha256"]:
+        return "modified", Difference(path=rel, expected=_describe(entry), found=f"{size} bytes {digest}")
+    return None
+
+
+def _sums_differences(dist: Path, entries: dict[str, dict[str, Any]]) -> list[Difference]:
+    """SHA256SUMS against the manifest: every entry's hash, and the manifest's own."""
+    sums: list[Difference] = []
+    sums_path = dist / SUMS
+    if not sums_path.is_file() or sums_path.is_symlink():
+        return [Difference(path=SUMS, expected="a file listing every file's SHA-256", found="missing")]
+    try:
+        listed = read_sums(sums_path)
+    except ValueError as exc:  # one difference, not one per file
+        return [Difference(path=SUMS, expected="UTF-8 lines 'HEX  PATH'", found=str(exc))]
+    manifest_hash = sha256_file(dist / MANIFEST)
+    if listed.get(MANIFEST) != manifest_hash:
+        sums.append(Difference(path=MANIFEST, expected=listed.get(MANIFEST), found=manifest_hash))
+    for rel, entry in sorted(entries.items()):
+        want = entry.get("sha256")
+        if listed.get(rel) != want:
+            sums.append(Difference(path=rel, expected=want or "not listed (symlink)", found=listed.get(rel)))
+    for rel in sorted(set(listed) - set(entries) - {MANIFEST}):
+        sums.append(Difference(path=rel, expected="not in the manifest", found=listed[rel]))
+    return sums
+
+
 def verify_dist(dist: Path) -> VerifyReport:
     """Compare a dist folder with its manifest.json and SHA256SUMS; report every difference."""
     manifest = _read_manifest(dist)
     entries = {e["path"]: e for e in manifest["files"]}
     on_disk, empty_dirs = _walk(dist)
 
-    modified: list[Difference] = []
-    links: list[Difference] = []
+    found: dict[str, list[Difference]] = {"modified": [], "links": []}
     removed: list[str] = []
     for rel, entry in sorted(entries.items()):
         path = on_disk.get(rel)
         if path is None:
             removed.append(rel)
-            continue
-        if "link" in entry:
-            found = f"symlink to {os.readlink(path)}" if path.is_symlink() else "not a symlink"
-            if found != _describe(entry):
-                links.append(Difference(path=rel, expected=_describe(entry), found=found))
-        elif path.is_symlink():
-            modified.append(
-                Difference(path=rel, expected=_describe(entry), found=f"symlink to {os.readlink(path)}")
-            )
-        elif not path.is_file():  # a FIFO or a device is never read (a read could block forever)
-            modified.append(Difference(path=rel, expected=_describe(entry), found="not a regular file"))
-        else:
-            size = path.stat().st_size
-            digest = sha256_file(path) if size == entry["size"] else "(not hashed)"
-            if size != entry["size"] or digest != entry["sha256"]:
-                modified.append(
-                    Difference(path=rel, expected=_describe(entry), found=f"{size} bytes {digest}")
-                )
+        elif (difference := _entry_difference(rel, entry, path)) is not None:
+            found[difference[0]].append(difference[1])
 
     archive_diffs, archive_names, archive_removed = _check_archives(dist, manifest, on_disk)
-    modified += archive_diffs
+    modified = found["modified"] + archive_diffs
     removed += archive_removed
     # Reports (bench.json: timings of this build run) are named in the manifest, never hashed.
     reports = set(manifest.get("reports", []))
     added = sorted(rel for rel in on_disk if rel not in entries and rel not in SKIP | archive_names | reports)
     # An empty folder is not in the manifest, which lists files only: on disk, it was added.
     added += empty_dirs
-
-    sums: list[Difference] = []
-    sums_path = dist / SUMS
-    listed: dict[str, str] | None = None
-    if not sums_path.is_file() or sums_path.is_symlink():
-        sums.append(Difference(path=SUMS, expected="a file listing every file's SHA-256", found="missing"))
-    else:
-        try:
-            listed = read_sums(sums_path)
-        except ValueError as exc:  # one difference, not one per file
-            sums.append(Difference(path=SUMS, expected="UTF-8 lines 'HEX  PATH'", found=str(exc)))
-            listed = None
-    if listed is not None:
-        manifest_hash = sha256_file(dist / MANIFEST)
-        if listed.get(MANIFEST) != manifest_hash:
-            sums.append(Difference(path=MANIFEST, expected=listed.get(MANIFEST), found=manifest_hash))
-        for rel, entry in sorted(entries.items()):
-            want = entry.get("sha256")
-            if listed.get(rel) != want:
-                sums.append(
-                    Difference(path=rel, expected=want or "not listed (symlink)", found=listed.get(rel))
-                )
-        for rel in sorted(set(listed) - set(entries) - {MANIFEST}):
-            sums.append(Difference(path=rel, expected="not in the manifest", found=listed[rel]))
-
     return VerifyReport(
         dist=dist,
         checked=len(entries),
         modified=tuple(modified),
         added=tuple(added),
         removed=tuple(removed),
-        links=tuple(links),
-        sums=tuple(sums),
+        links=tuple(found["links"]),
+        sums=tuple(_sums_differences(dist, entries)),
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.dist.manifest import MANIFEST
+from builder.artifact.manifest import MANIFEST
 from builder.errors import InputError
 from builder.fsutil import TEMP_NAME, is_dead_temp, iter_files
 from builder.paths import Project

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from builder.dist.manifest import MANIFEST
+from builder.artifact.manifest import MANIFEST
 from builder.errors import InputError
 
 if TYPE_CHECKING:
     from cyclonedx.model import HashType, Property
+    from cyclonedx.model.component import Component
 
 SCHEMA_VERSION = "1.6"
 # Fixed namespace for serial numbers: uuid5(NAMESPACE_URL, "runtime-builder").
@@ -85,19 +86,13 @@ def _require(manifest: dict[str, Any]) -> None:
         ) from exc
 
 
-def make_sbom(manifest: dict[str, Any]) -> str:
-    """CycloneDX 1.6 JSON for the runtime a manifest describes; deterministic for a given manifest."""
-    from cyclonedx.model.bom import Bom, BomMetaData
+def _runtime_component(manifest: dict[str, Any]) -> Component:
+    """The runtime itself: the SBOM's subject, with the build's hashes as properties."""
     from cyclonedx.model.component import Component, ComponentType
-    from cyclonedx.output.json import JsonV1Dot6
-    from packageurl import PackageURL
 
-    _require(manifest)
     profile = manifest["profile"]
     target = manifest.get("target") or {}
-    tools = manifest.get("tools") or {}
-
-    runtime = Component(
+    return Component(
         type=ComponentType.APPLICATION,
         name=profile,
         bom_ref=f"runtime:{profile}",
@@ -113,6 +108,12 @@ def make_sbom(manifest: dict[str, Any]) -> str:
             "bytes": (manifest.get("totals") or {}).get("bytes"),
         }),
     )  # fmt: skip
+
+
+def _package_components(manifest: dict[str, Any]) -> list[Component]:
+    """Each package bundled in the program, then the Python interpreter frozen with it."""
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
 
     components = []
     # Only what is inside the program: the venv also holds build-time-only packages
@@ -143,7 +144,19 @@ def make_sbom(manifest: dict[str, Any]) -> str:
                 description="the Python interpreter frozen into the runtime",
             )
         )
+    return components
 
+
+def make_sbom(manifest: dict[str, Any]) -> str:
+    """CycloneDX 1.6 JSON for the runtime a manifest describes; deterministic for a given manifest."""
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot6
+
+    _require(manifest)
+    tools = manifest.get("tools") or {}
+    runtime = _runtime_component(manifest)
+    components = _package_components(manifest)
     tool_components = [
         Component(type=ComponentType.APPLICATION, name=name, version=str(version), bom_ref=f"tool:{name}")
         for name, version in sorted(tools.items())
