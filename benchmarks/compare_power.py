@@ -106,7 +106,7 @@ def record(profile: str, b: Path, rounds: int, out: Path, command: str) -> None:
     """Per-run figures of interleaved rounds, through builder's own measuring functions."""
     from builder.log import Log
     from builder.measure.bench import RunOptions, one_round, warm_up
-    from builder.measure.runtime import venv_runtime
+    from builder.measure.take.subject import venv_runtime
     from builder.paths import find_project
 
     project = find_project(ROOT)

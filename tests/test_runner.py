@@ -1,4 +1,4 @@
-"""The process runner and monitor (builder/measure/runner.py): psutil figures that agree with the
+"""The process runner and monitor (builder/measure/take/runner.py): psutil figures that agree with the
 kernel's own accounting, a whole process tree killed on a hang, and the single-thread alarm."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from builder.measure.bench import RunOptions, bench_runtime, single_thread_diagnosis
-from builder.measure.runner import Sample, run_monitored, window
-from builder.measure.runtime import Runtime
+from builder.measure.take.runner import Sample, run_monitored, window
+from builder.measure.take.subject import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from builder.cli.common import common_options, emit_json, profile_for, resolve_r
 from builder.cli.params import CheckedPath
 from builder.log import Log
 from builder.measure.bench import RunOptions, bench_runtime, render
-from builder.measure.budget import enforce
+from builder.measure.judge.budget import enforce
 from builder.paths import Project, find_project
 
 

@@ -18,7 +18,7 @@ from builder.measure.bisect import (
     bisect_runtimes,
     render,
 )
-from builder.measure.stats import DEFAULT_MIN_EFFECT
+from builder.measure.judge.stats import DEFAULT_MIN_EFFECT
 from builder.paths import Project, find_project
 
 

@@ -13,8 +13,8 @@ import click
 from builder.errors import InputError
 from builder.log import Log
 from builder.measure.bench import DECISION_MODEL, DEFAULT_MODEL, DEFAULT_SECONDS
-from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT
-from builder.measure.runtime import Runtime, resolve_path, venv_runtime
+from builder.measure.take.runner import DEFAULT_STALL, DEFAULT_TIMEOUT
+from builder.measure.take.subject import Runtime, resolve_path, venv_runtime
 from builder.oserror import os_error
 from builder.paths import Project
 from builder.profile import Profile, load_profile

@@ -19,8 +19,8 @@ from builder.measure.compare import (
     compare_runtimes,
     write_reports,
 )
-from builder.measure.sequential import DEFAULT_TIME_S
-from builder.measure.stats import DEFAULT_MIN_EFFECT
+from builder.measure.judge.sequential import DEFAULT_TIME_S
+from builder.measure.judge.stats import DEFAULT_MIN_EFFECT
 from builder.paths import Project, find_project
 
 
@@ -79,7 +79,7 @@ def compare(
     The headline says B is slower, faster, the same within --min-effect, or inconclusive (with
     what would settle it) when --time runs out first.
     """
-    from builder.measure.report import markdown
+    from builder.measure.show import markdown
 
     project = project or find_project()
     if out is not None:

@@ -12,7 +12,7 @@ from builder.log import Log
 from builder.measure.bench import (
     RunOptions,
 )
-from builder.measure.sequential import DEFAULT_TIME_S
+from builder.measure.judge.sequential import DEFAULT_TIME_S
 from builder.measure.tune import (
     render,
     tune_runtime,

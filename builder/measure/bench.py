@@ -4,7 +4,7 @@ Each run starts the runtime twice, as a user's app would, and reads its JSON:
   1. a startup probe, `selftest --json` under `-X importtime` (venvs): time to ready
      (process start to the first JSON line), import time by module, threads, OpenMP;
   2. `bench --json`: separation wall time, real-time factor, seconds per chunk.
-The process figures come from the runner (measure/runner.py).
+The process figures come from the runner (measure/take/runner.py).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 from builder.contract import require
 from builder.errors import CheckError, ToolError
 from builder.log import Log
-from builder.measure.budget import check_budget, size_of
-from builder.measure.importtime import import_summary, median_imports, parse_importtime
-from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT, ProcessResult, run_monitored, window
-from builder.measure.runtime import Runtime
-from builder.measure.stats import spread
-from builder.measure.workload import measure_workload
+from builder.measure.judge.budget import check_budget, size_of
+from builder.measure.judge.stats import spread
+from builder.measure.take.importtime import import_summary, median_imports, parse_importtime
+from builder.measure.take.runner import DEFAULT_STALL, DEFAULT_TIMEOUT, ProcessResult, run_monitored, window
+from builder.measure.take.subject import Runtime
+from builder.measure.take.workload import measure_workload
 from builder.profile import Profile
 
 DEFAULT_MODEL = "tiny"

@@ -4,7 +4,7 @@ B is A plus packages (minimal vs extended). Intermediate environments are A's ex
 packages plus a subset of B's extras (with the extras that subset depends on), installed
 with uv from its cache; each is measured against A in interleaved rounds. A subset that is
 not slower is cleared whole; a slower one is split in two, down to single packages; a single package is named only when a
-second measurement confirms it. Each test is the compare decision (measure/sequential.py): a
+second measurement confirms it. Each test is the compare decision (measure/judge/sequential.py): a
 subset that cannot be decided within its budget is reported as undecided, never cleared.
 Environments are kept under build/bisect/ and reused by their package set.
 """
@@ -34,8 +34,8 @@ from builder.measure.bench import (
     usable,
     warm_up,
 )
-from builder.measure.runtime import Runtime
-from builder.measure.sequential import SEQUENTIAL, fixed_plan, run_rounds
+from builder.measure.judge.sequential import SEQUENTIAL, fixed_plan, run_rounds
+from builder.measure.take.subject import Runtime
 from builder.paths import Project
 from builder.tools import uv
 from builder.venvs import site_packages_of, venv_python

@@ -4,7 +4,7 @@ Static sections (packages, install method, OpenMP files) come from the folders; 
 (OpenMP loaded, threads, imports, performance) from runs interleaved A B / B A in fresh
 processes. Each time metric gets medians, spreads, the ratio B/A with a 95% t-interval on
 the per-round log ratios and a verdict. The headline metric decides how long to measure: rounds
-are added until its verdict is decided or the time budget is spent (measure/sequential.py).
+are added until its verdict is decided or the time budget is spent (measure/judge/sequential.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import psutil
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text, require_writable_dir, safe_output
 from builder.log import Log
-from builder.measure.attribution import attribution
 from builder.measure.bench import (
     METRIC_ALIASES,
     METRICS,
@@ -32,9 +31,10 @@ from builder.measure.bench import (
     usable,
     warm_up,
 )
-from builder.measure.runtime import Runtime
-from builder.measure.sequential import DEFAULT_TIME_S, SEQUENTIAL, Outcome, Plan, fixed_plan, run_rounds
-from builder.measure.stats import DEFAULT_MIN_EFFECT, paired_ratio, verdict
+from builder.measure.judge.attribution import attribution
+from builder.measure.judge.sequential import DEFAULT_TIME_S, SEQUENTIAL, Outcome, Plan, fixed_plan, run_rounds
+from builder.measure.judge.stats import DEFAULT_MIN_EFFECT, paired_ratio, verdict
+from builder.measure.take.subject import Runtime
 from builder.venvs import site_packages_of
 
 # The headline is the job itself (the separation, per chunk); start-up is its own line, since it
@@ -435,7 +435,7 @@ def check_report_folder(out: Path) -> None:
 
 
 def write_reports(result: Mapping[str, Any], out: Path) -> dict[str, Path]:
-    from builder.measure.report import html, markdown
+    from builder.measure.show import html, markdown
 
     out.mkdir(parents=True, exist_ok=True)
     paths = report_paths(out)

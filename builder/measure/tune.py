@@ -2,7 +2,7 @@
 
 Coordinate search (threads, then inter-op threads, then precision), candidates of a stage
 interleaved round by round; then the best settings against the runtime's current ones in
-paired rounds for the gain with its CI, decided as compare decides (measure/sequential.py): a
+paired rounds for the gain with its CI, decided as compare decides (measure/judge/sequential.py): a
 gain that cannot be decided within --time is reported as undecided. The result goes to the runtime config file that
 `stems` reads at start (runtime.json beside the program; for a venv, in the venv).
 """
@@ -30,8 +30,8 @@ from builder.measure.bench import (
     usable,
     warm_up,
 )
-from builder.measure.runtime import Runtime
-from builder.measure.sequential import DEFAULT_TIME_S, SEQUENTIAL, fixed_plan, run_rounds
+from builder.measure.judge.sequential import DEFAULT_TIME_S, SEQUENTIAL, fixed_plan, run_rounds
+from builder.measure.take.subject import Runtime
 
 
 def config_file(rt: Runtime) -> Path:

@@ -21,7 +21,7 @@ from builder.errors import BudgetError, CheckError, InputError
 from builder.fsutil import require_writable_dir, safe_output_dir
 from builder.locking import exclusive
 from builder.log import Log
-from builder.measure.budget import enforce
+from builder.measure.judge.budget import enforce
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages import freeze_reuse

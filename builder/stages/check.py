@@ -13,8 +13,8 @@ from typing import Any
 from builder.contract import require
 from builder.dist.bundle import frozen_problems
 from builder.errors import CheckError
-from builder.measure.runner import DEFAULT_STALL, run_monitored
-from builder.measure.workload import Workload, workload_of
+from builder.measure.take.runner import DEFAULT_STALL, run_monitored
+from builder.measure.take.workload import Workload, workload_of
 from builder.profile import Profile
 from builder.stages.lock import Lock
 from builder.stages.outputs import compare_outputs, missing_from, without_probe_frames

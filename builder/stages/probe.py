@@ -21,7 +21,7 @@ from typing import Any
 
 from builder.contract import OPENMP_FAMILIES, require, runtime_environment
 from builder.errors import CheckError
-from builder.measure.workload import Workload
+from builder.measure.take.workload import Workload
 from builder.stages.outputs import missing_from, without_probe_frames
 from builder.tools import process
 

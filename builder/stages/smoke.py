@@ -8,9 +8,9 @@ from typing import Any
 
 from builder.log import Log
 from builder.measure.bench import DEFAULT_MODEL, RunOptions, bench_runtime
-from builder.measure.runner import DEFAULT_STALL
-from builder.measure.runtime import program_runtime
-from builder.measure.workload import workload_of
+from builder.measure.take.runner import DEFAULT_STALL
+from builder.measure.take.subject import program_runtime
+from builder.measure.take.workload import workload_of
 from builder.paths import Project, find_project
 from builder.profile import Profile
 

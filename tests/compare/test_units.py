@@ -10,9 +10,9 @@ import pytest
 
 from builder.measure.bisect import closure, extras_of
 from builder.measure.compare import package_diff, performance
-from builder.measure.importtime import import_summary, parse_importtime
-from builder.measure.report import html, markdown
-from builder.measure.stats import paired_ratio, spread, verdict
+from builder.measure.judge.stats import paired_ratio, spread, verdict
+from builder.measure.show import html, markdown
+from builder.measure.take.importtime import import_summary, parse_importtime
 
 IMPORTTIME = """import time: self [us] | cumulative | imported package
 import time:       100 |        100 |   encodings.aliases
@@ -226,8 +226,8 @@ def test_a_runtime_without_bench_fails_its_runs_with_one_clear_line(tmp_path) ->
     """A run whose runtime prints no JSON is recorded as failed; the benchmark goes on, then exits 8."""
     from builder.errors import CheckError
     from builder.measure.bench import RunOptions, bench_runtime
-    from builder.measure.budget import enforce
-    from builder.measure.runtime import Runtime
+    from builder.measure.judge.budget import enforce
+    from builder.measure.take.subject import Runtime
 
     fake = tmp_path / "stems"
     fake.write_text("#!/bin/sh\necho \"stems: error: argument command: invalid choice: '$1'\" >&2\nexit 2\n")

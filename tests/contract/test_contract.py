@@ -244,7 +244,7 @@ def test_the_freeze_bundles_the_contract_folder(tmp_path: Path) -> None:
 
 def test_a_measured_runtime_that_drifts_is_reported_failed_with_the_violation(tmp_path: Path) -> None:
     from builder.measure.bench import RunOptions, measure_once
-    from builder.measure.runtime import Runtime
+    from builder.measure.take.subject import Runtime
 
     # a "runtime" whose selftest says `interop_threads` where the contract says `interop`
     program = tmp_path / "drifted.py"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import run_builder, team_profile
 
-from builder.measure.runtime import venv_runtime
+from builder.measure.take.subject import venv_runtime
 from builder.paths import Project
 
 RUNTIME = 'threads = 2\ninterop-threads = 1\nmatmul-precision = "medium"\n'

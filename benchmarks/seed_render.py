@@ -15,7 +15,7 @@ from typing import Any
 
 from builder.dist.inspect import human_size
 from builder.measure.bench import METRICS
-from builder.measure.report.markdown import ci_header, table
+from builder.measure.show.markdown import ci_header, table
 
 # The by-hand document's tables, in its order.
 CORE = ("torch", "numpy", "librosa", "soundfile", "scipy")

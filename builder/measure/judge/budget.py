@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from builder.errors import BudgetError, CheckError, InputError
-from builder.measure.runtime import Runtime
+from builder.measure.take.subject import Runtime
 from builder.profile import Profile
 
 # --- budget ---------------------------------------------------------------------------

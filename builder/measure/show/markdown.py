@@ -7,7 +7,7 @@ from typing import Any
 
 from builder.dist.inspect import human_size
 from builder.measure.bench import METRICS
-from builder.measure.stats import MIN_PAIRS
+from builder.measure.judge.stats import MIN_PAIRS
 
 
 def _v(value: Any) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from builder.contract import OPENMP_FAMILIES, violations
 from builder.errors import ProfileError
 from builder.fsutil import temp_file_name
-from builder.measure.runner import ProcessResult, run_monitored
+from builder.measure.take.runner import ProcessResult, run_monitored
 from builder.profile import Profile
 
 PROBE_ENV = "RUNTIME_BUILDER_PROBE"

@@ -18,7 +18,7 @@ from builder.contract import CONFIG_ENV, CONFIG_NAME, SETTINGS_ENV
 from builder.dist.manifest import MANIFEST, read_manifest
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text
-from builder.measure.workload import Workload, workload_of
+from builder.measure.take.workload import Workload, workload_of
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.program.entry import launcher_name, resolve_program, runtime_config, venv_launcher

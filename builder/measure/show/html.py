@@ -8,7 +8,7 @@ from typing import Any
 
 from builder.dist.inspect import human_size
 from builder.measure.bench import METRICS
-from builder.measure.report.markdown import ci_header
+from builder.measure.show.markdown import ci_header
 
 COLOR_A, COLOR_B = "#2563eb", "#ea580c"
 CSS = """
