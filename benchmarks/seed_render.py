@@ -13,9 +13,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from builder.dist.inspect import human_size
-from builder.measure.bench import METRICS
-from builder.measure.show.markdown import ci_header, table
+from builder.measure.show.format import ci_header
+from builder.measure.show.format import size as human_size
+from builder.measure.show.markdown import table
+from builder.measure.take.metrics import METRICS
 
 # The by-hand document's tables, in its order.
 CORE = ("torch", "numpy", "librosa", "soundfile", "scipy")

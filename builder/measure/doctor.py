@@ -35,7 +35,7 @@ from builder.errors import InputError, ToolError
 from builder.log import Log
 from builder.measure.doctor_probe import WATCHED_ENV
 from builder.measure.take.runner import ProcessResult, Sample, run_monitored, tree_cpu_at
-from builder.measure.take.subject import Runtime
+from builder.measure.take.subject import Subject as Runtime  # the thing under test (renamed Subject)
 from builder.measure.take.workload import Workload as WorkloadCommand
 from builder.measure.take.workload import run_workload
 

@@ -21,7 +21,8 @@ from builder.errors import BudgetError, CheckError, InputError
 from builder.fsutil import require_writable_dir, safe_output_dir
 from builder.locking import exclusive
 from builder.log import Log
-from builder.measure.judge.budget import enforce
+from builder.measure.judge.bench import enforce
+from builder.measure.judge.budget import size_checks
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages import freeze_reuse
@@ -53,23 +54,22 @@ def source_date_epoch(project: Project, lock_path: Path) -> int:
 
 
 def check_size_budget(profile: Profile, folder: Path, size: int, files: int) -> None:
-    """The frozen folder against bench.max-size-mb (decimal MB, 10**6 bytes) and bench.max-files;
-    over either, the error names the folder's largest contributors (torch with or without dist-info)."""
-    budget = profile.bench
-    over_size = budget.max_size_mb is not None and size > budget.max_size_mb * 1e6
-    over_files = budget.max_files is not None and files > budget.max_files
-    if not (over_size or over_files):
+    """The frozen folder against bench.max-size-mb (decimal MB, 10**6 bytes) and bench.max-files
+    (judge/budget.size_checks, the check bench makes of a dist); over either, the error names the
+    folder's largest contributors (torch with or without dist-info)."""
+    over = [c for c in size_checks(profile.bench, size, files) if not c.ok]
+    if not over:
         return
     rows = frozen_contributors(folder)
-    if over_size:
+    if over[0].budget == "max-size-mb":
         raise BudgetError(
-            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {budget.max_size_mb:g} MB; "
+            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {over[0].limit:g} MB; "
             f"largest: {largest_text(rows)}",
             hint=f"raise bench.max-size-mb in {profile.path.name}, or leave out what the program never "
             "uses with freeze.excludes (modules) and freeze.drop (files)",
         )
     raise BudgetError(
-        f"{profile.name}: frozen folder has {files} files, over the budget of {budget.max_files}; "
+        f"{profile.name}: frozen folder has {files} files, over the budget of {over[0].limit:g}; "
         f"most files: {largest_text(rows, by='files')}",
         hint=f"raise bench.max-files in {profile.path.name}, or drop more with freeze.drop",
     )
@@ -198,8 +198,8 @@ def build(
                 )
             with log.step("bench (smoke)"):
                 smoke = smoke_bench(program, profile, project=project)
-                med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
-                job = smoke["runtime"].get("workload")
+                med = {k: (v or {}).get("median") for k, v in smoke.summary.items()}
+                job = smoke.runtime.get("workload")
                 log.line(
                     (
                         f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
@@ -208,7 +208,7 @@ def build(
                         "(tiny model, 1 s of audio)"
                     )
                     + f", peak {med.get('peak_rss_mb')} MB"
-                    + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+                    + (f"; flags: {', '.join(smoke.flags)}" if smoke.flags else "")
                 )
                 enforce(smoke)
             with log.step("package"):
@@ -226,7 +226,7 @@ def build(
                     trace=trace,
                 )
                 packaged = package_stage(
-                    frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
+                    frozen, dist, body, selftest=selftest, smoke=smoke.to_json(), epoch=epoch, log=log
                 )
                 freeze_reuse.forget(work / "frozen")  # its folder is the dist's now
                 for path in (packaged.archive, packaged.zip):

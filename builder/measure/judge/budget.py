@@ -1,25 +1,62 @@
-"""A profile's [bench] budget checked against what was measured."""
+"""A profile's [bench] budget checked against what was measured (pure): the one budget check,
+used by bench (medians and size) and by the build's frozen folder (size, before the smoke bench)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from builder.errors import BudgetError, CheckError, InputError
-from builder.measure.take.subject import Runtime
-from builder.profile import Profile
-
-# --- budget ---------------------------------------------------------------------------
+from builder.profile import BenchBudget, Profile
 
 
-def size_of(rt: Runtime) -> dict[str, Any] | None:
-    from builder.dist.inspect import inspect_path
+@dataclass(frozen=True, kw_only=True)
+class BudgetCheck:
+    budget: str  # the profile's key, e.g. max-size-mb
+    limit: float
+    measured: float
 
-    try:
-        info = inspect_path(rt.path)
-    except (InputError, FileNotFoundError):
-        return None
-    return {"bytes": info["total_bytes"], "files": info["files"]}
+    @property
+    def ok(self) -> bool:
+        return self.measured <= self.limit
+
+    def to_json(self) -> dict[str, Any]:
+        return {"budget": self.budget, "limit": self.limit, "measured": self.measured, "ok": self.ok}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    profile: str | None
+    checks: tuple[BudgetCheck, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def over(self) -> tuple[BudgetCheck, ...]:
+        return tuple(c for c in self.checks if not c.ok)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"profile": self.profile, "checks": [c.to_json() for c in self.checks], "ok": self.ok}
+
+
+def _checks(pairs: list[tuple[str, float | None, float | None]]) -> list[BudgetCheck]:
+    return [
+        BudgetCheck(budget=key, limit=limit, measured=value)
+        for key, limit, value in pairs
+        if limit is not None and value is not None
+    ]
+
+
+def size_checks(bench: BenchBudget, size_bytes: int | None, files: int | None) -> list[BudgetCheck]:
+    """max-size-mb (decimal MB, 10**6 bytes, to 0.1 MB) and max-files against a folder's totals.
+
+    >>> [c.to_json() for c in size_checks(BenchBudget(max_size_mb=500, max_files=10), 612_340_000, 9)]
+    [{'budget': 'max-size-mb', 'limit': 500, 'measured': 612.3, 'ok': False}, {'budget': 'max-files', 'limit': 10, 'measured': 9, 'ok': True}]
+    """
+    size_mb = round(size_bytes / 1e6, 1) if size_bytes is not None else None
+    return _checks([("max-size-mb", bench.max_size_mb, size_mb), ("max-files", bench.max_files, files)])
 
 
 def check_budget(
@@ -28,50 +65,16 @@ def check_budget(
     profile: Profile | None,
     *,
     shipped: bool = True,
-) -> dict[str, Any]:
-    """Each budget the profile sets, with the measured median (or size) and whether it is met."""
-    checks = []
-    if profile is not None:
-        b = profile.bench
-        pairs = [
-            ("max-startup-seconds", b.max_startup_seconds, (summary.get("startup_s") or {}).get("median")),
-            (
-                "max-seconds-per-chunk",
-                b.max_seconds_per_chunk,
-                (summary.get("seconds_per_chunk") or {}).get("median"),
-            ),
-            # size budgets are for what ships: a dist, not a venv
-            ("max-size-mb", b.max_size_mb, round(size["bytes"] / 1e6, 1) if size and shipped else None),
-            ("max-files", b.max_files, size["files"] if size and shipped else None),
-        ]
-        for key, limit, value in pairs:
-            if limit is not None and value is not None:
-                checks.append({"budget": key, "limit": limit, "measured": value, "ok": value <= limit})
-    return {
-        "profile": profile.name if profile else None,
-        "checks": checks,
-        "ok": all(c["ok"] for c in checks),
-    }
-
-
-def enforce(result: Mapping[str, Any]) -> None:
-    """Raise after the report is out: over budget (11), or runs that hung (8)."""
-    over = [c for c in result["budget"]["checks"] if not c["ok"]]
-    if over:
-        c = over[0]
-        raise BudgetError(
-            f"{result['runtime']['label']}: over budget: {c['budget']} is {c['limit']}, "
-            f"measured {c['measured']}" + (f" (and {len(over) - 1} more)" if len(over) > 1 else "")
-        )
-    hung = [r for r in result["runs"] if r.get("hung")]
-    if hung:
-        raise CheckError(
-            f"{result['runtime']['label']}: {len(hung)} of {len(result['runs'])} runs hung and were "
-            f"killed: {hung[0]['hung']}"
-        )
-    failed = [r for r in result["runs"] if r.get("failed")]
-    if failed:
-        raise CheckError(
-            f"{result['runtime']['label']}: {len(failed)} of {len(result['runs'])} runs failed: "
-            f"{failed[0]['failed']}"
-        )
+) -> Budget:
+    """Each budget the profile sets, with the measured median (or size) and whether it is met.
+    Size budgets are for what ships: a dist, not a venv."""
+    if profile is None:
+        return Budget(profile=None)
+    b = profile.bench
+    checks = _checks([
+        ("max-startup-seconds", b.max_startup_seconds, (summary.get("startup_s") or {}).get("median")),
+        ("max-seconds-per-chunk", b.max_seconds_per_chunk, (summary.get("seconds_per_chunk") or {}).get("median")),
+    ])  # fmt: skip
+    if size and shipped:
+        checks += size_checks(b, size["bytes"], size["files"])
+    return Budget(profile=profile.name, checks=tuple(checks))

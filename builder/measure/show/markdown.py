@@ -1,177 +1,139 @@
-"""The compare report as Markdown: the sections people used to write by hand."""
+"""The compare report as Markdown: the sections people used to write by hand, rendered from the
+comparison's document (Comparison.to_json, report.json), section by section."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from builder.dist.inspect import human_size
-from builder.measure.bench import METRICS
-from builder.measure.judge.stats import MIN_PAIRS
+from builder.measure.show.format import (
+    cell,
+    ci_header,
+    ci_range,
+    mapping,
+    metric_label,
+    openmp_list,
+    sentence,
+    size,
+)
+from builder.measure.take.metrics import RESOURCE_METRICS
 
-
-def _v(value: Any) -> str:
-    return "—" if value is None or value == "" else str(value)
+Doc = Mapping[str, Any]
 
 
 def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_v(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(cell(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return out
 
 
-def ci_header(r: Mapping[str, Any]) -> str:
-    """'95% CI' only when some metric has one: too few rounds print no 95% anywhere."""
-    if any(p.get("ci_low") is not None for p in r["performance"].values()):
-        return "95% CI"
-    return f"CI (needs {MIN_PAIRS} rounds)"
+def headline(r: Doc) -> list[str]:
+    a, b, s = r["a"]["runtime"], r["b"]["runtime"], r["settings"]
+    wa, wb = a.get("workload"), b.get("workload")
+    return [
+        f"# Runtime comparison: A = {a['label']}, B = {b['label']}",
+        "",
+        f"**Verdict ({metric_label(r['verdict_metric'])}): {r['verdict']}**",
+        "",
+        *([f"*{sentence(r['caveat'])}*", ""] if r.get("caveat") else []),
+        *([sentence(r["startup"]), ""] if r.get("startup") else []),
+        f"A: `{a['path']}` ({a['kind']}); B: `{b['path']}` ({b['kind']}).  ",
+        *([f"Workload A: `{wa['command']}`; B: `{wb['command']}`; input {wa['input']}.  "] if wa and wb else []),
+        f"{s['repeat']} rounds ({s.get('mode', 'fixed')}), {s['order']}; model `{s['model']}`, "
+        f"{s['seconds']:g} s of audio per run; CI: {s['ci']}; minimum effect {s['min_effect'] * 100:.0f}%.",
+        "",
+    ]  # fmt: skip
 
 
-def compare_report(r: Mapping[str, Any]) -> str:
-    a, b = r["a"], r["b"]
-    s = r["settings"]
-    lines = [
-        f"# Runtime comparison: A = {a['runtime']['label']}, B = {b['runtime']['label']}",
-        "",
-        f"**Verdict ({METRICS[r['verdict_metric']][0] if r['verdict_metric'] else '-'}): {r['verdict']}**",
-        "",
-        *([f"*{r['caveat'][0].upper() + r['caveat'][1:]}*", ""] if r.get("caveat") else []),
-        *([r["startup"][0].upper() + r["startup"][1:], ""] if r.get("startup") else []),
-        f"A: `{a['runtime']['path']}` ({a['runtime']['kind']}); B: `{b['runtime']['path']}` ({b['runtime']['kind']}).  ",
-        *(
-            [
-                f"Workload A: `{w['command']}`; B: `{r['b']['runtime']['workload']['command']}`; input {w['input']}.  "
-            ]
-            if (w := a["runtime"].get("workload")) and r["b"]["runtime"].get("workload")
-            else []
-        ),
-        f"{s['repeat']} rounds ({s.get('mode', 'fixed')}), {s['order']}; model `{s['model']}`, {s['seconds']:g} s of audio per run; "
-        f"CI: {s['ci']}; minimum effect {s['min_effect'] * 100:.0f}%.",
-        "",
-        *(
-            ["## Where the difference comes from", "", *[f"- {line}" for line in r["attribution"]], ""]
-            if r.get("attribution")
-            else []
-        ),
-        "## Performance",
-        "",
-    ]
-    rows = []
-    for m, p in r["performance"].items():
-        sa, sb = r["summary"]["a"].get(m, {}), r["summary"]["b"].get(m, {})
-        ci = f"{p['ci_low']:.3f}–{p['ci_high']:.3f}" if p.get("ci_low") is not None else None
-        rows.append(
-            [
-                p["label"],
-                f"{sa.get('median')} (IQR {sa.get('iqr')})",
-                f"{sb.get('median')} (IQR {sb.get('iqr')})",
-                p.get("ratio"),
-                ci,
-                p["verdict"]["text"],
-            ]
-        )
+def where_from(r: Doc) -> list[str]:
+    if not r.get("attribution"):
+        return []
+    return ["## Where the difference comes from", "", *[f"- {line}" for line in r["attribution"]], ""]
+
+
+def performance(r: Doc) -> list[str]:
+    sa, sb = r["summary"]["a"], r["summary"]["b"]
+    rows = [
+        [p["label"], f"{sa.get(m, {}).get('median')} (IQR {sa.get(m, {}).get('iqr')})",
+         f"{sb.get(m, {}).get('median')} (IQR {sb.get(m, {}).get('iqr')})", p.get("ratio"), ci_range(p),
+         p["verdict"]["text"]]
+        for m, p in r["performance"].items()
+    ]  # fmt: skip
+    lines = ["## Performance", ""]
     lines += table(["metric (s)", "A median", "B median", "B/A", ci_header(r), "verdict"], rows)
-    other = [
-        m
-        for m in ("rtf", "cores_busy", "peak_rss_mb", "os_threads")
-        if m in r["summary"]["a"] or m in r["summary"]["b"]
-    ]
+    other = [m for m in RESOURCE_METRICS if m in sa or m in sb]
     if other:
         lines += ["", "Resources (medians):", ""]
         lines += table(
             ["metric", "A", "B"],
             [
-                [
-                    f"{METRICS[m][0]} ({METRICS[m][1]})" if METRICS[m][1] else METRICS[m][0],
-                    r["summary"]["a"].get(m, {}).get("median"),
-                    r["summary"]["b"].get(m, {}).get("median"),
-                ]
+                [metric_label(m, unit=True), sa.get(m, {}).get("median"), sb.get(m, {}).get("median")]
                 for m in other
             ],
         )
     for side in ("a", "b"):
-        for flag in r["flags"][side]:
-            lines.append(f"\n- flag {side.upper()}: {flag}")
+        lines += [f"\n- flag {side.upper()}: {flag}" for flag in r["flags"][side]]
+    return lines
 
-    pk = r["packages"]
-    lines += [
-        "",
-        "## Packages",
-        "",
+
+def packages(r: Doc) -> list[str]:
+    a, b, pk = r["a"], r["b"], r["packages"]
+    lines = [
+        "", "## Packages", "",
         f"{len(pk['same'])} same, {len(pk['different_version'])} different version, "
         f"{len(pk['only_in_a'])} only in A, {len(pk['only_in_b'])} only in B. "
-        f"Total: A {human_size(a['total_bytes'])} in {a['files']} files, "
-        f"B {human_size(b['total_bytes'])} in {b['files']} files.",
+        f"Total: A {size(a['total_bytes'])} in {a['files']} files, B {size(b['total_bytes'])} in {b['files']} files.",
         "",
-    ]
-    rows = [[p["name"], "only in B", None, p["b"], human_size(p["size_b"])] for p in pk["only_in_b"]]
-    rows += [[p["name"], "only in A", p["a"], None, human_size(p["size_a"])] for p in pk["only_in_a"]]
-    rows += [
-        [
-            p["name"],
-            "different version",
-            p["a"],
-            p["b"],
-            f"{human_size(p['size_a'])} / {human_size(p['size_b'])}",
-        ]
-        for p in pk["different_version"]
-    ]
-    rows += [[p["name"], "same", p["a"], p["b"], human_size(p["size_a"])] for p in pk["same"][:10]]
+    ]  # fmt: skip
+    rows = [[p["name"], "only in B", None, p["b"], size(p["size_b"])] for p in pk["only_in_b"]]
+    rows += [[p["name"], "only in A", p["a"], None, size(p["size_a"])] for p in pk["only_in_a"]]
+    rows += [[p["name"], "different version", p["a"], p["b"], f"{size(p['size_a'])} / {size(p['size_b'])}"]
+             for p in pk["different_version"]]  # fmt: skip
+    rows += [[p["name"], "same", p["a"], p["b"], size(p["size_a"])] for p in pk["same"][:10]]
     lines += table(["package", "status", "A", "B", "size"], rows)
     if len(pk["same"]) > 10:
         lines.append(f"\n({len(pk['same']) - 10} more identical packages in report.json)")
+    return lines
 
-    lines += ["", "## Install method and tools", ""]
+
+def install(r: Doc) -> list[str]:
+    a, b = r["a"], r["b"]
     keys = sorted(set(a["install"]) | set(b["install"]))
-    lines += table(
-        ["", "A", "B"],
-        [[k, _fmt(a["install"].get(k)), _fmt(b["install"].get(k))] for k in keys]
-        + [["Python", a["python"], b["python"]], ["platform", a["platform"], b["platform"]]],
-    )
+    rows = [[k, cell(mapping(a["install"].get(k))), cell(mapping(b["install"].get(k)))] for k in keys]
+    rows += [["Python", a["python"], b["python"]], ["platform", a["platform"], b["platform"]]]
+    return ["", "## Install method and tools", "", *table(["", "A", "B"], rows)]
 
-    lines += ["", "## OpenMP", ""]
+
+def openmp(r: Doc) -> list[str]:
     rows = []
-    for side, facts in (("A", a), ("B", b)):
-        files = facts["openmp_files"].get("runtimes", [])
-        rows.append(
-            [side, "on disk", "; ".join(f"{f['family']} {f['path']}" + _links(f) for f in files) or "none"]
-        )
-        loaded = r["openmp_loaded"][side.lower()]
-        rows.append([side, "loaded", "; ".join(f"{o['family']} {o['path']}" for o in loaded) or "none"])
-    lines += table(["side", "", "runtimes"], rows)
+    for side in ("A", "B"):
+        files = r[side.lower()]["openmp_files"].get("runtimes", [])
+        rows.append([side, "on disk", openmp_list(files, links=True)])
+        rows.append([side, "loaded", openmp_list(r["openmp_loaded"][side.lower()])])
+    return ["", "## OpenMP", "", *table(["side", "", "runtimes"], rows)]
 
-    lines += ["", "## Threading", ""]
-    lines += table(
-        ["setting", "A", "B", ""],
-        [[t["setting"], t["a"], t["b"], "same" if t["same"] else "**differs**"] for t in r["threading"]],
-    )
 
+def threading(r: Doc) -> list[str]:
+    rows = [[t["setting"], t["a"], t["b"], "same" if t["same"] else "**differs**"] for t in r["threading"]]
+    return ["", "## Threading", "", *table(["setting", "A", "B", ""], rows)]
+
+
+def imports(r: Doc) -> list[str]:
     imp = r["imports"]
-    lines += ["", "## Import time", ""]
-    if imp["a"] and imp["b"]:
-        lines.append(
-            f"Total (median): A {imp['a']['total_s']:.3f} s, B {imp['b']['total_s']:.3f} s. "
-            "Largest differences by top-level package (self time, ms):"
-        )
-        lines.append("")
-        lines += table(
-            ["package", "A ms", "B ms", "B − A ms"],
-            [[d["package"], d["a_ms"], d["b_ms"], f"{d['diff_ms']:+.1f}"] for d in imp["top_differences"]],
-        )
-    else:
-        lines.append(
-            "Per-module import times need `-X importtime`, which frozen programs ignore; "
-            "compare the venvs for this section."
-        )
-    return "\n".join(lines) + "\n"
+    lines = ["", "## Import time", ""]
+    if not (imp["a"] and imp["b"]):
+        return [*lines, "Per-module import times need `-X importtime`, which frozen programs ignore; "
+                "compare the venvs for this section."]  # fmt: skip
+    lines.append(
+        f"Total (median): A {imp['a']['total_s']:.3f} s, B {imp['b']['total_s']:.3f} s. "
+        "Largest differences by top-level package (self time, ms):"
+    )
+    rows = [[d["package"], d["a_ms"], d["b_ms"], f"{d['diff_ms']:+.1f}"] for d in imp["top_differences"]]
+    return [*lines, "", *table(["package", "A ms", "B ms", "B − A ms"], rows)]
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
-    return _v(value)
+SECTIONS = (headline, where_from, performance, packages, install, openmp, threading, imports)
 
 
-def _links(f: Mapping[str, Any]) -> str:
-    others = [n for n in f.get("links", []) if n != f["path"]]
-    return f" (+{len(others)} symlink{'s' if len(others) > 1 else ''}: {', '.join(others)})" if others else ""
+def compare_report(r: Doc) -> str:
+    return "\n".join(line for section in SECTIONS for line in section(r)) + "\n"
