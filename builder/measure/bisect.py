@@ -22,8 +22,8 @@ from builder.log import Log
 from builder.measure.judge.bisect import Bisection, closure, conclusion, culprit, extras_of, step_record
 from builder.measure.judge.sequential import SEQUENTIAL, Plan, fixed_plan, run_rounds
 from builder.measure.take.environments import build_env, installed
-from builder.measure.take.metrics import METRIC_ALIASES, METRICS
-from builder.measure.take.runs import RunOptions, figure, one_round, warm_up
+from builder.measure.take.metrics import METRIC_ALIASES, METRICS, figure
+from builder.measure.take.runs import RunOptions, one_round, warm_up
 from builder.measure.take.subject import Subject
 from builder.paths import Project
 

@@ -20,8 +20,8 @@ from builder.measure.judge.compare import Comparison, Measured, Side, comparison
 from builder.measure.judge.sequential import DEFAULT_TIME_S, SEQUENTIAL, Plan, fixed_plan, run_rounds
 from builder.measure.judge.stats import DEFAULT_MIN_EFFECT
 from builder.measure.take.facts import static_facts
-from builder.measure.take.metrics import METRIC_ALIASES
-from builder.measure.take.runs import Run, RunOptions, figure, one_round, warm_up
+from builder.measure.take.metrics import METRIC_ALIASES, figure
+from builder.measure.take.runs import Run, RunOptions, one_round, warm_up
 from builder.measure.take.subject import Subject
 
 

@@ -25,7 +25,8 @@ from builder.fsutil import atomic_write_text, safe_output
 from builder.log import Log
 from builder.measure.judge.sequential import DEFAULT_TIME_S, SEQUENTIAL, Outcome, fixed_plan, run_rounds
 from builder.measure.judge.tune import SETTINGS, Tuning, best_of, config_data, gain_of
-from builder.measure.take.runs import RunOptions, figure, measure_once, one_round, warm_up
+from builder.measure.take.metrics import figure
+from builder.measure.take.runs import RunOptions, measure_once, one_round, warm_up
 from builder.measure.take.subject import Subject
 
 DIST_NOTE = ("the dist's SHA256SUMS/manifest list the old runtime.json: ship this file as a "

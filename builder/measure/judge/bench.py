@@ -3,6 +3,7 @@ single-threaded, several OpenMP runtimes), the budget, and whether the command f
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 from builder.errors import BudgetError, CheckError
 from builder.measure.judge.budget import Budget, check_budget
 from builder.measure.judge.stats import spread
-from builder.measure.take.importtime import median_imports
-from builder.measure.take.metrics import METRICS
-from builder.measure.take.runs import SINGLE_THREAD_CORES, Run, RunOptions, usable
+from builder.measure.take.importtime import TOP_MODULES
+from builder.measure.take.metrics import METRICS, usable
+from builder.measure.take.runs import SINGLE_THREAD_CORES, Run, RunOptions
 from builder.measure.take.subject import Subject
 from builder.profile import Profile
 
@@ -62,6 +63,28 @@ class BenchResult:
             "budget": self.budget.to_json(),
             "runs": self.runs,
         }
+
+
+def median_imports(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Median import time per package and per module over the runs that have them."""
+    per = [r["imports"] for r in runs if r.get("imports")]
+    if not per:
+        return None
+    pkgs = sorted({p for i in per for p in i["by_package_ms"]})
+    by_pkg = {p: round(statistics.median([i["by_package_ms"].get(p, 0.0) for i in per]), 2) for p in pkgs}
+    mods: dict[str, list[float]] = {}
+    for i in per:
+        for m in i["slowest_modules"]:
+            mods.setdefault(m["module"], []).append(m["self_ms"])
+    slowest = sorted(
+        ((m, statistics.median(v + [0.0] * (len(per) - len(v)))) for m, v in mods.items()),
+        key=lambda kv: -kv[1],
+    )[:TOP_MODULES]
+    return {
+        "total_s": round(statistics.median([i["total_s"] for i in per]), 4),
+        "by_package_ms": dict(sorted(by_pkg.items(), key=lambda kv: -kv[1])),
+        "slowest_modules": [{"module": m, "self_ms": round(v, 2)} for m, v in slowest],
+    }
 
 
 def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

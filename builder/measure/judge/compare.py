@@ -12,8 +12,8 @@ from builder.measure.judge.attribution import attribution
 from builder.measure.judge.bench import BenchResult
 from builder.measure.judge.sequential import Outcome, Plan
 from builder.measure.judge.stats import DEFAULT_MIN_EFFECT, paired_ratio, verdict
-from builder.measure.take.metrics import METRICS, STARTUP, TIME_METRICS
-from builder.measure.take.runs import Run, RunOptions, usable
+from builder.measure.take.metrics import METRICS, STARTUP, TIME_METRICS, usable
+from builder.measure.take.runs import Run, RunOptions
 from builder.measure.take.subject import Subject
 
 SCHEMA = "runtime-builder/compare/1"

@@ -1,1 +1,2 @@
-"""Rendering of bench/compare/bisect results: Markdown for people and PRs, HTML with inline SVG plots."""
+"""Showing results: text, Markdown and HTML of bench, compare, bisect and tune, rendered from their
+published documents (to_json), with one formatter (format.py)."""

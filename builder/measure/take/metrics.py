@@ -1,6 +1,10 @@
-"""The figures a run takes: each metric's key, what it is and its unit, and what `--metric` names."""
+"""The figures a run takes: each metric's key, what it is and its unit, what `--metric` names, and
+which runs count (pure definitions, shared by take and judge)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 # Per-run metrics, in seconds unless named otherwise: key -> (label, unit); lower is better.
 METRICS: dict[str, tuple[str, str]] = {
@@ -29,3 +33,13 @@ TIME_METRICS = ("chunk_s", "seconds_per_chunk", "separation_s", "startup_s", "im
 STARTUP = "startup_s"
 # The resources beside the time metrics, in the reports.
 RESOURCE_METRICS = ("rtf", "cores_busy", "peak_rss_mb", "os_threads")
+
+
+def usable(run: Mapping[str, Any]) -> bool:
+    return not run.get("hung") and not run.get("failed")
+
+
+def figure(run: Mapping[str, Any], key: str) -> float | None:
+    """A usable run's figure for `key`, as a float; None for a failed run or a missing figure."""
+    value = run.get(key) if usable(run) else None
+    return float(value) if value is not None else None

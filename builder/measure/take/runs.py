@@ -21,6 +21,7 @@ from builder.contract import require
 from builder.errors import CheckError, ToolError
 from builder.log import Log
 from builder.measure.take.importtime import import_summary, parse_importtime
+from builder.measure.take.metrics import usable
 from builder.measure.take.runner import DEFAULT_STALL, DEFAULT_TIMEOUT, ProcessResult, run_monitored, window
 from builder.measure.take.subject import Subject
 from builder.measure.take.workload import measure_workload
@@ -161,10 +162,6 @@ def measure_once(rt: Subject, opts: RunOptions) -> Run:
     return run
 
 
-def usable(run: Mapping[str, Any]) -> bool:
-    return not run.get("hung") and not run.get("failed")
-
-
 def describe_run(run: Mapping[str, Any]) -> str:
     """One run as a progress line (the log's, while measuring; the reports are show/'s)."""
     if run.get("hung"):
@@ -231,9 +228,3 @@ def one_round(a: Subject, b: Subject, i: int, *, opts: RunOptions, log: Log, of:
         runs[name] = run
         log.line(f"    round {i + 1}{of} {name} ({rt.label}): {describe_run(run)}")
     return runs["A"], runs["B"]
-
-
-def figure(run: Mapping[str, Any], key: str) -> float | None:
-    """A usable run's figure for `key`, as a float; None for a failed run or a missing figure."""
-    value = run.get(key) if usable(run) else None
-    return float(value) if value is not None else None
