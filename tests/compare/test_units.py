@@ -14,6 +14,8 @@ from builder.measure.judge.stats import paired_ratio, spread, verdict
 from builder.measure.show import html, markdown
 from builder.measure.take.importtime import import_summary, parse_importtime
 
+from .schema_check import assert_follows_its_schema
+
 IMPORTTIME = """import time: self [us] | cumulative | imported package
 import time:       100 |        100 |   encodings.aliases
 import time:       400 |        500 | encodings
@@ -235,7 +237,8 @@ def test_a_runtime_without_bench_fails_its_runs_with_one_clear_line(tmp_path) ->
     fake.chmod(0o755)
     rt = Subject(label="old", kind="dist", path=tmp_path, argv=(str(fake),), importtime=False)
     result = bench_runtime(rt, repeat=2, opts=RunOptions(timeout=30, stall=10), warmup=False)
-    r = result.to_json()
+    r = json.loads(json.dumps(result.to_json(), default=str))  # as `builder bench --json` prints it
+    assert assert_follows_its_schema(r) == "bench"
     assert [bool(run["failed"]) for run in r["runs"]] == [True, True]
     assert "needs a rebuild" in r["runs"][0]["failed"] and r["summary"] == {}
     assert r["flags"][0].startswith("failed: 2 of 2 runs")
