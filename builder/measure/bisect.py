@@ -19,7 +19,18 @@ from typing import Any
 
 from builder.errors import InputError
 from builder.log import Log
-from builder.measure.judge.bisect import Bisection, closure, conclusion, culprit, extras_of, step_record
+from builder.measure.judge.bisect import (
+    Bisection,
+    Counts,
+    Culprit,
+    Step,
+    Undecided,
+    closure,
+    conclusion,
+    culprit,
+    extras_of,
+    step_record,
+)
 from builder.measure.judge.sequential import SEQUENTIAL, Plan, fixed_plan, run_rounds
 from builder.measure.take.environments import build_env, installed
 from builder.measure.take.metrics import METRIC_ALIASES, METRICS, figure
@@ -49,12 +60,10 @@ class _Search:
     find_links: Sequence[Path]
     log: Log
     counts: dict[str, int] = field(default_factory=lambda: {"builds": 0, "reused": 0, "tests": 0, "runs": 0})
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    undecided: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    undecided: list[Undecided] = field(default_factory=list)
 
-    def measure(
-        self, rt: Subject, what: str, packages: Sequence[str], confirm: bool = False
-    ) -> dict[str, Any]:
+    def measure(self, rt: Subject, what: str, packages: Sequence[str], confirm: bool = False) -> Step:
         """One test: `rt` against A until decided (or the step's budget is spent)."""
         self.counts["tests"] += 1
         plan = fixed_plan(2 * self.repeat) if self.repeat and confirm else self.plan
@@ -68,10 +77,10 @@ class _Search:
         out = run_rounds(one, plan, budget_s=self.step_time_s, min_effect=self.threshold, what=what)
         step = step_record(self.counts["tests"], packages, rt.label, out)
         self.steps.append(step)
-        self.log.line(f"==> test {self.counts['tests']}: {rt.label}: {step['verdict']}")
+        self.log.line(f"==> test {self.counts['tests']}: {rt.label}: {step.verdict}")
         return step
 
-    def test_subset(self, subset: list[str]) -> tuple[dict[str, Any], list[str], Subject]:
+    def test_subset(self, subset: list[str]) -> tuple[Step, list[str], Subject]:
         """A + the subset (and the extras it needs) against A; an undecided test is kept."""
         env_pkgs = closure(subset, self.b_pkgs, self.extras)
         rt, built = build_env(self.a, self.a_pkgs, self.b_pkgs, env_pkgs, work=self.work,
@@ -79,28 +88,27 @@ class _Search:
         self.counts["builds" if built else "reused"] += 1
         return self.judged(rt, subset, env_pkgs), env_pkgs, rt
 
-    def judged(
-        self, rt: Subject, subset: list[str], env_pkgs: list[str], confirm: bool = False
-    ) -> dict[str, Any]:
+    def judged(self, rt: Subject, subset: list[str], env_pkgs: list[str], confirm: bool = False) -> Step:
         step = self.measure(rt, "A+" + ",".join(subset), env_pkgs, confirm=confirm)
-        if step["undecided"]:
-            self.undecided.append({"packages": list(subset), "verdict": step["verdict"]})
+        if step.undecided:
+            self.undecided.append(Undecided(packages=tuple(subset), verdict=step.verdict))
         return step
 
-    def search(self, subset: list[str]) -> list[dict[str, Any]]:
+    def search(self, subset: list[str]) -> list[Culprit]:
         """The packages of `subset` responsible, halving a slower subset down to single packages;
         a single package is named only if a second measurement agrees (noise happens)."""
         step, env_pkgs, rt = self.test_subset(subset)
-        if not step["slower"]:
+        if not step.slower:
             return []
         if len(subset) > 1:
             half = len(subset) // 2
             return self.search(subset[:half]) + self.search(subset[half:])
-        if not self.judged(rt, subset, env_pkgs, confirm=True)["slower"]:
+        confirmed = self.judged(rt, subset, env_pkgs, confirm=True)
+        if not confirmed.slower:
             return []
-        return [culprit(self.b_pkgs[subset[0]], [p for p in env_pkgs if p != subset[0]], self.steps[-1])]
+        return [culprit(self.b_pkgs[subset[0]], [p for p in env_pkgs if p != subset[0]], confirmed)]
 
-    def culprits(self, whole: dict[str, Any]) -> list[dict[str, Any]]:
+    def culprits(self, whole: Step) -> list[Culprit]:
         """B as a whole is slower: one extra is that extra; more are searched half by half."""
         if len(self.extras) == 1:
             return [culprit(self.b_pkgs[self.extras[0]], [], whole)]
@@ -148,14 +156,15 @@ def bisect_runtimes(
     log.line(f"==> bisect on {METRICS[key][0]}: {len(s.extras)} packages in B beyond A: "
              f"{', '.join(s.extras) or 'none'}")  # fmt: skip
     whole = s.measure(b, "B", s.extras)
-    decided = not whole["undecided"] and whole["slower"]
+    decided = not whole.undecided and whole.slower
     culprits = s.culprits(whole) if decided else []
+    counts = Counts(**s.counts)
     return Bisection(
         a=a.describe(), b=b.describe(), metric=key, threshold=threshold, repeat=repeat,
         mode=f"fixed: {repeat} rounds per test" if repeat
         else f"sequential: each test until decided, up to {step_time_s:g} s",
-        extras=[{"name": b_pkgs[n]["name"], "version": b_pkgs[n]["version"]} for n in s.extras],
-        removed_in_b=sorted(set(a_pkgs) - set(b_pkgs)), b_vs_a=whole, steps=s.steps, counts=s.counts,
-        culprits=culprits, undecided=s.undecided,
-        conclusion=conclusion(key, whole, culprits, s.undecided, s.counts),
+        extras=tuple((b_pkgs[n]["name"], b_pkgs[n]["version"]) for n in s.extras),
+        removed_in_b=tuple(sorted(set(a_pkgs) - set(b_pkgs))), b_vs_a=whole, steps=tuple(s.steps),
+        counts=counts, culprits=tuple(culprits), undecided=tuple(s.undecided),
+        conclusion=conclusion(key, whole, culprits, s.undecided, counts),
     )  # fmt: skip

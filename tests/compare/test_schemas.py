@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from builder.measure.judge.bench import bench_result
-from builder.measure.judge.bisect import Bisection, conclusion, culprit, step_record
+from builder.measure.judge.bisect import Bisection, Counts, Undecided, conclusion, culprit, step_record
 from builder.measure.judge.compare import Measured, Side, comparison
 from builder.measure.judge.sequential import SEQUENTIAL, fixed_plan, run_rounds
 from builder.measure.judge.tune import Tuning, best_of, gain_of
@@ -78,14 +79,15 @@ def compare_doc() -> dict[str, Any]:
 
 def bisect_doc() -> dict[str, Any]:
     whole = step_record(1, ["onnxruntime"], "B", _outcome("startup_s", fixed_plan(6)))
-    step = {**whole, "slower": True, "undecided": False}
-    counts = {"builds": 0, "reused": 0, "tests": 1, "runs": 12}
-    culprits = [culprit({"name": "onnxruntime", "version": "1.20.0"}, [], step)]
+    step = replace(whole, call="slower")
+    counts = Counts(tests=1, runs=12)
+    culprits = (culprit({"name": "onnxruntime", "version": "1.20.0"}, [], step),)
+    undecided = (Undecided(packages=("julius",), verdict="inconclusive"),)
     return Bisection(
         a=_subject("a").describe(), b=_subject("b").describe(), metric="startup_s", threshold=0.05, repeat=6,
-        mode="fixed: 6 rounds per test", extras=[{"name": "onnxruntime", "version": "1.20.0"}], removed_in_b=[],
-        b_vs_a=whole, steps=[whole], counts=counts, culprits=culprits,
-        conclusion=conclusion("startup_s", step, culprits, [], counts),
+        mode="fixed: 6 rounds per test", extras=(("onnxruntime", "1.20.0"),), removed_in_b=(),
+        b_vs_a=step, steps=(step,), counts=counts, culprits=culprits, undecided=undecided,
+        conclusion=conclusion("startup_s", step, culprits, undecided, counts),
     ).to_json()  # fmt: skip
 
 
