@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import time
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from builder.errors import ToolError
 from builder.fsutil import atomic_write_text, safe_output
 from builder.log import Log
 from builder.measure.judge.sequential import DEFAULT_TIME_S, SEQUENTIAL, Outcome, fixed_plan, run_rounds
-from builder.measure.judge.tune import SETTINGS, Tuning, best_of, config_data, gain_of
+from builder.measure.judge.tune import Candidate, Machine, Settings, Tuning, best_of, config_data, gain_of
 from builder.measure.take.metrics import figure
 from builder.measure.take.runs import RunOptions, measure_once, one_round, warm_up
 from builder.measure.take.subject import Subject
@@ -43,28 +42,25 @@ def job_metric(rt: Subject) -> str:
     return "separation_s" if rt.workload is None else "total_s"
 
 
-def with_settings(rt: Subject, s: Mapping[str, Any]) -> Subject:
+def with_settings(rt: Subject, s: Settings) -> Subject:
     """STEMS_* variables outrank the config file, so a candidate is tried without touching files."""
-    return replace(
-        rt, label=f"threads={s['threads']} interop={s['interop_threads']} {s['matmul_precision']}"
-    ).with_env(**{SETTINGS_ENV[k]: str(s[k]) for k in SETTINGS})
+    values = s.to_json()
+    return replace(rt, label=s.label).with_env(**{SETTINGS_ENV[k]: str(values[k]) for k in values})
 
 
-def current_settings(rt: Subject, opts: RunOptions) -> dict[str, Any]:
+def current_settings(rt: Subject, opts: RunOptions) -> Settings:
     run = measure_once(rt, replace(opts, startup=True, separation=False))
     t = run.get("threads") or {}
     if run.get("hung") or not t:
         raise ToolError(f"{rt.label}: selftest did not report its threads ({run.get('hung')})")
-    return {
-        "threads": t["torch"],
-        "interop_threads": t["interop"],
-        "matmul_precision": run["matmul_precision"],
-    }
+    return Settings(
+        threads=t["torch"], interop_threads=t["interop"], matmul_precision=run["matmul_precision"]
+    )
 
 
 def stage(
-    rt: Subject, name: str, candidates: list[dict[str, Any]], *, repeat: int, opts: RunOptions, log: Log
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    rt: Subject, name: str, candidates: list[Settings], *, repeat: int, opts: RunOptions, log: Log
+) -> tuple[Settings, tuple[Candidate, ...]]:
     """Measure each candidate `repeat` times, round-robin; the lowest median job time wins."""
     times: list[list[float]] = [[] for _ in candidates]
     key = job_metric(rt)
@@ -76,30 +72,32 @@ def stage(
             value = figure(measure_once(with_settings(rt, candidates[k]), opts), key)
             if value is not None:
                 times[k].append(value)
-    best, rows = best_of(name, rt.label, candidates, times)
+    rows = tuple(Candidate(settings=c, runs=tuple(ts)) for c, ts in zip(candidates, times, strict=False))
     for row in rows:
-        log.line(f"    {name}: {with_settings(rt, row).label}: median {row['median_s']} s")
-    return best, rows
+        log.line(f"    {name}: {row.settings.label}: median {row.median_s} s")
+    return best_of(name, rt.label, rows), rows
 
 
 def search(
-    rt: Subject, base: dict[str, Any], threads: list[int], *, repeat: int, opts: RunOptions, log: Log
-) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    rt: Subject, base: Settings, threads: list[int], *, repeat: int, opts: RunOptions, log: Log
+) -> tuple[Settings, dict[str, tuple[Candidate, ...]]]:
     """Threads, then inter-op threads, then precision, each stage from the best of the one before."""
-    best, stages = dict(base), {}
-    axes = (("threads", "threads", threads), ("interop_threads", "interop", [1, 2]),
-            ("matmul_precision", "precision", list(PRECISIONS)))  # fmt: skip
+    best, stages = base, {}
+    axes: tuple[tuple[str, str, list[Any]], ...] = (
+        ("threads", "threads", threads), ("interop_threads", "interop", [1, 2]),
+        ("matmul_precision", "precision", list(PRECISIONS)),
+    )  # fmt: skip
     titles = {"threads": f"threads: {threads}", "interop_threads": "inter-op threads: 1, 2",
               "matmul_precision": f"matmul precision: {', '.join(PRECISIONS)}"}  # fmt: skip
     for key, name, values in axes:
         with log.step(titles[key]):
-            candidates = [{**best, key: v} for v in values]
+            candidates = [replace(best, **{key: v}) for v in values]
             best, stages[key] = stage(rt, name, candidates, repeat=repeat, opts=opts, log=log)
     return best, stages
 
 
 def gain_rounds(
-    rt: Subject, base: dict[str, Any], best: dict[str, Any], *, repeat: int, paired: bool,
+    rt: Subject, base: Settings, best: Settings, *, repeat: int, paired: bool,
     time_s: float, opts: RunOptions, log: Log,
 ) -> Outcome:  # fmt: skip
     """The best settings against the current ones, in paired rounds."""
@@ -117,7 +115,7 @@ def gain_rounds(
         return run_rounds(one, plan, budget_s=time_s, what="the tuned run")
 
 
-def write_config(rt: Subject, path: Path, best: dict[str, Any], *, cpus: int, gain: str, model: str) -> None:
+def write_config(rt: Subject, path: Path, best: Settings, *, cpus: int, gain: str, model: str) -> None:
     existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     data = config_data(existing, best, at=at, cpus=cpus, gain=gain, model=model)
@@ -157,6 +155,6 @@ def tune_runtime(
         write_config(rt, path, best, cpus=cpus, gain=outcome.decision["verdict"]["text"], model=opts.model)
     return Tuning(
         runtime=rt.describe(), current=base, best=best, stages=stages, gain=gain,
-        machine={"cpus": cpus, "host": platform.node(), "machine": platform.machine()},
+        machine=Machine(cpus=cpus, host=platform.node(), machine=platform.machine()),
         config_file=str(path), written=write, note=DIST_NOTE if write and rt.kind == "dist" else None,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from builder.measure.judge.bench import bench_result
 from builder.measure.judge.bisect import Bisection, Counts, Undecided, conclusion, culprit, step_record
 from builder.measure.judge.compare import Measured, Side, comparison
 from builder.measure.judge.sequential import SEQUENTIAL, fixed_plan, run_rounds
-from builder.measure.judge.tune import Tuning, best_of, gain_of
+from builder.measure.judge.tune import Candidate, Machine, Settings, Tuning, best_of, gain_of
 from builder.measure.take.runs import RunOptions
 from builder.measure.take.subject import Subject
 
@@ -93,15 +93,16 @@ def bisect_doc() -> dict[str, Any]:
 
 def tune_doc() -> dict[str, Any]:
     runs_a, runs_b = _rounds()
-    base = {"threads": 2, "interop_threads": 1, "matmul_precision": "highest"}
-    candidates = [{**base, "threads": 1}, base]
-    best, rows = best_of(
-        "threads", "a", candidates, [[r["separation_s"] for r in runs_b], [r["separation_s"] for r in runs_a]]
+    base = Settings(threads=2, interop_threads=1, matmul_precision="highest")
+    rows = (
+        Candidate(settings=replace(base, threads=1), runs=tuple(r["separation_s"] for r in runs_b)),
+        Candidate(settings=base, runs=tuple(r["separation_s"] for r in runs_a)),
     )
-    stages = {"threads": rows, "interop_threads": rows, "matmul_precision": rows}
     return Tuning(
-        runtime=_subject("a").describe(), current=base, best=best, stages=stages, gain=gain_of(_outcome("separation_s")),
-        machine={"cpus": 2, "host": "h", "machine": "x86_64"}, config_file="/tmp/a/runtime.json",
+        runtime=_subject("a").describe(), current=base, best=best_of("threads", "a", rows),
+        stages={"threads": rows, "interop_threads": rows, "matmul_precision": rows},
+        gain=gain_of(_outcome("separation_s")), machine=Machine(cpus=2, host="h", machine="x86_64"),
+        config_file="/tmp/a/runtime.json", note="a dist's records list the old runtime.json",
     ).to_json()  # fmt: skip
 
 
