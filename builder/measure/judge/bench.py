@@ -21,13 +21,25 @@ SCHEMA = "runtime-builder/bench/1"
 
 
 @dataclass(frozen=True, kw_only=True)
+class BenchSettings:
+    repeat: int  # the runs measured
+    model: str
+    seconds: float | None
+    timeout: float
+    stall: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, kw_only=True)
 class BenchResult:
     """What `builder bench` (and the build's smoke bench) found; `to_json` is the published
     document (builder/schemas/bench.schema.json). Runs and the runtime's own reports (threads,
     env, versions, imports) stay as the runtime printed them: their keys are the contract's."""
 
     runtime: dict[str, Any]  # Subject.describe()
-    settings: dict[str, Any]
+    settings: BenchSettings
     summary: dict[str, dict[str, Any]]  # metric -> spread
     imports: dict[str, Any] | None
     threads: dict[str, Any] | None
@@ -49,7 +61,7 @@ class BenchResult:
         return {
             "schema": SCHEMA,
             "runtime": self.runtime,
-            "settings": self.settings,
+            "settings": self.settings.to_json(),
             "summary": self.summary,
             "imports": self.imports,
             "threads": self.threads,
@@ -149,13 +161,9 @@ def bench_result(
     first = next((r for r in runs if usable(r)), {})
     return BenchResult(
         runtime=rt.describe(),
-        settings={
-            "repeat": len(runs),
-            "model": opts.model,
-            "seconds": opts.seconds,
-            "timeout": opts.timeout,
-            "stall": opts.stall,
-        },
+        settings=BenchSettings(
+            repeat=len(runs), model=opts.model, seconds=opts.seconds, timeout=opts.timeout, stall=opts.stall
+        ),
         summary=summary,
         imports=median_imports(runs),
         threads=first.get("threads"),

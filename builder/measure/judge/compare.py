@@ -13,7 +13,7 @@ from builder.measure.judge.bench import BenchResult
 from builder.measure.judge.sequential import Outcome, Plan
 from builder.measure.judge.stats import DEFAULT_MIN_EFFECT, paired_ratio, verdict
 from builder.measure.take.metrics import METRICS, STARTUP, TIME_METRICS, usable
-from builder.measure.take.runs import Run, RunOptions
+from builder.measure.take.runs import RunOptions
 from builder.measure.take.subject import Subject
 
 SCHEMA = "runtime-builder/compare/1"
@@ -208,31 +208,56 @@ class Side:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CompareSettings:
+    repeat: int  # the rounds measured
+    mode: str
+    model: str
+    seconds: float | None
+    min_effect: float
+    primary_metric: str
+    order: str
+    ci: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     """What `builder compare` found; `to_json` is report.json and the --json document
-    (builder/schemas/compare.schema.json), which the Markdown and HTML pages render."""
+    (builder/schemas/compare.schema.json), which the Markdown and HTML pages render. The rows of
+    the package, threading and performance tables stay as the tables print them."""
 
-    a: dict[str, Any]
-    b: dict[str, Any]
-    settings: dict[str, Any]
+    a: Side
+    b: Side
+    settings: CompareSettings
     verdict: str
     verdict_metric: str | None
-    decision: dict[str, Any]
+    decision: Outcome
     startup: str | None
     caveat: str | None
-    machine: dict[str, Any]
+    cpus: int | None
+    load: tuple[float, ...]  # load average before and after the rounds
     packages: dict[str, list[dict[str, Any]]]
-    openmp_loaded: dict[str, list[dict[str, Any]]]
     threading: list[dict[str, Any]]
-    imports: dict[str, Any]
-    summary: dict[str, Any]
-    performance: dict[str, Any]
-    flags: dict[str, list[str]]
-    runs: dict[str, list[Run]]
+    import_differences: list[dict[str, Any]]
+    performance: dict[str, dict[str, Any]]
     attribution: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+        ra, rb = self.a.bench, self.b.bench
+        return {
+            "schema": SCHEMA, "a": side_json(self.a), "b": side_json(self.b), "settings": self.settings.to_json(),
+            "verdict": self.verdict, "verdict_metric": self.verdict_metric, "decision": self.decision.to_json(),
+            "startup": self.startup, "caveat": self.caveat,
+            "machine": {"cpus": self.cpus, "load_average_before_after": list(self.load)},
+            "packages": self.packages, "openmp_loaded": {"a": ra.openmp_loaded, "b": rb.openmp_loaded},
+            "threading": self.threading,
+            "imports": {"a": ra.imports, "b": rb.imports, "top_differences": self.import_differences},
+            "summary": {"a": ra.summary, "b": rb.summary}, "performance": self.performance,
+            "flags": {"a": ra.flags, "b": rb.flags}, "runs": {"a": ra.runs, "b": rb.runs},
+            "attribution": self.attribution,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,18 +290,15 @@ def headline(perf: dict[str, Any], m: Measured) -> tuple[str, str | None]:
     return (text if decided else "no runs completed"), (m.key if m.key in perf else None)
 
 
-def settings_of(a: Subject, m: Measured) -> dict[str, Any]:
-    return {
-        "repeat": m.outcome.rounds,
-        "mode": f"fixed: {m.repeat} rounds" if m.repeat else f"sequential: until decided, --time {m.time_s:g} s",
+def settings_of(a: Subject, m: Measured) -> CompareSettings:
+    return CompareSettings(
+        repeat=m.outcome.rounds,
+        mode=f"fixed: {m.repeat} rounds" if m.repeat else f"sequential: until decided, --time {m.time_s:g} s",
         # a workload ([bench].command) sets its own job and input length
-        "model": m.opts.model if a.workload is None else "the profile's [bench].command",
-        "seconds": m.opts.seconds if a.workload is None else a.workload.seconds,
-        "min_effect": m.min_effect,
-        "primary_metric": m.key,
-        "order": "interleaved, alternating A B / B A",
-        "ci": m.plan.method,
-    }  # fmt: skip
+        model=m.opts.model if a.workload is None else "the profile's [bench].command",
+        seconds=m.opts.seconds if a.workload is None else a.workload.seconds,
+        min_effect=m.min_effect, primary_metric=m.key, order="interleaved, alternating A B / B A", ci=m.plan.method,
+    )  # fmt: skip
 
 
 def comparison(sa: Side, sb: Side, m: Measured) -> Comparison:
@@ -285,26 +307,17 @@ def comparison(sa: Side, sb: Side, m: Measured) -> Comparison:
     ra, rb = sa.bench, sb.bench
     perf = performance(ra.runs, rb.runs, min_effect=m.min_effect)
     text, metric = headline(perf, m)
-    parts: dict[str, Any] = {
-        "packages": package_diff(sa.facts["packages"], sb.facts["packages"]),
-        "openmp_loaded": {"a": ra.openmp_loaded, "b": rb.openmp_loaded},
-        "threading": threading_rows(ra.to_json(), rb.to_json()),
-        "imports": {"a": ra.imports, "b": rb.imports, "top_differences": import_diff(ra.imports, rb.imports)},
-        "summary": {"a": ra.summary, "b": rb.summary},
-    }
+    packages = package_diff(sa.facts["packages"], sb.facts["packages"])
+    threading = threading_rows(ra.to_json(), rb.to_json())
+    differences = import_diff(ra.imports, rb.imports)
+    imports = {"a": ra.imports, "b": rb.imports, "top_differences": differences}
+    parts = {"packages": packages, "threading": threading, "imports": imports,
+             "openmp_loaded": {"a": ra.openmp_loaded, "b": rb.openmp_loaded},
+             "summary": {"a": ra.summary, "b": rb.summary}}  # fmt: skip
     return Comparison(
-        a=side_json(sa),
-        b=side_json(sb),
-        settings=settings_of(sa.subject, m),
-        verdict=text,
-        verdict_metric=metric,
-        decision=m.outcome.to_json(),
-        startup=startup_line(perf) if m.key != STARTUP else None,
-        caveat=headline_caveat(ra.runs, rb.runs, load=m.load, cpus=m.cpus),
-        machine={"cpus": m.cpus, "load_average_before_after": m.load},
-        performance=perf,
-        flags={"a": ra.flags, "b": rb.flags},
-        runs={"a": ra.runs, "b": rb.runs},
-        attribution=attribution(parts),
-        **parts,
-    )
+        a=sa, b=sb, settings=settings_of(sa.subject, m), verdict=text, verdict_metric=metric,
+        decision=m.outcome, startup=startup_line(perf) if m.key != STARTUP else None,
+        caveat=headline_caveat(ra.runs, rb.runs, load=m.load, cpus=m.cpus), cpus=m.cpus, load=tuple(m.load),
+        packages=packages, threading=threading, import_differences=differences,
+        performance=perf, attribution=attribution(parts),
+    )  # fmt: skip
