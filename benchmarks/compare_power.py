@@ -105,14 +105,14 @@ def one_compare(profile: str, b: Path) -> dict[str, Any]:
 def record(profile: str, b: Path, rounds: int, out: Path, command: str) -> None:
     """Per-run figures of interleaved rounds, through builder's own measuring functions."""
     from builder.log import Log
-    from builder.measure.bench import RunOptions, one_round, warm_up
-    from builder.measure.runtime import venv_runtime
+    from builder.measure.take.runs import RunOptions, one_round, warm_up
+    from builder.measure.take.subject import venv_subject
     from builder.paths import find_project
 
     project = find_project(ROOT)
     builder("bench", profile, "--repeat", "1", "--json")  # installs the profile's venv if needed
-    ra = venv_runtime(project.work / profile / "venv", project, label=profile)
-    rb = venv_runtime(b, project, label="one-thread")
+    ra = venv_subject(project.work / profile / "venv", project, label=profile)
+    rb = venv_subject(b, project, label="one-thread")
     log = Log()
     load = [round(os.getloadavg()[0], 2)]
     opts, _ = warm_up((ra, rb), RunOptions(seconds=None, model="small"), log)

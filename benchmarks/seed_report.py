@@ -16,7 +16,7 @@ locks (they change only [runtime], which is no lock input). Then, with builder's
   builder doctor OLD --json; builder doctor NEW --json   (same model and audio length)
 `compare` and `doctor` install each profile as a venv (build/P/venv, from its lock): a venv is
 what they measure, and much cheaper than freezing two runtimes. The Markdown comes from
-builder/measure/report/seed.py (pure, tested) and is written to a temporary file and renamed.
+benchmarks/seed_render.py (pure, tested) and is written to a temporary file and renamed.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from host import cpu_bf16_flags, machine  # noqa: E402
+from seed_render import load_line, render  # noqa: E402
 
 from builder.fsutil import atomic_write_text  # noqa: E402
-from builder.measure.report.seed import load_line, render  # noqa: E402
 from builder.profile import load_profile  # noqa: E402
 
 OLD, NEW = "seed-old-linux-x86_64", "seed-new-linux-x86_64"

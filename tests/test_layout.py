@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +75,115 @@ def test_every_command_has_a_module_of_its_own_in_cli() -> None:
 def test_every_build_stage_has_a_module_in_stages() -> None:
     for stage in ("lock", "install", "openmp", "freeze", "check", "smoke", "package", "build"):
         assert (BUILDER / "stages" / f"{stage}.py").is_file(), stage
+
+
+# --- measure/'s three rooms -------------------------------------------------------------------
+
+MEASURE = BUILDER / "measure"
+ROOMS = ("take", "judge", "show")  # taking figures, judging them, showing them
+# A room may import these rooms (its own included); "top" is measure/'s own modules, the commands'
+# orchestration (run things, call judge), which rooms never import.
+MAY_IMPORT = {"take": {"take"}, "judge": {"take", "judge"}, "show": {"take", "judge", "show"}}
+# measure/'s top-level modules: one orchestrator per command. The doctor's two are its own until
+# they move into the rooms (the doctor's rule book, issues 21 and 22).
+ORCHESTRATORS = {"__init__", "bench", "compare", "bisect", "tune", "doctor", "doctor_probe"}
+
+
+def room_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] != ["builder", "measure"]:
+        return None
+    return parts[2] if len(parts) > 2 and parts[2] in ROOMS else "top"
+
+
+def _measure_files() -> list[Path]:
+    return sorted(MEASURE.rglob("*.py"))
+
+
+def test_measure_has_three_rooms_and_only_orchestrators_beside_them() -> None:
+    for room in ROOMS:
+        assert (MEASURE / room / "__init__.py").is_file(), room
+    top = {p.stem for p in MEASURE.glob("*.py")}
+    assert top <= ORCHESTRATORS, f"move into take/, judge/ or show/: {sorted(top - ORCHESTRATORS)}"
+    folders = {p.parent.relative_to(MEASURE).parts[0] for p in MEASURE.glob("*/**/*.py")}
+    assert folders == set(ROOMS), folders
+
+
+def test_the_rooms_face_one_way_show_reads_judge_reads_take() -> None:
+    wrong = []
+    for path in _measure_files():
+        me = room_of(module_name(path))
+        if me == "top":
+            continue
+        for imported in builder_imports(path):
+            them = room_of(imported)
+            if them is not None and them not in MAY_IMPORT[str(me)]:
+                wrong.append(f"{module_name(path)} ({me}) imports {imported} ({them})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_judge_takes_only_types_constants_and_the_metric_definitions_from_take() -> None:
+    """judge is pure: what it imports from take are types and constants (and take/metrics.py's
+    pure definitions of the figures), never a function that runs or reads anything."""
+    import importlib
+    import inspect
+    import types
+
+    wrong = []
+    for path in sorted((MEASURE / "judge").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and room_of(node.module or "") == "take"):
+                continue
+            if node.module == "builder.measure.take.metrics":
+                continue
+            module = importlib.import_module(str(node.module))
+            for alias in node.names:
+                obj = getattr(module, alias.name)
+                if not (inspect.isclass(obj) or isinstance(obj, types.GenericAlias) or not callable(obj)):
+                    wrong.append(f"{module_name(path)} calls {node.module}.{alias.name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_only_show_writes_html_in_measure() -> None:
+    """Text, Markdown and HTML are show/'s: no other measure module escapes HTML (the doctor's page
+    is the doctor's until it moves to show/)."""
+    users = []
+    for path in _measure_files():
+        if room_of(module_name(path)) == "show" or path.stem in ("doctor", "doctor_probe"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "html":
+                users.append(module_name(path))
+            if isinstance(node, ast.Import) and any(a.name == "html" for a in node.names):
+                users.append(module_name(path))
+    assert not users, users
+
+
+# --- one of each ----------------------------------------------------------------------------
+
+
+def _sources_containing(needle: str) -> set[str]:
+    return {module_name(p) for p in sorted(BUILDER.rglob("*.py")) if needle in p.read_text(encoding="utf-8")}
+
+
+def test_one_function_names_an_openmp_family() -> None:
+    """The contract's family patterns are read by openmp/model.py's family_of alone."""
+    assert _sources_containing("OPENMP_FAMILIES") == {"builder.contract", "builder.openmp.model"}
+
+
+def test_one_inventory_reads_threadpoolctls_openmp_pools() -> None:
+    """threadpoolctl's pools are sorted into OpenMP runtimes, one per file, by openmp/pools.py alone.
+    openmp/verify.py's is a script run inside the program; the doctor's copy goes with its rule book."""
+    picks_openmp = re.compile(r"""user_api["']\]?\)?\s*==\s*["']openmp""")
+    found = {
+        module_name(p)
+        for p in sorted(BUILDER.rglob("*.py"))
+        if picks_openmp.search(p.read_text(encoding="utf-8"))
+    }
+    assert found == {"builder.openmp.pools", "builder.openmp.verify", "builder.measure.doctor"}, found
+
+
+def test_one_check_reads_the_size_budget() -> None:
+    """max-size-mb and max-files are judged by judge/budget.py alone (bench's and the build's)."""
+    users = _sources_containing(".max_size_mb") | _sources_containing(".max_files")
+    assert users == {"builder.measure.judge.budget"}, users

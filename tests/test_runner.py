@@ -1,4 +1,4 @@
-"""The process runner and monitor (builder/measure/runner.py): psutil figures that agree with the
+"""The process runner and monitor (builder/measure/take/runner.py): psutil figures that agree with the
 kernel's own accounting, a whole process tree killed on a hang, and the single-thread alarm."""
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from builder.measure.bench import RunOptions, bench_runtime, single_thread_diagnosis
-from builder.measure.runner import Sample, run_monitored, window
-from builder.measure.runtime import Runtime
+from builder.measure.bench import bench_runtime
+from builder.measure.judge.bench import single_thread_diagnosis
+from builder.measure.take.runner import Sample, run_monitored, window
+from builder.measure.take.runs import RunOptions
+from builder.measure.take.subject import Subject
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,13 +205,13 @@ def test_single_thread_diagnosis_names_busy_threads_and_small_pools() -> None:
 def test_a_runtime_pinned_to_one_core_raises_the_single_thread_alarm() -> None:
     """Two threads asked for, one core allowed (taskset): the classic 'runs single-threaded'."""
     python = Path(sys.executable)
-    rt = Runtime(
+    rt = Subject(
         label="pinned", kind="venv", path=python.parent.parent,
         argv=("taskset", "-c", "0", str(python), "-m", "runtime_entry"),
         env={"PYTHONPATH": str(ROOT), "STEMS_THREADS": "2"}, importtime=False,
     )  # fmt: skip
     opts = RunOptions(seconds=2, model="tiny", timeout=300, stall=60, startup=True)
-    result = bench_runtime(rt, repeat=1, opts=opts, warmup=False)
+    result = bench_runtime(rt, repeat=1, opts=opts, warmup=False).to_json()
     run = result["runs"][0]
     assert not run.get("hung") and not run.get("failed"), run
     assert run["cores_busy_source"] == "builder (psutil)"

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.artifact import macos
-from builder.openmp.frozen import family_of, loaded_problems
+from builder.openmp.frozen import loaded_problems
+from builder.openmp.pools import loaded_runtimes
 from builder.profile import Profile
 
 
@@ -27,10 +28,9 @@ def macos_minimum(profile: Profile) -> str | None:
 def loaded_openmp(report: Mapping[str, Any]) -> list[dict[str, str]]:
     """The selftest's loaded OpenMP files as {path, family}: threadpoolctl's pools where the report
     has them, else the OS's list of mapped files (`openmp`)."""
-    pools = [p for p in report.get("threadpools", []) if p.get("user_api") == "openmp"]
-    if pools:
-        paths = dict.fromkeys(str(p.get("filepath", "")) for p in pools)
-        return [{"path": p, "family": family_of(Path(p).name) or "?"} for p in paths]
+    loaded = loaded_runtimes(report.get("threadpools", []))
+    if loaded:
+        return loaded
     return [{"path": str(o.get("path")), "family": str(o.get("family"))} for o in report.get("openmp", [])]
 
 

@@ -9,8 +9,10 @@ import click
 from builder.cli.common import common_options, emit_json, profile_for, resolve_runtime
 from builder.cli.params import CheckedPath
 from builder.log import Log
-from builder.measure.bench import RunOptions, bench_runtime, render
-from builder.measure.budget import enforce
+from builder.measure.bench import bench_runtime
+from builder.measure.judge.bench import enforce
+from builder.measure.show import text
+from builder.measure.take.runs import RunOptions
 from builder.paths import Project, find_project
 
 
@@ -49,7 +51,7 @@ def bench(
     with log.step(f"bench {rt.label}: warm-up + {repeat} runs"):
         result = bench_runtime(rt, repeat=repeat, opts=opts, log=log, profile=profile)
     if as_json:
-        emit_json(result)
+        emit_json(result.to_json())
     else:
-        click.echo(render(result))
+        click.echo(text.bench(result.to_json()))
     enforce(result)

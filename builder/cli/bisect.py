@@ -10,15 +10,10 @@ from builder.cli.common import decision_options, emit_json, resolve_runtime, tim
 from builder.cli.params import CheckedPath
 from builder.errors import InputError
 from builder.log import Log
-from builder.measure.bench import (
-    RunOptions,
-)
-from builder.measure.bisect import (
-    STEP_TIME_S,
-    bisect_runtimes,
-    render,
-)
-from builder.measure.stats import DEFAULT_MIN_EFFECT
+from builder.measure.bisect import STEP_TIME_S, bisect_runtimes
+from builder.measure.judge.stats import DEFAULT_MIN_EFFECT
+from builder.measure.show import text
+from builder.measure.take.runs import RunOptions
 from builder.paths import Project, find_project
 
 
@@ -94,6 +89,6 @@ def bisect(
         log=log,
     )
     if as_json:
-        emit_json(result)
+        emit_json(result.to_json())
     else:
-        click.echo(render(result))
+        click.echo(text.bisect(result.to_json()))

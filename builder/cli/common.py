@@ -12,9 +12,9 @@ import click
 
 from builder.errors import InputError
 from builder.log import Log
-from builder.measure.bench import DECISION_MODEL, DEFAULT_MODEL, DEFAULT_SECONDS
-from builder.measure.runner import DEFAULT_STALL, DEFAULT_TIMEOUT
-from builder.measure.runtime import Runtime, resolve_path, venv_runtime
+from builder.measure.take.runner import DEFAULT_STALL, DEFAULT_TIMEOUT
+from builder.measure.take.runs import DECISION_MODEL, DEFAULT_MODEL, DEFAULT_SECONDS
+from builder.measure.take.subject import Subject, resolve_path, venv_subject
 from builder.oserror import os_error
 from builder.paths import Project
 from builder.profile import Profile, load_profile
@@ -36,7 +36,7 @@ def resolve_runtime(
     label: str | None = None,
     log: Log | None = None,
     wheelhouse: Path | None = None,
-) -> Runtime:
+) -> Subject:
     """A venv, a dist, a frozen folder, or a profile name (its build/P/venv, installed if needed)."""
     path = Path(spec)
     if path.exists():
@@ -54,7 +54,7 @@ def resolve_runtime(
     )
 
 
-def profile_for(rt: Runtime, project: Project, name: str | None) -> Profile | None:
+def profile_for(rt: Subject, project: Project, name: str | None) -> Profile | None:
     name = name or rt.profile
     if name and (project.profiles / f"{name}.toml").is_file():
         return load_profile(name, project.profiles)
@@ -68,7 +68,7 @@ def profile_runtime(
     log: Log | None = None,
     wheelhouse: Path | None = None,
     label: str | None = None,
-) -> Runtime:
+) -> Subject:
     """The profile's venv under build/, installed from its lock (reused while the lock is unchanged)."""
 
     profile = load_profile(name, project.profiles)
@@ -77,7 +77,7 @@ def profile_runtime(
     venv = project.work / name / "venv"
     with (log or Log()).step(f"install {name} (reused when its lock is unchanged)"):
         install(profile, read_lock(lock_path), venv, find_wheelhouse(wheelhouse))
-    return venv_runtime(venv, project, label=label or name, profile=name)
+    return venv_subject(venv, project, label=label or name, profile=name)
 
 
 def measure_options(*, decides: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -9,18 +9,13 @@ import click
 from builder.cli.common import decision_options, emit_json, resolve_runtime, time_option
 from builder.cli.params import CheckedPath
 from builder.log import Log
-from builder.measure.bench import (
-    METRIC_ALIASES,
-    METRICS,
-    RunOptions,
-)
-from builder.measure.compare import (
-    check_report_folder,
-    compare_runtimes,
-    write_reports,
-)
-from builder.measure.sequential import DEFAULT_TIME_S
-from builder.measure.stats import DEFAULT_MIN_EFFECT
+from builder.measure.compare import compare_runtimes
+from builder.measure.judge.sequential import DEFAULT_TIME_S
+from builder.measure.judge.stats import DEFAULT_MIN_EFFECT
+from builder.measure.show.files import check_report_folder, write_reports
+from builder.measure.show.format import metric_label
+from builder.measure.take.metrics import METRIC_ALIASES
+from builder.measure.take.runs import RunOptions
 from builder.paths import Project, find_project
 from builder.relpaths import project_relative
 
@@ -80,7 +75,7 @@ def compare(
     The headline says B is slower, faster, the same within --min-effect, or inconclusive (with
     what would settle it) when --time runs out first.
     """
-    from builder.measure.report import markdown
+    from builder.measure.show import markdown
 
     project = project or find_project()
     if out is not None:
@@ -97,16 +92,14 @@ def compare(
     result = compare_runtimes(
         ra, rb, repeat=repeat, time_s=time_s, opts=opts, min_effect=min_effect, metric=metric, log=log
     )
+    doc = result.to_json()
     if out is not None:  # a report for sharing: paths under the project, relative to it
-        for kind, path in write_reports(project_relative(result, project.root.resolve()), out).items():
+        for kind, path in write_reports(project_relative(doc, project.root.resolve()), out).items():
             log.line(f"    {kind}: {path}")
     if as_json:
-        emit_json(result)
+        emit_json(doc)
     else:
-        click.echo(markdown.compare_report(result))
-    log.line(
-        f"verdict ({METRICS[result['verdict_metric']][0] if result['verdict_metric'] else '-'}): "
-        f"{result['verdict']}"
-    )
-    if result.get("caveat"):
-        log.line(result["caveat"])
+        click.echo(markdown.compare_report(doc))
+    log.line(f"verdict ({metric_label(result.verdict_metric)}): {result.verdict}")
+    if result.caveat:
+        log.line(result.caveat)

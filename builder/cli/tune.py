@@ -9,14 +9,10 @@ import click
 from builder.cli.common import decision_options, emit_json, resolve_runtime, time_option
 from builder.cli.params import CheckedPath
 from builder.log import Log
-from builder.measure.bench import (
-    RunOptions,
-)
-from builder.measure.sequential import DEFAULT_TIME_S
-from builder.measure.tune import (
-    render,
-    tune_runtime,
-)
+from builder.measure.judge.sequential import DEFAULT_TIME_S
+from builder.measure.show import text
+from builder.measure.take.runs import RunOptions
+from builder.measure.tune import tune_runtime
 from builder.paths import Project, find_project
 
 
@@ -72,6 +68,6 @@ def tune(
         out=out,
     )
     if as_json:
-        emit_json(result)
+        emit_json(result.to_json())
     else:
-        click.echo(render(result))
+        click.echo(text.tune(result.to_json()))

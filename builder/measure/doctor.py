@@ -34,10 +34,10 @@ from builder.contract import SETTINGS_ENV
 from builder.errors import InputError, ToolError
 from builder.log import Log
 from builder.measure.doctor_probe import WATCHED_ENV
-from builder.measure.runner import ProcessResult, Sample, run_monitored, tree_cpu_at
-from builder.measure.runtime import Runtime
-from builder.measure.workload import Workload as WorkloadCommand
-from builder.measure.workload import run_workload
+from builder.measure.take.runner import ProcessResult, Sample, run_monitored, tree_cpu_at
+from builder.measure.take.subject import Subject as Runtime  # the thing under test (renamed Subject)
+from builder.measure.take.workload import Workload as WorkloadCommand
+from builder.measure.take.workload import run_workload
 
 DEFAULT_MODEL = "tiny"
 DEFAULT_SECONDS = 20.0  # tiny at 20 s of audio: ~55 chunks, 5-30 s on a 2-core machine

@@ -23,20 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.contract import OPENMP_FAMILIES
 from builder.fsutil import iter_files, sha256_file
-
-
-def family_of(name: str) -> str | None:
-    """The OpenMP family (the contract's display name) a file name belongs to, if any.
-
-    >>> family_of("libgomp-a34b3233.so.1.0.0"), family_of("libiomp5md.dll"), family_of("libgompx.so")
-    ('GNU libgomp', 'Intel libiomp5', None)
-    """
-    for _id, display, pattern in OPENMP_FAMILIES:
-        if pattern.search(name):
-            return display
-    return None
+from builder.openmp.model import family_name, family_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,7 +121,7 @@ def loaded_problems(folder: Path, openmp: Sequence[Mapping[str, Any]]) -> list[s
     ]  # fmt: skip
     if others:
         return [
-            f"the frozen folder holds another {family} runtime beside {rel.as_posix()}: {', '.join(others)}"
+            f"the frozen folder holds another {family_name(real.name) or family_name(path.name)} runtime beside {rel.as_posix()}: {', '.join(others)}"
         ]
     return []
 

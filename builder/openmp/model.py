@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
@@ -15,19 +16,31 @@ FAMILY_NAMES: dict[str, str] = {fid: name for fid, name, _ in OPENMP_FAMILIES}
 
 
 def family_of(file_name: str) -> Family | None:
-    """The OpenMP family a file name belongs to, or None.
+    """The OpenMP family a file belongs to, or None: the one function that names it (a file name,
+    or a path, whose last part is taken, as threadpoolctl and the OS report loaded files).
 
-    >>> family_of("libgomp-e985bcbb.so.1.0.0"), family_of("libiomp5md.dll"), family_of("libomp.dylib")
+    >>> family_of("libgomp-e985bcbb.so.1.0.0"), family_of("libiomp5md.dll"), family_of("/usr/lib/libomp.dylib")
     ('gnu', 'intel', 'llvm')
     >>> family_of("vcomp140.dll"), family_of("libompitrace.so"), family_of("libgomp.py")
     ('msvc', None, None)
     """
-    if not SHARED_LIBRARY.search(file_name):
+    name = re.split(r"[\\/]", file_name)[-1]
+    if not SHARED_LIBRARY.search(name):
         return None
     for family, _, pattern in OPENMP_FAMILIES:
-        if pattern.match(file_name):
+        if pattern.match(name):
             return cast(Family, family)
     return None
+
+
+def family_name(file_name: str) -> str | None:
+    """The family's display name (the contract's), as reports print it: 'GNU libgomp' ...
+
+    >>> family_name("libgomp-a34b3233.so.1.0.0"), family_name("libgompx.so")
+    ('GNU libgomp', None)
+    """
+    family = family_of(file_name)
+    return FAMILY_NAMES[family] if family else None
 
 
 def _plain(value: Any) -> Any:

@@ -21,7 +21,8 @@ from builder.artifact.manifest import MANIFEST, SUMS, read_manifest
 from builder.errors import BudgetError, CheckError, InputError
 from builder.fsutil import require_writable_dir, safe_output_dir
 from builder.log import Log
-from builder.measure.budget import enforce
+from builder.measure.judge.bench import BenchResult, enforce
+from builder.measure.judge.budget import size_checks
 from builder.mutex import build_mutex
 from builder.paths import Project
 from builder.profile import Profile, load_profile
@@ -54,23 +55,22 @@ def source_date_epoch(project: Project, lock_path: Path) -> int:
 
 
 def check_size_budget(profile: Profile, folder: Path, size: int, files: int) -> None:
-    """The frozen folder against bench.max-size-mb (decimal MB, 10**6 bytes) and bench.max-files;
-    over either, the error names the folder's largest contributors (torch with or without dist-info)."""
-    budget = profile.bench
-    over_size = budget.max_size_mb is not None and size > budget.max_size_mb * 1e6
-    over_files = budget.max_files is not None and files > budget.max_files
-    if not (over_size or over_files):
+    """The frozen folder against bench.max-size-mb (decimal MB, 10**6 bytes) and bench.max-files
+    (judge/budget.size_checks, the check bench makes of a dist); over either, the error names the
+    folder's largest contributors (torch with or without dist-info)."""
+    over = [c for c in size_checks(profile.bench, size, files) if not c.ok]
+    if not over:
         return
     rows = frozen_contributors(folder)
-    if over_size:
+    if over[0].budget == "max-size-mb":
         raise BudgetError(
-            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {budget.max_size_mb:g} MB; "
+            f"{profile.name}: frozen folder is {size / 1e6:.0f} MB, over the budget of {over[0].limit:g} MB; "
             f"largest: {largest_text(rows)}",
             hint=f"raise bench.max-size-mb in {profile.path.name}, or leave out what the program never "
             "uses with freeze.excludes (modules) and freeze.drop (files)",
         )
     raise BudgetError(
-        f"{profile.name}: frozen folder has {files} files, over the budget of {budget.max_files}; "
+        f"{profile.name}: frozen folder has {files} files, over the budget of {over[0].limit:g}; "
         f"most files: {largest_text(rows, by='files')}",
         hint=f"raise bench.max-files in {profile.path.name}, or drop more with freeze.drop",
     )
@@ -171,9 +171,9 @@ def _log_selftest(profile: Profile, selftest: dict[str, Any], log: Log) -> None:
     )
 
 
-def _log_smoke(smoke: dict[str, Any], log: Log) -> None:
-    med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
-    job = smoke["runtime"].get("workload")
+def _log_smoke(smoke: BenchResult, log: Log) -> None:
+    med = {k: (v or {}).get("median") for k, v in smoke.summary.items()}
+    job = smoke.runtime.get("workload")
     log.line(
         (
             f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
@@ -182,7 +182,7 @@ def _log_smoke(smoke: dict[str, Any], log: Log) -> None:
             "(tiny model, 1 s of audio)"
         )
         + f", peak {med.get('peak_rss_mb')} MB"
-        + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+        + (f"; flags: {', '.join(smoke.flags)}" if smoke.flags else "")
     )
 
 
@@ -304,7 +304,7 @@ def build(
                     trace=trace,
                 )
                 packaged = package_stage(
-                    frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
+                    frozen, dist, body, selftest=selftest, smoke=smoke.to_json(), epoch=epoch, log=log
                 )
                 freeze_reuse.forget(work / "frozen")  # its folder is the dist's now
                 _log_packaged(packaged.archive, packaged.zip, dist, log)

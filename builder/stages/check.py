@@ -13,8 +13,9 @@ from typing import Any
 from builder.artifact.bundle import frozen_problems
 from builder.contract import require
 from builder.errors import CheckError
-from builder.measure.runner import DEFAULT_STALL, run_monitored
-from builder.measure.workload import Workload, workload_of
+from builder.measure.take.runner import DEFAULT_STALL, run_monitored
+from builder.measure.take.workload import Workload, workload_of
+from builder.openmp.pools import openmp_pools
 from builder.profile import Profile
 from builder.stages.lock import Lock
 from builder.stages.outputs import compare_outputs, missing_from, without_probe_frames
@@ -91,15 +92,6 @@ def compare(report: dict[str, Any], want: dict[str, Any]) -> list[str]:
     return problems
 
 
-def openmp_pools(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The OpenMP pools threadpoolctl found in the program, one per loaded file."""
-    pools: dict[str, dict[str, Any]] = {}
-    for pool in report.get("threadpools", []):
-        if pool.get("user_api") == "openmp":
-            pools.setdefault(pool.get("filepath", ""), pool)
-    return list(pools.values())
-
-
 def openmp_problems(report: dict[str, Any], threads: int) -> list[str]:
     """Exactly one OpenMP runtime, running the profile's threads (pure).
 
@@ -107,7 +99,7 @@ def openmp_problems(report: dict[str, Any], threads: int) -> list[str]:
     (`openmp`: /proc on Linux, dyld on macOS, the module list on Windows) is a second witness.
     """
     problems = []
-    pools = openmp_pools(report)
+    pools = openmp_pools(report.get("threadpools", []))
     if not pools:
         problems.append(
             "threadpoolctl found no OpenMP runtime in the program (torch loads one: is threadpoolctl in the lock?)"

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from builder.contract import OPENMP_FAMILIES, require, runtime_environment
+from builder.contract import require, runtime_environment
 from builder.errors import CheckError
-from builder.measure.workload import Workload
+from builder.measure.take.workload import Workload
+from builder.openmp.pools import loaded_runtimes, openmp_pools
 from builder.stages.outputs import missing_from, without_probe_frames
 from builder.tools import process
 
@@ -57,20 +58,9 @@ def run_probe(
     return probe, proc
 
 
-def family_of(path: str) -> str | None:
-    name = Path(path).name
-    return next((family for _id, family, pattern in OPENMP_FAMILIES if pattern.search(name)), None)
-
-
 def openmp_of(probe: dict[str, Any]) -> list[dict[str, str]]:
     """The loaded OpenMP runtimes as {path, family}, one per file (threadpoolctl's pools)."""
-    seen: dict[str, dict[str, str]] = {}
-    for pool in probe.get("threadpools", []):
-        if pool["user_api"] == "openmp":
-            seen.setdefault(
-                pool["filepath"], {"path": pool["filepath"], "family": family_of(pool["filepath"]) or "?"}
-            )
-    return list(seen.values())
+    return loaded_runtimes(probe.get("threadpools", []))
 
 
 def compare_probe(probe: dict[str, Any], want: dict[str, Any]) -> list[str]:
@@ -98,8 +88,8 @@ def compare_probe(probe: dict[str, Any], want: dict[str, Any]) -> list[str]:
     openmp = openmp_of(probe)
     if len(openmp) > 1:
         problems.append(f"{len(openmp)} OpenMP runtimes loaded: " + ", ".join(o["path"] for o in openmp))
-    for pool in probe["threadpools"]:
-        if pool["user_api"] == "openmp" and pool["num_threads"] != want["threads"]:
+    for pool in openmp_pools(probe["threadpools"]):
+        if pool["num_threads"] != want["threads"]:
             problems.append(
                 f"the OpenMP pool {pool['prefix']} runs {pool['num_threads']} threads, expected {want['threads']}"
             )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from builder.log import Log
-from builder.measure.bench import DEFAULT_MODEL, RunOptions, bench_runtime
-from builder.measure.runner import DEFAULT_STALL
-from builder.measure.runtime import program_runtime
-from builder.measure.workload import workload_of
+from builder.measure.bench import bench_runtime
+from builder.measure.judge.bench import BenchResult
+from builder.measure.take.runner import DEFAULT_STALL
+from builder.measure.take.runs import DEFAULT_MODEL, RunOptions
+from builder.measure.take.subject import program_subject
+from builder.measure.take.workload import workload_of
 from builder.paths import Project, find_project
 from builder.profile import Profile
 
@@ -23,14 +24,14 @@ def smoke_bench(
     seconds: float = 1.0,
     model: str = DEFAULT_MODEL,
     timeout: float = 300.0,
-) -> dict[str, Any]:
+) -> BenchResult:
     """The build pipeline's short form: no warm-up, one run, the profile's budget. Never raises on budget.
 
     `program_or_python` is a dist's stems program or a venv's python. The result's
     `budget.ok` and `flags` say whether the runtime passed; the caller stores it as bench.json.
     """
     project = project or find_project()
-    rt = program_runtime(Path(program_or_python), project)
+    rt = program_subject(Path(program_or_python), project)
     if profile is not None:
         # the profile's workload; a program other than stems without one: its check command (start-up)
         root = profile.path.parent.parent

@@ -28,8 +28,8 @@ from builder.contract import CONFIG_ENV
 from builder.errors import CheckError, ProfileError
 from builder.fsutil import atomic_write_text, content_digest, iter_files
 from builder.log import Log
-from builder.measure.runner import DEFAULT_STALL
-from builder.measure.workload import Workload, run_workload, workload_of
+from builder.measure.take.runner import DEFAULT_STALL
+from builder.measure.take.workload import Workload, run_workload, workload_of
 from builder.profile import Profile
 from builder.program.entry import ProgramEntry, launcher_name, resolve_program, runtime_config, venv_launcher
 from builder.stages.install import InstallResult

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from builder.artifact.manifest import InstalledPackage, package, packages_json
 from builder.measure.compare import static_facts
-from builder.measure.runtime import resolve_path
+from builder.measure.take.subject import resolve_path
 from builder.paths import Project
 
 # a real (tiny) binary, under an OpenMP runtime's name: the audit parses what it lists

@@ -18,6 +18,7 @@ import pytest
 from helpers import team_profile
 
 from .conftest import ROOT, run_builder
+from .schema_check import assert_follows_its_schema
 
 pytestmark = pytest.mark.slow
 FAST = ["--seconds", "0.3", "--model", "tiny"]
@@ -32,8 +33,11 @@ def run_foreign(root: Path, *args: str | Path) -> subprocess.CompletedProcess[st
 
 
 def _json(proc: subprocess.CompletedProcess[str]) -> dict:
+    """The --json document, which follows its published schema (builder/schemas/<command>.schema.json)."""
     assert proc.stdout.strip(), proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    doc = json.loads(proc.stdout)
+    assert_follows_its_schema(doc)
+    return doc
 
 
 def test_bench_reports_every_field(venv_factory) -> None:
@@ -90,6 +94,7 @@ def test_compare_calls_the_planted_startup_hook_slower(venv_factory, tmp_path: P
     assert r["imports"]["top_differences"][0]["diff_ms"] > 2000
     for name in ("report.md", "report.json", "report.html"):
         assert (out / name).stat().st_size > 1000
+    assert json.loads((out / "report.json").read_text()) == r  # report.json is the --json document
     assert "<svg" in (out / "report.html").read_text()
 
 

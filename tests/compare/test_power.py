@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builder.measure.sequential import DEFAULT_TIME_S, SEQUENTIAL, run_rounds
-from builder.measure.stats import DEFAULT_MIN_EFFECT
+from builder.measure.judge.sequential import DEFAULT_TIME_S, SEQUENTIAL, run_rounds
+from builder.measure.judge.stats import DEFAULT_MIN_EFFECT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "compare_noise.json"
 SIMULATED = 1000

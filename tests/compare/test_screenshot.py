@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.measure.report import html
+from builder.measure.show import html
 
 from .test_units import _fake_result
 

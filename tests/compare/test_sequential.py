@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from builder.measure.bench import RunOptions, sized_options
-from builder.measure.sequential import SEQUENTIAL, fixed_plan, run_rounds, what_would_settle
-from builder.measure.stats import paired_ratio, t_two_sided
+from builder.measure.judge.sequential import SEQUENTIAL, fixed_plan, run_rounds, what_would_settle
+from builder.measure.judge.stats import paired_ratio, t_two_sided
+from builder.measure.take.runs import RunOptions, sized_options
 
 
 def _rounds(ratios: list[float], seconds: float = 10.0):

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from builder.measure.stats import MIN_PAIRS, paired_ratio, t_quantile, verdict
+from builder.measure.judge.stats import MIN_PAIRS, paired_ratio, t_quantile, verdict
 
 TRUE_RATIO = 1.2
 

@@ -8,11 +8,13 @@ from html.parser import HTMLParser
 
 import pytest
 
-from builder.measure.bisect import closure, extras_of
-from builder.measure.compare import package_diff, performance
-from builder.measure.importtime import import_summary, parse_importtime
-from builder.measure.report import html, markdown
-from builder.measure.stats import paired_ratio, spread, verdict
+from builder.measure.judge.bisect import closure, extras_of
+from builder.measure.judge.compare import package_diff, performance
+from builder.measure.judge.stats import paired_ratio, spread, verdict
+from builder.measure.show import html, markdown
+from builder.measure.take.importtime import import_summary, parse_importtime
+
+from .schema_check import assert_follows_its_schema
 
 IMPORTTIME = """import time: self [us] | cumulative | imported package
 import time:       100 |        100 |   encodings.aliases
@@ -225,20 +227,23 @@ def test_ratio_of_constant_equal_samples_is_exactly_one(values: list[float]) -> 
 def test_a_runtime_without_bench_fails_its_runs_with_one_clear_line(tmp_path) -> None:
     """A run whose runtime prints no JSON is recorded as failed; the benchmark goes on, then exits 8."""
     from builder.errors import CheckError
-    from builder.measure.bench import RunOptions, bench_runtime
-    from builder.measure.budget import enforce
-    from builder.measure.runtime import Runtime
+    from builder.measure.bench import bench_runtime
+    from builder.measure.judge.bench import enforce
+    from builder.measure.take.runs import RunOptions
+    from builder.measure.take.subject import Subject
 
     fake = tmp_path / "stems"
     fake.write_text("#!/bin/sh\necho \"stems: error: argument command: invalid choice: '$1'\" >&2\nexit 2\n")
     fake.chmod(0o755)
-    rt = Runtime(label="old", kind="dist", path=tmp_path, argv=(str(fake),), importtime=False)
-    r = bench_runtime(rt, repeat=2, opts=RunOptions(timeout=30, stall=10), warmup=False)
+    rt = Subject(label="old", kind="dist", path=tmp_path, argv=(str(fake),), importtime=False)
+    result = bench_runtime(rt, repeat=2, opts=RunOptions(timeout=30, stall=10), warmup=False)
+    r = json.loads(json.dumps(result.to_json(), default=str))  # as `builder bench --json` prints it
+    assert assert_follows_its_schema(r) == "bench"
     assert [bool(run["failed"]) for run in r["runs"]] == [True, True]
     assert "needs a rebuild" in r["runs"][0]["failed"] and r["summary"] == {}
     assert r["flags"][0].startswith("failed: 2 of 2 runs")
     with pytest.raises(CheckError, match="2 of 2 runs failed"):
-        enforce(r)
+        enforce(result)
 
 
 def _job_runs(n: int, chunk_b: float) -> tuple[list[dict], list[dict]]:
@@ -253,7 +258,8 @@ def _job_runs(n: int, chunk_b: float) -> tuple[list[dict], list[dict]]:
 
 
 def _result_from(runs_a: list[dict], runs_b: list[dict]) -> dict:
-    from builder.measure.compare import TIME_METRICS, startup_line
+    from builder.measure.judge.compare import startup_line
+    from builder.measure.take.metrics import TIME_METRICS
 
     perf = performance(runs_a, runs_b)
     head = TIME_METRICS[0]
@@ -288,7 +294,7 @@ def test_too_few_rounds_print_no_95_percent_anywhere() -> None:
 def test_a_side_starved_of_cores_puts_a_caveat_under_the_headline() -> None:
     """The one-thread variant on a busy 2-CPU machine: A's two threads share one core, so B (one
     thread) comes out faster; the headline must say that it measured the machine, not the runtime."""
-    from builder.measure.compare import headline_caveat
+    from builder.measure.judge.compare import headline_caveat
 
     runs_a, runs_b = _job_runs(5, 0.4)
     for run in runs_a:

@@ -243,8 +243,8 @@ def test_the_freeze_bundles_the_contract_folder(tmp_path: Path) -> None:
 
 
 def test_a_measured_runtime_that_drifts_is_reported_failed_with_the_violation(tmp_path: Path) -> None:
-    from builder.measure.bench import RunOptions, measure_once
-    from builder.measure.runtime import Runtime
+    from builder.measure.take.runs import RunOptions, measure_once
+    from builder.measure.take.subject import Subject
 
     # a "runtime" whose selftest says `interop_threads` where the contract says `interop`
     program = tmp_path / "drifted.py"
@@ -254,7 +254,7 @@ def test_a_measured_runtime_that_drifts_is_reported_failed_with_the_violation(tm
         "doc['threads']['interop_threads'] = doc['threads'].pop('interop')\n"
         "print(json.dumps(doc))\n"
     )
-    rt = Runtime(
+    rt = Subject(
         label="drifted", kind="dist", path=tmp_path, argv=(sys.executable, str(program)), importtime=False
     )
     run = measure_once(rt, RunOptions(separation=False, timeout=60, stall=30))

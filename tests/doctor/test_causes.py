@@ -183,7 +183,7 @@ def test_a_frozen_programs_probe_reads_as_the_doctors() -> None:
 
 def test_a_spinning_thread_is_judged_over_the_linger_not_over_the_exit() -> None:
     from builder.measure.doctor import LINGER_S, cores_after_job
-    from builder.measure.runner import Sample
+    from builder.measure.take.runner import Sample
 
     # main thread 1 asleep; thread 2 spins at 0.8 cores through the linger (started at t=100); the
     # last sample comes during the exit, after the linger, when thread 2 is already gone
@@ -198,7 +198,7 @@ def test_a_spinning_thread_is_judged_over_the_linger_not_over_the_exit() -> None
 
 def test_cores_busy_of_a_program_is_the_runners_cpu_over_the_job_up_to_the_linger() -> None:
     from builder.measure.doctor import Watched, cores_busy
-    from builder.measure.runner import ProcessResult, Sample
+    from builder.measure.take.runner import ProcessResult, Sample
 
     # 1.5 cores for 2 s, then the linger (started at epoch 1002): asleep for 2 s
     samples = [Sample(t=i * 0.5, cpu_s=1.5 * min(i * 0.5, 2.0)) for i in range(9)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers import assert_one_line_error, run_builder, team_profile
 
-from builder.measure.runtime import resolve_path
+from builder.measure.take.subject import resolve_path
 from builder.paths import Project
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.measure.attribution import attribution
+from builder.measure.judge.attribution import attribution
 
 
 def _result(threads_b: int = 2) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from helpers import run_builder
 from packaging.utils import canonicalize_name
 
 from builder.contract import violations
-from builder.measure.workload import workload_of
+from builder.measure.take.workload import workload_of
 from builder.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_one_line_error, run_builder, team_profile
 
 from builder.errors import ProfileError
-from builder.measure.workload import workload_of
+from builder.measure.take.workload import workload_of
 from builder.profile import load_profile
 
 

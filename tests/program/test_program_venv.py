@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import run_builder, team_profile
 
-from builder.measure.runtime import venv_runtime
+from builder.measure.take.subject import venv_subject
 from builder.paths import Project
 
 RUNTIME = 'threads = 2\ninterop-threads = 1\nmatmul-precision = "medium"\n'
@@ -44,7 +44,7 @@ def _project(tmp_path: Path) -> Path:
 
 def test_a_script_profiles_venv_runs_the_script_behind_the_probe(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    rt = venv_runtime(project / "build/p/venv", Project(root=project), profile="p")
+    rt = venv_subject(project / "build/p/venv", Project(root=project), profile="p")
     assert rt.workload is not None and rt.argv[0].endswith(("python", "python.exe"))
     launcher = Path(rt.argv[1]).read_text()
     # the hook comes first, as in the frozen program's runtime hook
@@ -113,6 +113,6 @@ def test_the_venv_stand_in_of_a_program_named_like_its_package_runs_the_package(
     (tmp_path / "sep/cli.py").write_text("def main():\n    print('separated')\n    return 0\n")
     (tmp_path / "build/p").mkdir(parents=True)
     (tmp_path / "build/p/venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    rt = venv_runtime(tmp_path / "build/p/venv", Project(root=tmp_path), profile="p")
+    rt = venv_subject(tmp_path / "build/p/venv", Project(root=tmp_path), profile="p")
     proc = subprocess.run(rt.argv, env={**os.environ, **rt.env}, capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout.strip()) == (0, "separated"), proc.stderr[-2000:]

@@ -24,7 +24,7 @@ import pytest
 from helpers import run_builder
 
 from builder.errors import CheckError
-from builder.measure.workload import workload_of
+from builder.measure.take.workload import workload_of
 from builder.profile import load_profile
 from builder.stages.check import check_workload, expected
 from builder.stages.install import install

@@ -11,7 +11,8 @@ import pytest
 
 from builder.artifact.bundle import frozen_problems, loaded_openmp
 from builder.fsutil import sha256_file
-from builder.openmp.frozen import family_of, loaded_problems, one_file_per_runtime, plan_relinks
+from builder.openmp.frozen import loaded_problems, one_file_per_runtime, plan_relinks
+from builder.openmp.model import family_name
 from builder.profile import load_profile
 from builder.tools import pyinstaller
 
@@ -34,10 +35,10 @@ def frozen(tmp_path: Path) -> Path:
 
 
 def test_family_patterns_come_from_the_contract() -> None:
-    assert family_of("libgomp.so.1") == "GNU libgomp"
-    assert family_of("libomp.dylib") == "LLVM libomp"
-    assert family_of("vcomp140.dll") == "MSVC vcomp"
-    assert family_of("libtorch_cpu.so") is None
+    assert family_name("libgomp.so.1") == "GNU libgomp"
+    assert family_name("libomp.dylib") == "LLVM libomp"
+    assert family_name("vcomp140.dll") == "MSVC vcomp"
+    assert family_name("libtorch_cpu.so") is None
 
 
 def test_a_duplicate_copy_becomes_a_relative_link_to_torchs_file(tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from builder.artifact.inspect import human_size
-from builder.measure.bench import METRICS
-from builder.measure.report.markdown import ci_header, table
+from builder.measure.show.format import ci_header
+from builder.measure.show.format import size as human_size
+from builder.measure.show.markdown import table
+from builder.measure.take.metrics import METRICS
 
 # The by-hand document's tables, in its order.
 CORE = ("torch", "numpy", "librosa", "soundfile", "scipy")
@@ -123,35 +124,29 @@ def _interop_cost(d: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return None
 
 
-def answers(
-    r: Mapping[str, Any], doctor_old: Mapping[str, Any] | None, doctor_new: Mapping[str, Any] | None
-) -> list[str]:
-    """The by-hand hypotheses, each answered from the measured figures or said to be unanswerable here."""
-    out: list[str] = []
+def _answer_slower(r: Mapping[str, Any]) -> str:
     head = _perf(r, r["verdict_metric"]) if r.get("verdict_metric") else None
-    sep = _ratio_text(head)
+    text = "**Is NEW slower at all?** " + f"The separation (seconds per chunk): {_ratio_text(head)}."
+    if r.get("caveat"):
+        text += f" ({named(r['caveat'])}.)"
+    if r.get("startup"):
+        text += f" {named(r['startup'][0].upper() + r['startup'][1:])}."
+    return text
+
+
+def _imported_suspects(r: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    by_b = (r["imports"]["b"] or {}).get("by_package_ms") or {}
+    return [p for p in SUSPECTS if by_b.get(p) or by_b.get(p.replace("-", "_"))], by_b
+
+
+def _answer_imports(r: Mapping[str, Any]) -> str:
     start, imp = _perf(r, "startup_s"), _perf(r, "import_s")
     ia, ib = r["imports"]["a"] or {}, r["imports"]["b"] or {}
-    by_b = ib.get("by_package_ms") or {}
-    imported = [p for p in SUSPECTS if by_b.get(p) or by_b.get(p.replace("-", "_"))]
-    threading = {t["setting"]: t for t in r["threading"]}
-    interop = threading.get("inter-op threads") or {}
-    precision = threading.get("matmul precision") or {}
-
-    out.append("**Is NEW slower at all?** " + f"The separation (seconds per chunk): {sep}.")
-    if r.get("caveat"):
-        out[-1] += f" ({named(r['caveat'])}.)"
-    if r.get("startup"):
-        out[-1] += f" {named(r['startup'][0].upper() + r['startup'][1:])}."
-
-    out.append(
+    imported, by_b = _imported_suspects(r)
+    text = (
         "**1. More packages = more imports = slower start-up.** "
         f"Import time: {_ratio_text(imp)}; time to ready: {_ratio_text(start)}. "
-        + (
-            f"Medians: imports OLD {ia.get('total_s', 0):.2f} s, NEW {ib.get('total_s', 0):.2f} s. "
-            if ia and ib
-            else ""
-        )
+        + (f"Medians: imports OLD {ia.get('total_s', 0):.2f} s, NEW {ib.get('total_s', 0):.2f} s. " if ia and ib else "")
         + (
             "Of the suspected packages, NEW's program imports "
             + ", ".join(f"{p} ({by_b.get(p) or by_b.get(p.replace('-', '_'))} ms)" for p in imported)
@@ -161,18 +156,22 @@ def answers(
             "resampy, pydub, samplerate, huggingface_hub) at start: installed is not imported, so they "
             "cannot slow its start-up or load their libraries into it."
         )
-    )
+    )  # fmt: skip
     ra, rb = _median(r, "a", "peak_rss_mb"), _median(r, "b", "peak_rss_mb")
     if ra is not None and rb is not None:
-        out[-1] += f" Peak memory of the separation process: OLD {ra:.0f} MB, NEW {rb:.0f} MB (medians)."
+        text += f" Peak memory of the separation process: OLD {ra:.0f} MB, NEW {rb:.0f} MB (medians)."
+    return text
 
+
+def _answer_conflicts(r: Mapping[str, Any], doctor_new: Mapping[str, Any] | None) -> str:
     loaded = r["openmp_loaded"]
     files_a = sorted(o["path"].rsplit("/", 1)[-1] for o in loaded["a"] or [])
     files_b = sorted(o["path"].rsplit("/", 1)[-1] for o in loaded["b"] or [])
     disk_b = [f["path"].rsplit("/", 1)[-1] for f in r["b"]["openmp_files"].get("runtimes", [])]
     spin_new = "spinning-threads" in _doctor_ids(doctor_new)
     two_new = "two-openmp-runtimes" in _doctor_ids(doctor_new)
-    out.append(
+    imported, _ = _imported_suspects(r)
+    return (
         "**2. Package conflicts; onnxruntime might conflict with PyTorch's threading.** "
         f"OpenMP runtimes loaded: OLD {', '.join(files_a) or 'none'}; NEW {', '.join(files_b) or 'none'}"
         + (" (the same)" if files_a == files_b else " (they differ)")
@@ -186,11 +185,7 @@ def answers(
         + "`builder doctor` on NEW "
         + ("names two OpenMP runtimes in one process" if two_new else "finds one OpenMP runtime")
         + " and "
-        + (
-            "names threads still spinning after the job"
-            if spin_new
-            else "no thread of another library still busy after the job"
-        )
+        + ("names threads still spinning after the job" if spin_new else "no thread of another library still busy after the job")
         + ". "
         + (
             "onnxruntime is installed in NEW but the program never imports it, so it cannot touch torch's "
@@ -199,64 +194,76 @@ def answers(
             if "onnxruntime" not in imported
             else "onnxruntime is imported by NEW's program: see the doctor's causes above."
         )
-    )
+    )  # fmt: skip
 
-    out.append(
-        "**3. Installation method (uv vs pip).** Not answered by this report: both sides were installed "
-        "by builder with uv from hash-pinned locks (see *Install method*), so the installer does not "
-        "differ here. Installed from the same wheels (same versions, same hashes), the installer "
-        "cannot change the code that runs; `make bench-install` measures uv against pip for install "
-        "time only."
-    )
 
+ANSWER_INSTALLER = (
+    "**3. Installation method (uv vs pip).** Not answered by this report: both sides were installed "
+    "by builder with uv from hash-pinned locks (see *Install method*), so the installer does not "
+    "differ here. Installed from the same wheels (same versions, same hashes), the installer "
+    "cannot change the code that runs; `make bench-install` measures uv against pip for install "
+    "time only."
+)
+ANSWER_NOT_HERE = (
+    "**What cannot be answered on Linux.** The by-hand pair ran on an Intel Mac: torch 2.2.2 with "
+    "Intel's libiomp5 beside scikit-learn's libomp (here both sides load GNU libgomp from torch), "
+    "KMP_AFFINITY and KMP_BLOCKTIME (libgomp ignores them), diffq, torchvision and onnx2torch "
+    "(no Linux wheels that fit: excluded in the profiles), and their 44–48 s target on their own "
+    "recording. Those need the mac-intel profiles run on an Intel Mac (`builder compare "
+    "minimal-mac-intel extended-mac-intel` there)."
+)
+
+
+def _interop_answer(doctor_new: Mapping[str, Any] | None) -> str:
     icost = _interop_cost(doctor_new)
-    out.append(
+    if not icost:
+        if "interop-threads" in _doctor_ids(doctor_new):
+            return "The doctor names NEW's inter-op threads as a cause (cost not measured). "
+        return "The doctor does not name NEW's inter-op threads on this machine. "
+    return (
+        f"The doctor names NEW's inter-op threads ({_doctor_ids(doctor_new).count('interop-threads')} "
+        f"cause) and measured {icost['before']} → {icost['after']} {icost['unit']} with {icost['with_fix']} "
+        f"({icost['runs']}): "
+        + (
+            "the fix made the job faster. "
+            if (icost.get("ratio") or 0) > 1
+            else "the fix did not make the job faster in that single run, so on this machine the named "
+            "cause is a setting outside the rule, not a measured slowdown. "
+        )
+    )
+
+
+def _answer_threading(r: Mapping[str, Any], doctor_new: Mapping[str, Any] | None) -> str:
+    threading = {t["setting"]: t for t in r["threading"]}
+    interop = threading.get("inter-op threads") or {}
+    precision = threading.get("matmul precision") or {}
+    return (
         '**The threading section\'s "IDENTICAL".** It is not: inter-op threads '
         f"OLD {interop.get('a')}, NEW {interop.get('b')}; matmul precision OLD {precision.get('a')}, "
         f"NEW {precision.get('b')}. "
-        + (
-            f"The doctor names NEW's inter-op threads ({_doctor_ids(doctor_new).count('interop-threads')} "
-            f"cause) and measured {icost['before']} → {icost['after']} {icost['unit']} with {icost['with_fix']} "
-            f"({icost['runs']}): "
-            + (
-                "the fix made the job faster. "
-                if (icost.get("ratio") or 0) > 1
-                else "the fix did not make the job faster in that single run, so on this machine the named "
-                "cause is a setting outside the rule, not a measured slowdown. "
-            )
-            if icost
-            else (
-                "The doctor names NEW's inter-op threads as a cause (cost not measured). "
-                if "interop-threads" in _doctor_ids(doctor_new)
-                else "The doctor does not name NEW's inter-op threads on this machine. "
-            )
-        )
+        + _interop_answer(doctor_new)
         + "The headline difference is the sum of the inter-op threads, the precision and the packages; "
         "this report does not split the precision's share from the packages' (a compare of NEW against "
         'NEW with `runtime.matmul-precision = "high"` would).'
     )
 
-    out.append(
-        "**What cannot be answered on Linux.** The by-hand pair ran on an Intel Mac: torch 2.2.2 with "
-        "Intel's libiomp5 beside scikit-learn's libomp (here both sides load GNU libgomp from torch), "
-        "KMP_AFFINITY and KMP_BLOCKTIME (libgomp ignores them), diffq, torchvision and onnx2torch "
-        "(no Linux wheels that fit: excluded in the profiles), and their 44–48 s target on their own "
-        "recording. Those need the mac-intel profiles run on an Intel Mac (`builder compare "
-        "minimal-mac-intel extended-mac-intel` there)."
-    )
-    return out
+
+def answers(
+    r: Mapping[str, Any], doctor_old: Mapping[str, Any] | None, doctor_new: Mapping[str, Any] | None
+) -> list[str]:
+    """The by-hand hypotheses, each answered from the measured figures or said to be unanswerable here."""
+    return [
+        _answer_slower(r),
+        _answer_imports(r),
+        _answer_conflicts(r, doctor_new),
+        ANSWER_INSTALLER,
+        _answer_threading(r, doctor_new),
+        ANSWER_NOT_HERE,
+    ]
 
 
-def render(
-    r: Mapping[str, Any],
-    doctor_old: Mapping[str, Any] | None,
-    doctor_new: Mapping[str, Any] | None,
-    meta: Mapping[str, Any],
-) -> str:
-    """The seed report as Markdown (pure)."""
-    s = r["settings"]
-    a, b = r["a"], r["b"]
-    va, vb = _versions(r)
+def _header(r: Mapping[str, Any], meta: Mapping[str, Any]) -> list[str]:
+    s, a, b = r["settings"], r["a"], r["b"]
     lines = [
         "# Environment comparison, measured: OLD (minimal, inter-op 4, precision high) vs NEW "
         "(extended, inter-op far above the cores, precision highest)",
@@ -274,6 +281,12 @@ def render(
         "This is the document `reference/environment-comparison-by-hand.md` wrote by hand, with each "
         "section measured. Its hypotheses are answered at the end.",
         "",
+    ]
+    return lines
+
+
+def _performance(r: Mapping[str, Any]) -> list[str]:
+    lines = [
         "## Performance results",
         "",
         f"**Headline ({METRICS[r['verdict_metric']][0] if r.get('verdict_metric') else '-'}): NEW vs OLD: "
@@ -297,13 +310,17 @@ def render(
     if res:
         lines += ["", "Resources (medians):", ""]
         lines += table(
-            ["metric", "OLD", "NEW"],
-            [[METRICS[m][0], _median(r, "a", m), _median(r, "b", m)] for m in res],
+            ["metric", "OLD", "NEW"], [[METRICS[m][0], _median(r, "a", m), _median(r, "b", m)] for m in res]
         )
     for side, name in (("a", "OLD"), ("b", "NEW")):
         lines += [f"\n- flag {name}: {f}" for f in r["flags"][side]]
+    return lines
 
-    lines += ["", "## Package versions", "", "### Core packages", ""]
+
+def _packages(r: Mapping[str, Any], meta: Mapping[str, Any]) -> list[str]:
+    a, b = r["a"], r["b"]
+    va, vb = _versions(r)
+    lines = ["", "## Package versions", "", "### Core packages", ""]
     core = [["Python", a.get("python"), b.get("python")]] + [[p, va.get(p), vb.get(p)] for p in CORE]
     lines += table(
         ["package", "OLD", "NEW", "status"],
@@ -328,50 +345,43 @@ def render(
         + ", ".join(f"{p['name']} {p['b']} ({human_size(p['size_b'])})" for p in only_b[:12])
         + ".",
     ]
-
-    lines += ["", "## Install method", ""]
     keys = sorted(set(a["install"]) | set(b["install"]))
+    lines += ["", "## Install method", ""]
     lines += table(
         ["", "OLD", "NEW"], [[k, _fmt(a["install"].get(k)), _fmt(b["install"].get(k))] for k in keys]
     )
+    return lines
 
-    lines += ["", "## OpenMP configuration", ""]
+
+def _openmp(
+    r: Mapping[str, Any], doctor_old: Mapping[str, Any] | None, doctor_new: Mapping[str, Any] | None
+) -> list[str]:
     rows = []
-    for side, name, facts, d in (("a", "OLD", a, doctor_old), ("b", "NEW", b, doctor_new)):
-        files = facts["openmp_files"].get("runtimes", [])
+    for side, name, d in (("a", "OLD", doctor_old), ("b", "NEW", doctor_new)):
+        files = r[side]["openmp_files"].get("runtimes", [])
         rows.append(
             [name, "on disk", "; ".join(f"{f['family']} {f['path']}" + _links(f) for f in files) or "none"]
         )
-        rows.append(
-            [
-                name,
-                "loaded (selftest)",
-                "; ".join(f"{o['family']} {o['path']}" for o in r["openmp_loaded"][side]) or "none",
-            ]
-        )
+        loaded = "; ".join(f"{o['family']} {o['path']}" for o in r["openmp_loaded"][side]) or "none"
+        rows.append([name, "loaded (selftest)", loaded])
         if d is not None:
             pools = d["figures"].get("openmp") or []
-            rows.append(
-                [
-                    name,
-                    "pools (doctor, in the job)",
-                    "; ".join(
-                        f"{o['path']}" + (f" ({o['threads']} threads)" if o.get("threads") else "")
-                        for o in pools
-                    )
-                    or "none",
-                ]
+            text = "; ".join(
+                f"{o['path']}" + (f" ({o['threads']} threads)" if o.get("threads") else "") for o in pools
             )
-    lines += table(["", "", "runtimes"], rows)  # fmt: skip
-
+            rows.append([name, "pools (doctor, in the job)", text or "none"])
+    lines = ["", "## OpenMP configuration", "", *table(["", "", "runtimes"], rows)]
     lines += ["", "## Threading configuration", ""]
     lines += table(
         ["setting", "OLD", "NEW", ""],
         [[t["setting"], t["a"], t["b"], "same" if t["same"] else "**differs**"] for t in r["threading"]],
     )
+    return lines
 
+
+def _imports(r: Mapping[str, Any]) -> list[str]:
     imp = r["imports"]
-    lines += ["", "## Imports", ""]
+    lines = ["", "## Imports", ""]
     if imp["a"] and imp["b"]:
         lines += [
             f"Total import time (`-X importtime`, median): OLD {imp['a']['total_s']:.3f} s, NEW "
@@ -387,12 +397,20 @@ def render(
     if r.get("attribution"):
         lines += ["", "Where the difference comes from (compare):", ""]
         lines += ["- " + _A.sub("OLD", _B.sub("NEW", x)) for x in r["attribution"]]
+    return lines
 
-    lines += ["", "## Named causes (`builder doctor`)", "", "### OLD", ""]
-    lines += _causes(doctor_old)
-    lines += ["", "### NEW", ""]
-    lines += _causes(doctor_new)
 
+def render(
+    r: Mapping[str, Any],
+    doctor_old: Mapping[str, Any] | None,
+    doctor_new: Mapping[str, Any] | None,
+    meta: Mapping[str, Any],
+) -> str:
+    """The seed report as Markdown (pure), section by section."""
+    lines = _header(r, meta) + _performance(r) + _packages(r, meta) + _openmp(r, doctor_old, doctor_new)
+    lines += _imports(r)
+    lines += ["", "## Named causes (`builder doctor`)", "", "### OLD", "", *_causes(doctor_old)]
+    lines += ["", "### NEW", "", *_causes(doctor_new)]
     lines += ["", "## The hypotheses, answered", ""]
     for ans in answers(r, doctor_old, doctor_new):
         lines += [ans, ""]

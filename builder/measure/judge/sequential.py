@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.measure.stats import (
+from builder.measure.judge.stats import (
     DEFAULT_MIN_EFFECT,
     LEVEL,
     METHOD,

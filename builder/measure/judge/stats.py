@@ -19,6 +19,7 @@ import functools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # --- statistics over runs -------------------------------------------------------------
@@ -169,6 +170,36 @@ def paired_ratio(
         ),
         "method": method,
     }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ratio:
+    """B/A over paired rounds with its interval: paired_ratio's figures, as a decision carries them."""
+
+    n: int
+    ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str
+    median_ratio: float | None = None  # absent without enough pairs
+
+    @classmethod
+    def of(cls, d: Mapping[str, Any]) -> Ratio:
+        return cls(
+            n=int(d.get("n", 0)), ratio=d.get("ratio"), ci_low=d.get("ci_low"), ci_high=d.get("ci_high"),
+            method=str(d.get("method", "")), median_ratio=d.get("median_ratio"),
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n": self.n,
+            "ratio": self.ratio,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+        }
+        if self.median_ratio is not None:
+            out["median_ratio"] = self.median_ratio
+        return {**out, "method": self.method}
 
 
 def verdict(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
 from typing import Any
 
 TOP_MODULES = 15
@@ -58,26 +56,4 @@ def import_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "by_package_ms": {
             k: round(v / 1000, 2) for k, v in sorted(by_package.items(), key=lambda kv: -kv[1]) if v >= 500
         },
-    }
-
-
-def median_imports(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """Median import time per package and per module over the runs that have them."""
-    per = [r["imports"] for r in runs if r.get("imports")]
-    if not per:
-        return None
-    pkgs = sorted({p for i in per for p in i["by_package_ms"]})
-    by_pkg = {p: round(statistics.median([i["by_package_ms"].get(p, 0.0) for i in per]), 2) for p in pkgs}
-    mods: dict[str, list[float]] = {}
-    for i in per:
-        for m in i["slowest_modules"]:
-            mods.setdefault(m["module"], []).append(m["self_ms"])
-    slowest = sorted(
-        ((m, statistics.median(v + [0.0] * (len(per) - len(v)))) for m, v in mods.items()),
-        key=lambda kv: -kv[1],
-    )[:TOP_MODULES]
-    return {
-        "total_s": round(statistics.median([i["total_s"] for i in per]), 4),
-        "by_package_ms": dict(sorted(by_pkg.items(), key=lambda kv: -kv[1])),
-        "slowest_modules": [{"module": m, "self_ms": round(v, 2)} for m, v in slowest],
     }

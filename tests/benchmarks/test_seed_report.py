@@ -1,13 +1,14 @@
-"""The seed report's rendering (pure): compare's and doctor's JSON in, the by-hand document out."""
+"""The seed report's rendering (benchmarks/seed_render.py, pure): compare's and doctor's JSON in, the by-hand document out."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from builder.measure.attribution import attribution
-from builder.measure.compare import import_diff, package_diff, performance, threading_rows
+from seed_render import load_line, render
+
 from builder.measure.doctor import find_causes
-from builder.measure.report.seed import load_line, render
+from builder.measure.judge.attribution import attribution
+from builder.measure.judge.compare import import_diff, package_diff, performance, threading_rows
 
 PKG_A = {
     "torch": ("2.13.0+cpu", 700_000_000),

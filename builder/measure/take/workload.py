@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.contract import OPENMP_FAMILIES, violations
+from builder.contract import violations
 from builder.errors import ProfileError
 from builder.fsutil import temp_file_name
-from builder.measure.runner import ProcessResult, run_monitored
+from builder.measure.take.runner import ProcessResult, run_monitored
+from builder.openmp.pools import loaded_runtimes
 from builder.profile import Profile
 
 PROBE_ENV = "RUNTIME_BUILDER_PROBE"
@@ -176,11 +177,6 @@ def write_wav(path: Path, *, seconds: float, rate: int, channels: int, seed: int
     tmp.replace(path)
 
 
-def _family(path: str) -> str:
-    name = Path(path).name
-    return next((family for _id, family, pattern in OPENMP_FAMILIES if pattern.search(name)), "?")
-
-
 def imports_of(probe: dict[str, Any]) -> dict[str, Any]:
     """The probe's import times in the shape bench and compare use for `-X importtime` (pure)."""
     imp = probe["imports"]
@@ -212,8 +208,6 @@ def run_figures(res: ProcessResult, probe: dict[str, Any] | None, seconds: float
     }
     if probe is not None:
         pools = probe["threadpools"]
-        openmp = {p["filepath"]: {"path": p["filepath"], "family": _family(p["filepath"])}
-                  for p in pools if p["user_api"] == "openmp"}  # fmt: skip
         run.update({
             "import_s": probe["imports"]["total_s"],
             "import_source": "probe (the freeze's runtime hook)",
@@ -221,7 +215,7 @@ def run_figures(res: ProcessResult, probe: dict[str, Any] | None, seconds: float
             "threads": probe["threads"],
             "matmul_precision": probe["matmul_precision"],
             "env": probe["env"],
-            "openmp_loaded": list(openmp.values()),
+            "openmp_loaded": loaded_runtimes(pools),
             "threadpools": pools,
             "versions": probe["versions"],
             "config_source": probe["config_source"],

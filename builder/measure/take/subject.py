@@ -1,4 +1,4 @@
-"""The runtime under test: how to start a venv's `python -m runtime_entry` or a dist's program.
+"""The subject: the runtime under test, and how to start a venv's `python -m runtime_entry` or a dist's program.
 
 builder never imports torch: it starts the runtime as a user's app would and reads its JSON.
 """
@@ -18,7 +18,7 @@ from builder.artifact.manifest import MANIFEST, read_manifest
 from builder.contract import CONFIG_ENV, CONFIG_NAME, SETTINGS_ENV
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text
-from builder.measure.workload import Workload, workload_of
+from builder.measure.take.workload import Workload, workload_of
 from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.program.entry import launcher_name, resolve_program, runtime_config, venv_launcher
@@ -26,7 +26,7 @@ from builder.venvs import site_packages_of, venv_python
 
 
 @dataclass(frozen=True, kw_only=True)
-class Runtime:
+class Subject:
     """How to start one runtime: a venv (`python -m runtime_entry`) or a dist's `stems`."""
 
     label: str
@@ -44,7 +44,7 @@ class Runtime:
             return [self.argv[0], "-X", "importtime", *self.argv[1:], *args]
         return [*self.argv, *args]
 
-    def with_env(self, **extra: str) -> Runtime:
+    def with_env(self, **extra: str) -> Subject:
         return replace(self, env={**self.env, **extra})
 
     def describe(self) -> dict[str, Any]:
@@ -59,9 +59,9 @@ class Runtime:
         }
 
 
-def venv_runtime(
+def venv_subject(
     venv: Path, project: Project, *, label: str | None = None, profile: str | None = None
-) -> Runtime:
+) -> Subject:
     venv = venv.absolute()
     env = {"PYTHONPATH": str(project.runtime_entry_path())}
     # A venv has no program folder: its runtime config (as `builder tune` writes it) sits in the venv.
@@ -72,7 +72,7 @@ def venv_runtime(
     settings = None
     prof = load_profile(profile, project.profiles) if profile is not None else None
     if prof is not None and not prof.program.bundled:
-        return _program_venv_runtime(venv, project, prof, env, label=label)
+        return _program_venv_subject(venv, project, prof, env, label=label)
     if prof is not None and CONFIG_ENV not in env:
         settings = f"profile {profile} [runtime] (as STEMS_* variables)"
         # A profile's venv runs with the profile's runtime settings, as its frozen program would.
@@ -85,15 +85,15 @@ def venv_runtime(
                 SETTINGS_ENV["matmul_precision"]: rs.matmul_precision,
             }
         )
-    return Runtime(
+    return Subject(
         label=label or _short(venv), kind="venv", path=venv,
         argv=(str(venv_python(venv)), "-m", "runtime_entry"), env=env, profile=profile, settings=settings,
     )  # fmt: skip
 
 
-def _program_venv_runtime(
+def _program_venv_subject(
     venv: Path, project: Project, profile: Profile, env: dict[str, str], *, label: str | None
-) -> Runtime:
+) -> Subject:
     """A profile's own program ([program]) run from its venv the way its freeze runs it: the probe's
     hook first, with runtime.json's settings, then the entry; measured by the profile's [bench]."""
     workload = workload_of(profile, project.root)
@@ -113,14 +113,14 @@ def _program_venv_runtime(
     env.setdefault(CONFIG_ENV, str(config))  # a venv's own runtime.json (`builder tune`) wins
     if entry.pathex:
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in entry.pathex)
-    return Runtime(
+    return Subject(
         label=label or _short(venv), kind="venv", path=venv, argv=(str(venv_python(venv)), str(launcher)),
         env=env, profile=profile.name, importtime=False, workload=workload,
         settings=f"profile {profile.name} [runtime] ({CONFIG_ENV}, read by the probe's hook)",
     )  # fmt: skip
 
 
-def dist_runtime(dist: Path, *, label: str | None = None, project: Project | None = None) -> Runtime:
+def dist_subject(dist: Path, *, label: str | None = None, project: Project | None = None) -> Subject:
     dist = dist.absolute()
     # The one bounded reader; a frozen folder without a manifest is a dist too.
     manifest = read_manifest(dist) if os.path.lexists(dist / MANIFEST) else {}
@@ -133,7 +133,7 @@ def dist_runtime(dist: Path, *, label: str | None = None, project: Project | Non
     # the workload is the profile's, with the project's files (config, checkpoint, input)
     if project is not None and profile and (project.profiles / f"{profile}.toml").is_file():
         workload = workload_of(load_profile(profile, project.profiles), project.root)
-    return Runtime(
+    return Subject(
         label=label or _short(dist),
         kind="dist",
         path=dist,
@@ -144,20 +144,20 @@ def dist_runtime(dist: Path, *, label: str | None = None, project: Project | Non
     )
 
 
-def program_runtime(program: Path, project: Project) -> Runtime:
+def program_subject(program: Path, project: Project) -> Subject:
     """A venv's python or a frozen `stems` program (what the build pipeline has in hand)."""
     program = program.absolute()
     if program.name.startswith("python"):
         venv = program.parent.parent
-        return venv_runtime(venv, project)
+        return venv_subject(venv, project)
     if program.parent.name == "stems" and (program.parent.parent / MANIFEST).is_file():
-        return dist_runtime(program.parent.parent)
-    return Runtime(
+        return dist_subject(program.parent.parent)
+    return Subject(
         label=_short(program.parent), kind="dist", path=program.parent, argv=(str(program),), importtime=False
     )
 
 
-def frozen_runtime(folder: Path, project: Project | None, *, label: str | None = None) -> Runtime:
+def frozen_subject(folder: Path, project: Project | None, *, label: str | None = None) -> Subject:
     """A frozen program's folder (its executable beside `_internal`), whatever the program's name:
     the profile its runtime.json names gives the workload, when the project has that profile."""
     folder = folder.absolute()
@@ -169,7 +169,7 @@ def frozen_runtime(folder: Path, project: Project | None, *, label: str | None =
     workload = None
     if project is not None and isinstance(profile, str) and (project.profiles / f"{profile}.toml").is_file():
         workload = workload_of(load_profile(profile, project.profiles), project.root)
-    return Runtime(
+    return Subject(
         label=label or folder.name, kind="dist", path=folder, argv=(str(program),),
         profile=profile if isinstance(profile, str) else None, importtime=False, workload=workload,
     )  # fmt: skip
@@ -186,14 +186,14 @@ def _short(path: Path) -> str:
     return "/".join(parts[-2:]) if path.name in ("venv", "stems") else path.name
 
 
-def resolve_path(path: Path, project: Project, *, label: str | None = None) -> Runtime:
+def resolve_path(path: Path, project: Project, *, label: str | None = None) -> Subject:
     """A venv, a dist or a frozen folder on disk."""
     if (path / "pyvenv.cfg").is_file():
-        return venv_runtime(path, project, label=label)
+        return venv_subject(path, project, label=label)
     if (path / MANIFEST).is_file() or (path / "stems" / "stems").is_file():
-        return dist_runtime(path, label=label, project=project)
+        return dist_subject(path, label=label, project=project)
     if frozen_folder(path.absolute()):
-        return frozen_runtime(path, project, label=label)
+        return frozen_subject(path, project, label=label)
     raise InputError(
         f"{path}: not a venv (pyvenv.cfg), a dist (manifest.json) or a frozen program's folder "
         "(_internal beside an executable named like the folder)"

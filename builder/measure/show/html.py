@@ -1,4 +1,5 @@
-"""The compare report as one self-contained HTML page: inline SVG plots, inline CSS, no scripts."""
+"""The compare report as one self-contained HTML page: inline SVG plots, inline CSS, no scripts;
+rendered from the comparison's document (Comparison.to_json, report.json), section by section."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from builder.artifact.inspect import human_size
-from builder.measure.bench import METRICS
-from builder.measure.report.markdown import ci_header
+from builder.measure.show.format import ci_header, ci_range, mapping, metric_label, openmp_list, size
+from builder.measure.take.metrics import RESOURCE_METRICS
 
 COLOR_A, COLOR_B = "#2563eb", "#ea580c"
 CSS = """
@@ -132,184 +132,118 @@ def import_bars(
     return "".join(parts)
 
 
-def compare_page(r: Mapping[str, Any]) -> str:
-    a, b, s = r["a"], r["b"], r["settings"]
+Doc = Mapping[str, Any]
+
+
+def headline(r: Doc) -> list[str]:
+    a, b, s = r["a"]["runtime"], r["b"]["runtime"], r["settings"]
     head = r["performance"].get(r["verdict_metric"] or "", {})
     call = head.get("verdict", {}).get("call", "unknown")
-    out = [
+    metric = escape(metric_label(r["verdict_metric"])) if r["verdict_metric"] else ""
+    return [
         '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>Runtime comparison: {escape(a['runtime']['label'])} vs {escape(b['runtime']['label'])}</title>",
+        f"<title>Runtime comparison: {escape(a['label'])} vs {escape(b['label'])}</title>",
         f"<style>{CSS}</style></head><body>",
-        f'<h1>Runtime comparison</h1><p><span class="a">A</span> = {escape(a["runtime"]["label"])} '
-        f'<span class="muted">({escape(a["runtime"]["path"])}, {a["runtime"]["kind"]})</span><br>'
-        f'<span class="b">B</span> = {escape(b["runtime"]["label"])} '
-        f'<span class="muted">({escape(b["runtime"]["path"])}, {b["runtime"]["kind"]})</span></p>',
-        f'<div class="verdict {call}" id="verdict">'
-        f"<b>{escape(METRICS[r['verdict_metric']][0]) if r['verdict_metric'] else ''}:</b> {escape(r['verdict'])}</div>",
+        f'<h1>Runtime comparison</h1><p><span class="a">A</span> = {escape(a["label"])} '
+        f'<span class="muted">({escape(a["path"])}, {a["kind"]})</span><br>'
+        f'<span class="b">B</span> = {escape(b["label"])} '
+        f'<span class="muted">({escape(b["path"])}, {b["kind"]})</span></p>',
+        f'<div class="verdict {call}" id="verdict"><b>{metric}:</b> {escape(r["verdict"])}</div>',
         f'<p id="caveat"><b>{escape(r["caveat"])}</b></p>' if r.get("caveat") else "",
         f'<p id="startup">{escape(r["startup"])}</p>' if r.get("startup") else "",
         f'<p class="muted">{s["repeat"]} rounds, {escape(s["order"])}; model <code>{escape(s["model"])}</code>, '
         f"{s['seconds']:g} s of audio per run; {escape(s['ci'])}; minimum effect {s['min_effect'] * 100:.0f}%.</p>",
-        '<h2 id="performance">Performance</h2><div class="plots">',
     ]
-    for p in r["performance"].values():
-        out.append(strip_plot(p["label"], p["a"], p["b"]))
+
+
+def performance(r: Doc) -> list[str]:
+    sa, sb = r["summary"]["a"], r["summary"]["b"]
+    out = ['<h2 id="performance">Performance</h2><div class="plots">']
+    out += [strip_plot(p["label"], p["a"], p["b"]) for p in r["performance"].values()]
     out.append("</div>")
-    rows = []
-    for m, p in r["performance"].items():
-        sa, sb = r["summary"]["a"].get(m, {}), r["summary"]["b"].get(m, {})
-        ci = f"{p['ci_low']:.3f}–{p['ci_high']:.3f}" if p.get("ci_low") is not None else None
-        rows.append(
-            [
-                p["label"],
-                sa.get("median"),
-                sa.get("iqr"),
-                sb.get("median"),
-                sb.get("iqr"),
-                p.get("ratio"),
-                ci,
-                p["verdict"]["text"],
-            ]
-        )
-    out.append(
-        table(
-            ["metric (s)", "A median", "A IQR", "B median", "B IQR", "B/A", ci_header(r), "verdict"],
-            rows,
-            "perf",
-        )
-    )
-    res = [m for m in ("rtf", "cores_busy", "peak_rss_mb", "os_threads") if m in r["summary"]["a"]]
-    out.append(
-        table(
-            ["resource (median)", "A", "B"],
-            [
-                [
-                    METRICS[m][0],
-                    r["summary"]["a"].get(m, {}).get("median"),
-                    r["summary"]["b"].get(m, {}).get("median"),
-                ]
-                for m in res
-            ],
-        )
-    )
+    rows = [
+        [p["label"], sa.get(m, {}).get("median"), sa.get(m, {}).get("iqr"), sb.get(m, {}).get("median"),
+         sb.get(m, {}).get("iqr"), p.get("ratio"), ci_range(p), p["verdict"]["text"]]
+        for m, p in r["performance"].items()
+    ]  # fmt: skip
+    header = ["metric (s)", "A median", "A IQR", "B median", "B IQR", "B/A", ci_header(r), "verdict"]
+    out.append(table(header, rows, "perf"))
+    res = [m for m in RESOURCE_METRICS if m in sa]
+    rows = [[metric_label(m), sa.get(m, {}).get("median"), sb.get(m, {}).get("median")] for m in res]
+    out.append(table(["resource (median)", "A", "B"], rows))
     for side in ("a", "b"):
-        for flag in r["flags"][side]:
-            out.append(f'<p class="flag">flag {side.upper()}: {escape(flag)}</p>')
+        out += [f'<p class="flag">flag {side.upper()}: {escape(flag)}</p>' for flag in r["flags"][side]]
+    return out
 
+
+def imports(r: Doc) -> list[str]:
     imp = r["imports"]
-    out.append('<h2 id="imports">Import time</h2>')
-    if imp["a"] and imp["b"]:
-        pkgs = set(imp["a"]["by_package_ms"]) | set(imp["b"]["by_package_ms"])
-        bars = [
-            {
-                "package": p,
-                "a_ms": imp["a"]["by_package_ms"].get(p, 0.0),
-                "b_ms": imp["b"]["by_package_ms"].get(p, 0.0),
-            }
-            for p in pkgs
+    out = ['<h2 id="imports">Import time</h2>']
+    if not (imp["a"] and imp["b"]):
+        return [
+            *out,
+            "<p>Per-module import times need <code>-X importtime</code>, which frozen programs ignore.</p>",
         ]
-        out.append(
-            f'<p>Total (median): <span class="a">A {imp["a"]["total_s"]:.3f} s</span>, '
-            f'<span class="b">B {imp["b"]["total_s"]:.3f} s</span>.</p>'
-        )
-        out.append(import_bars(bars))
-        out.append(
-            table(
-                ["package", "A ms", "B ms", "B − A ms"],
-                [
-                    [d["package"], d["a_ms"], d["b_ms"], f"{d['diff_ms']:+.1f}"]
-                    for d in imp["top_differences"]
-                ],
-            )
-        )
-    else:
-        out.append(
-            "<p>Per-module import times need <code>-X importtime</code>, which frozen programs ignore.</p>"
-        )
+    pa, pb = imp["a"]["by_package_ms"], imp["b"]["by_package_ms"]
+    bars = [{"package": p, "a_ms": pa.get(p, 0.0), "b_ms": pb.get(p, 0.0)} for p in set(pa) | set(pb)]
+    rows = [[d["package"], d["a_ms"], d["b_ms"], f"{d['diff_ms']:+.1f}"] for d in imp["top_differences"]]
+    return [
+        *out,
+        f'<p>Total (median): <span class="a">A {imp["a"]["total_s"]:.3f} s</span>, '
+        f'<span class="b">B {imp["b"]["total_s"]:.3f} s</span>.</p>',
+        import_bars(bars),
+        table(["package", "A ms", "B ms", "B − A ms"], rows),
+    ]
 
-    pk = r["packages"]
-    out.append(
+
+def _differs(text: str) -> _Raw:
+    return _Raw(f'<td class="differs">{text}</td>')
+
+
+def packages(r: Doc) -> list[str]:
+    a, b, pk = r["a"], r["b"], r["packages"]
+    rows = [[p["name"], _differs("only in B"), None, p["b"], size(p["size_b"])] for p in pk["only_in_b"]]
+    rows += [[p["name"], _differs("only in A"), p["a"], None, size(p["size_a"])] for p in pk["only_in_a"]]
+    rows += [[p["name"], _differs("different version"), p["a"], p["b"], f"{size(p['size_a'])} / {size(p['size_b'])}"]
+             for p in pk["different_version"]]  # fmt: skip
+    rows += [[p["name"], "same", p["a"], p["b"], size(p["size_a"])] for p in pk["same"]]
+    return [
         f'<h2 id="packages">Packages</h2><p>{len(pk["same"])} same, {len(pk["different_version"])} different '
         f"version, {len(pk['only_in_a'])} only in A, {len(pk['only_in_b'])} only in B. A "
-        f"{human_size(a['total_bytes'])} in {a['files']} files; B {human_size(b['total_bytes'])} in {b['files']} files.</p>"
-    )
-    rows = [
-        [p["name"], _Raw('<td class="differs">only in B</td>'), None, p["b"], human_size(p["size_b"])]
-        for p in pk["only_in_b"]
+        f"{size(a['total_bytes'])} in {a['files']} files; B {size(b['total_bytes'])} in {b['files']} files.</p>",
+        table(["package", "status", "A", "B", "size"], rows, "packages"),
     ]
-    rows += [
-        [p["name"], _Raw('<td class="differs">only in A</td>'), p["a"], None, human_size(p["size_a"])]
-        for p in pk["only_in_a"]
-    ]
-    rows += [
-        [
-            p["name"],
-            _Raw('<td class="differs">different version</td>'),
-            p["a"],
-            p["b"],
-            f"{human_size(p['size_a'])} / {human_size(p['size_b'])}",
-        ]
-        for p in pk["different_version"]
-    ]
-    rows += [[p["name"], "same", p["a"], p["b"], human_size(p["size_a"])] for p in pk["same"]]
-    out.append(table(["package", "status", "A", "B", "size"], rows, "packages"))
 
-    out.append('<h2 id="install">Install method and tools</h2>')
+
+def install(r: Doc) -> list[str]:
+    a, b = r["a"], r["b"]
     keys = sorted(set(a["install"]) | set(b["install"]))
+    rows = [[k, mapping(a["install"].get(k)), mapping(b["install"].get(k))] for k in keys]
+    rows += [["Python", a["python"], b["python"]], ["platform", a["platform"], b["platform"]]]
+    return ['<h2 id="install">Install method and tools</h2>', table(["", "A", "B"], rows)]
 
-    def fmt(v: Any) -> Any:
-        return ", ".join(f"{k}: {x}" for k, x in v.items()) if isinstance(v, dict) else v
 
-    out.append(
-        table(
-            ["", "A", "B"],
-            [[k, fmt(a["install"].get(k)), fmt(b["install"].get(k))] for k in keys]
-            + [["Python", a["python"], b["python"]], ["platform", a["platform"], b["platform"]]],
-        )
-    )
-
-    out.append('<h2 id="openmp">OpenMP</h2>')
+def openmp(r: Doc) -> list[str]:
     rows = []
-    for side, facts in (("A", a), ("B", b)):
+    for side in ("A", "B"):
         rows.append(
-            [
-                side,
-                "on disk",
-                "; ".join(
-                    f"{f['family']} {f['path']}" + _links(f)
-                    for f in facts["openmp_files"].get("runtimes", [])
-                )
-                or "none",
-            ]
+            [side, "on disk", openmp_list(r[side.lower()]["openmp_files"].get("runtimes", []), links=True)]
         )
-        rows.append(
-            [
-                side,
-                "loaded",
-                "; ".join(f"{o['family']} {o['path']}" for o in r["openmp_loaded"][side.lower()]) or "none",
-            ]
-        )
-    out.append(table(["side", "", "runtimes"], rows))
+        rows.append([side, "loaded", openmp_list(r["openmp_loaded"][side.lower()])])
+    return ['<h2 id="openmp">OpenMP</h2>', table(["side", "", "runtimes"], rows)]
 
-    out.append('<h2 id="threading">Threading</h2>')
-    out.append(
-        table(
-            ["setting", "A", "B", ""],
-            [
-                [
-                    t["setting"],
-                    t["a"],
-                    t["b"],
-                    "same" if t["same"] else _Raw('<td class="differs">differs</td>'),
-                ]
-                for t in r["threading"]
-            ],
-        )
-    )
+
+def threading(r: Doc) -> list[str]:
+    rows = [
+        [t["setting"], t["a"], t["b"], "same" if t["same"] else _differs("differs")] for t in r["threading"]
+    ]
+    return ['<h2 id="threading">Threading</h2>', table(["setting", "A", "B", ""], rows)]
+
+
+SECTIONS = (headline, performance, imports, packages, install, openmp, threading)
+
+
+def compare_page(r: Doc) -> str:
+    out = [line for section in SECTIONS for line in section(r)]
     out.append('<p class="muted">Generated by <code>builder compare</code>.</p></body></html>\n')
     return "\n".join(out)
-
-
-def _links(f: Mapping[str, Any]) -> str:
-    others = [n for n in f.get("links", []) if n != f["path"]]
-    return f" (+{len(others)} symlink{'s' if len(others) > 1 else ''}: {', '.join(others)})" if others else ""

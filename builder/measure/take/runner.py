@@ -179,6 +179,93 @@ class _Monitor:
         psutil.wait_procs(list(victims[1:]), timeout=5)
 
 
+def _start(argv: tuple[str, ...], env: dict[str, str], cwd: Path | None) -> subprocess.Popen[str]:
+    """The process in a group of its own, so that a hang is killed with everything it started."""
+    try:
+        if sys.platform == "win32":
+            proc = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+                creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
+            )  # fmt: skip
+        else:
+            proc = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+                start_new_session=True,  # its own process group, for killpg
+            )  # fmt: skip
+    except OSError as exc:
+        raise ToolError(f"runtime: cannot start {argv[0]}: {exc.strerror}") from None
+    return proc
+
+
+class _Output:
+    """stdout and stderr read on two threads, with when output came: the first and last stdout
+    line (time to ready, the end of the separation) and the last line of either (a hang's clock)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.first: float | None = None
+        self.last_out: float | None = None
+        self.last: float = time.perf_counter()
+        self.readers = [
+            threading.Thread(target=self._pump, args=(proc.stdout, self.out, True), daemon=True),
+            threading.Thread(target=self._pump, args=(proc.stderr, self.err, False), daemon=True),
+        ]
+        for r in self.readers:
+            r.start()
+
+    def _pump(self, stream: IO[str], sink: list[str], is_stdout: bool) -> None:
+        for line in stream:
+            now = time.perf_counter()
+            if is_stdout and line.strip():
+                if self.first is None:
+                    self.first = now
+                self.last_out = now
+            self.last = now
+            sink.append(line)
+
+    def close(self) -> None:
+        for r in self.readers:
+            r.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _watch(
+    mon: _Monitor, output: _Output, start: float, *, timeout: float, stall: float
+) -> tuple[list[Sample], str | None]:
+    """Sample the process tree until it ends; kill it on a hang: no output and no CPU time for
+    `stall` seconds, or a run longer than `timeout`. (samples, why it was killed or None)"""
+    samples: list[Sample] = []
+    last_cpu, last_cpu_change = -1.0, time.perf_counter()
+    while True:
+        now = time.perf_counter()
+        alive = mon.sample(now)
+        cpu = mon.tree_cpu()
+        samples.append(Sample(
+            t=now - start, cpu_s=cpu, threads_cpu_s=dict(mon.cpu_by_thread),
+            threads_affinity=dict(mon.affinity_by_thread),
+        ))  # fmt: skip
+        if not alive:
+            return samples, None
+        if cpu > last_cpu + 0.005:
+            last_cpu, last_cpu_change = cpu, now
+        idle_since = max(output.last or start, last_cpu_change)
+        killed = None
+        if now - start > timeout:
+            killed = f"still running after {timeout:.0f} s (limit)"
+        elif now - idle_since > stall:
+            killed = f"no output and no CPU time for {stall:.0f} s (hung)"
+        if killed:
+            mon.kill_tree()
+            return samples, killed
+        time.sleep(SAMPLE_INTERVAL)
+
+
 def run_monitored(
     argv: Sequence[str],
     *,
@@ -200,88 +287,26 @@ def run_monitored(
     argv = tuple(str(a) for a in argv)
     if os.environ.get("BUILDER_VERBOSE"):
         print("+ " + shlex.join(argv), file=sys.stderr)
-    env = dict(env) if inherit_env else _clean_env(env)
     start, started_epoch = time.perf_counter(), time.time()
-    try:
-        if sys.platform == "win32":
-            proc = subprocess.Popen(
-                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
-            )  # fmt: skip
-        else:
-            proc = subprocess.Popen(
-                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                start_new_session=True,  # its own process group, for killpg
-            )  # fmt: skip
-    except OSError as exc:
-        raise ToolError(f"runtime: cannot start {argv[0]}: {exc.strerror}") from None
-    out: list[str] = []
-    err: list[str] = []
-    marks: dict[str, float | None] = {"first": None, "lastout": None, "last": time.perf_counter()}
-
-    def pump(stream: IO[str], sink: list[str], is_stdout: bool) -> None:
-        for line in stream:
-            now = time.perf_counter()
-            if is_stdout and line.strip():
-                if marks["first"] is None:
-                    marks["first"] = now
-                marks["lastout"] = now
-            marks["last"] = now
-            sink.append(line)
-
-    readers = [
-        threading.Thread(target=pump, args=(proc.stdout, out, True), daemon=True),
-        threading.Thread(target=pump, args=(proc.stderr, err, False), daemon=True),
-    ]
-    for r in readers:
-        r.start()
+    proc = _start(argv, dict(env) if inherit_env else _clean_env(env), cwd)
+    output = _Output(proc)
     try:
         mon: _Monitor | None = _Monitor(proc.pid, affinity=thread_affinity)
     except psutil.NoSuchProcess:  # exited before the first look
         mon = None
-    samples: list[Sample] = []
-    last_cpu, last_cpu_change = -1.0, time.perf_counter()
-    killed = None
-    while mon is not None:
-        now = time.perf_counter()
-        alive = mon.sample(now)
-        cpu = mon.tree_cpu()
-        samples.append(Sample(
-            t=now - start, cpu_s=cpu, threads_cpu_s=dict(mon.cpu_by_thread),
-            threads_affinity=dict(mon.affinity_by_thread),
-        ))  # fmt: skip
-        if not alive:
-            break
-        if cpu > last_cpu + 0.005:
-            last_cpu, last_cpu_change = cpu, now
-        idle_since = max(marks["last"] or start, last_cpu_change)
-        if now - start > timeout:
-            killed = f"still running after {timeout:.0f} s (limit)"
-        elif now - idle_since > stall:
-            killed = f"no output and no CPU time for {stall:.0f} s (hung)"
-        if killed:
-            mon.kill_tree()
-            break
-        time.sleep(SAMPLE_INTERVAL)
+    samples, killed = _watch(mon, output, start, timeout=timeout, stall=stall) if mon else ([], None)
     returncode = proc.wait()
     wall = time.perf_counter() - start
-    for r in readers:
-        r.join(timeout=5)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-    first, lastout = marks["first"], marks["lastout"]
+    output.close()
     peak = max(mon.peak_rss, mon.os_peak_rss) if mon else 0
     return ProcessResult(
         argv=argv,
         returncode=None if killed else returncode,
-        stdout="".join(out),
-        stderr="".join(err),
+        stdout="".join(output.out),
+        stderr="".join(output.err),
         wall_s=wall,
-        first_output_s=(first - start) if first is not None else None,
-        last_output_s=(lastout - start) if lastout is not None else None,
+        first_output_s=(output.first - start) if output.first is not None else None,
+        last_output_s=(output.last_out - start) if output.last_out is not None else None,
         cpu_s=mon.tree_cpu() if mon else None,
         peak_rss_mb=round(peak / 1048576, 1) if peak else None,
         os_threads=mon.max_threads if mon else None,

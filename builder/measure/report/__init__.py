@@ -1,1 +1,0 @@
-"""Rendering of bench/compare/bisect results: Markdown for people and PRs, HTML with inline SVG plots."""

@@ -1,0 +1,10 @@
+"""benchmarks/ is scripts, not a package: its modules import by name, as the scripts import them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
