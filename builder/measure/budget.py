@@ -19,7 +19,7 @@ def size_of(rt: Runtime) -> dict[str, Any] | None:
         info = inspect_path(rt.path)
     except (InputError, FileNotFoundError):
         return None
-    return {"bytes": info["total_bytes"], "files": info["files"]}
+    return {"bytes": info.total_bytes, "files": info.files}
 
 
 def check_budget(

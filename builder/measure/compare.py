@@ -52,14 +52,14 @@ def static_facts(rt: Runtime) -> dict[str, Any]:
 
     info = inspect_path(rt.path)
     facts: dict[str, Any] = {
-        "python": info.get("python"),
-        "platform": info.get("platform"),
-        "total_bytes": info["total_bytes"],
-        "files": info["files"],
+        "python": info.python,
+        "platform": info.platform,
+        "total_bytes": info.total_bytes,
+        "files": info.files,
         "packages": {
-            p["name"].lower(): {"name": p["name"], "version": p["version"], "size": p["size"]}
-            for p in info["packages"]
-            if p.get("version")
+            p.name.lower(): {"name": p.name, "version": p.version, "size": p.size}
+            for p in info.packages
+            if p.version
         },
         "install": install_method(rt),
         "openmp_files": openmp_files(rt),

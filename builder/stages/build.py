@@ -8,7 +8,6 @@ lock is, and the whole build is reported "up to date" when the dist was made fro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -23,20 +22,20 @@ from builder.locking import exclusive
 from builder.log import Log
 from builder.measure.budget import enforce
 from builder.paths import Project
-from builder.profile import Profile, load_profile
+from builder.profile import Profile
 from builder.stages import freeze_reuse
 from builder.stages.check import check
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
-from builder.stages.install import InstallResult, install, require_native
-from builder.stages.lock import check_lock, read_lock
+from builder.stages.install import InstallResult, install
 from builder.stages.openmp import openmp_stage_cached
 from builder.stages.package import manifest_body, package_stage
+from builder.stages.plan import BuildPlan, program_of, resolve_plan
+from builder.stages.result import SELFTEST_KEYS, BuildResult, dist_summary
 from builder.stages.smoke import smoke_bench
-from builder.stages.trace import log_trace_missed, trace_stage, traced
-from builder.tools import process, uv
+from builder.stages.trace import Trace, log_trace_missed, trace_stage
+from builder.tools import process
 from builder.venvs import site_packages_of
-from builder.wheelhouse import find_wheelhouse
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
 
@@ -83,22 +82,6 @@ def largest_text(rows: list[Contributor], n: int = 10, *, by: str = "size") -> s
     return ", ".join(f"{r.name} {human_size(r.size)}" for r in rows[:n])
 
 
-def dist_summary(dist: Path) -> dict[str, Any]:
-    """Size, file count and hashes of a packaged dist, read back from disk."""
-    manifest = read_manifest(dist)
-    archive = dist / f"{dist.name}.tar.xz"
-    sha_file = archive.with_name(archive.name + ".sha256")
-    return {
-        "size_bytes": manifest["totals"]["bytes"],
-        "files": manifest["totals"]["files"],
-        "sha256": "sha256:" + hashlib.sha256((dist / SUMS).read_bytes()).hexdigest(),
-        "archive": str(archive) if archive.is_file() else None,
-        "archive_bytes": archive.stat().st_size if archive.is_file() else None,
-        "archive_sha256": "sha256:" + sha_file.read_text().split()[0] if sha_file.is_file() else None,
-        "zip": str(dist / f"{dist.name}.zip") if (dist / f"{dist.name}.zip").is_file() else None,
-    }
-
-
 def _up_to_date(dist: Path, key: str) -> bool:
     try:
         return (dist / SUMS).is_file() and read_manifest(dist).get("inputs_hash") == key
@@ -107,20 +90,13 @@ def _up_to_date(dist: Path, key: str) -> bool:
 
 
 def _freeze_or_reuse(
-    profile: Profile,
-    plan: FreezePlan,
-    inst: InstallResult,
-    lock_hash: str,
-    project: Project,
-    work: Path,
-    epoch: int,
-    force: bool,
-    log: Log,
+    build: BuildPlan, plan: FreezePlan, inst: InstallResult, epoch: int, force: bool, log: Log
 ) -> FreezeResult:
     """The frozen folder a failed try left, when the freeze's inputs are the same; else a new freeze.
     ([bench] is not among them: changing a budget or the check's command never re-freezes.)"""
+    profile, work = build.profile, build.work
     out = work / "frozen"
-    key = freeze_inputs_hash(project.root, profile, plan, lock_hash, inst.python)
+    key = freeze_inputs_hash(build.root, profile, plan, build.lock_hash, inst.python)
     kept = None if force else freeze_reuse.reusable(out, key)
     if kept is not None:
         log.line(f"    reused {kept.folder} (frozen from the same inputs by an earlier try)")
@@ -140,122 +116,139 @@ def build(
     log: Log,
     force: bool = False,
     wait: bool = True,
-) -> dict[str, Any]:
-    """Build a profile's dist; every check that needs no work runs before the first stage."""
-    profile = load_profile(profile_name, project.profiles)
-    require_native(profile, "build")
-    uv.find_python(profile.python)  # fail before any work when the interpreter is missing
-    lock_path = project.lock_path(profile.name)
-    check_lock(profile, lock_path)
-    lock = read_lock(lock_path)
-    wh = find_wheelhouse(wheelhouse)
-    work = (project.work / profile.name).resolve()
-    dist = (out / profile.name).resolve()
+) -> BuildResult:
+    """Build a profile's dist; every check that needs no work runs before the first stage.
+    The profile is resolved once, into the plan every stage receives (builder/stages/plan.py)."""
+    plan = resolve_plan(project, profile_name, out=out, wheelhouse=wheelhouse)
     require_writable_dir(out, "--out")
-    safe_output_dir(dist, "--out")
-
+    safe_output_dir(plan.dist, "--out")
+    profile, lock = plan.profile, plan.lock
     # One build of a profile at a time: a second one would clobber this one's scratch folders.
-    with exclusive(work / ".build.lock", what=f"a build of {profile.name}", wait=wait, log=log):
+    with exclusive(plan.work / ".build.lock", what=f"a build of {profile.name}", wait=wait, log=log):
         with log.step("install"):
-            inst = install(profile, lock, work / "venv", wh)
+            inst = install(profile, lock, plan.venv, plan.wheelhouse)
             log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
             for pkg, where in inst.sources.items():
                 log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
-
         openmp_record = openmp_stage_cached(inst, log)
-        trace = trace_stage(profile, inst, project.root, work, lock.hash(), log) if traced(profile) else None
-        plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work, trace)
-        for kept in plan.kept:
+        entry = program_of(plan, inst)
+        trace = trace_stage(plan, inst, entry, log) if plan.traced else None
+        fplan = plan_freeze(profile, site_packages_of(inst.venv), plan.root, plan.work, trace, entry=entry)
+        for kept in fplan.kept:
             log.line(
                 f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
                 f"{kept.origin} lifted)"
             )
-        key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
-        up_to_date = not force and _up_to_date(dist, key)
+        key = inputs_hash(plan.root, profile, fplan, plan.lock_hash, inst.python)
+        up_to_date = not force and _up_to_date(plan.dist, key)
         if up_to_date:
-            log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
+            log.line(f"==> freeze, check, package: up to date ({plan.dist} was built from the same inputs)")
         else:
-            epoch = source_date_epoch(project, lock_path)
-            with log.step("freeze"):
-                frozen = _freeze_or_reuse(profile, plan, inst, lock.hash(), project, work, epoch, force, log)
-                size, files = tree_totals(frozen.folder)
-                log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
-                if trace is not None:
-                    log_trace_missed(frozen.trace_missed, log)
-                check_size_budget(profile, frozen.folder, size, files)
-            program = frozen.folder / (plan.program + profile.target.exe_suffix)
-            with log.step("check"):
-                selftest = check(program, profile, lock, trace.outputs if trace else None)
-                t = selftest["threads"]
-                if "workload" in selftest:
-                    job = selftest["workload"]
-                    log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
-                log.line(
-                    f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
-                    f"(at import {t['at_import']}), interop {t['interop']}, precision "
-                    f"{selftest['matmul_precision']}, OpenMP: "
-                    + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
-                )
-            with log.step("bench (smoke)"):
-                smoke = smoke_bench(program, profile, project=project)
-                med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
-                job = smoke["runtime"].get("workload")
-                log.line(
-                    (
-                        f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
-                        if job
-                        else f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
-                        "(tiny model, 1 s of audio)"
-                    )
-                    + f", peak {med.get('peak_rss_mb')} MB"
-                    + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
-                )
-                enforce(smoke)
-            with log.step("package"):
-                body = manifest_body(
-                    profile,
-                    lock=lock,
-                    lock_path=lock_path,
-                    inputs_hash=key,
-                    epoch=epoch,
-                    inst=inst,
-                    frozen=frozen,
-                    openmp_record=openmp_record,
-                    runtime_config=plan.runtime_config,
-                    python_version=selftest["versions"]["python"],
-                    trace=trace,
-                )
-                packaged = package_stage(
-                    frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
-                )
-                freeze_reuse.forget(work / "frozen")  # its folder is the dist's now
-                for path in (packaged.archive, packaged.zip):
-                    if path is not None:
-                        log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
-                for row in inspect_path(dist)["packages"][:8]:
-                    log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
-        summary = dist_summary(dist)
-        selftest = json.loads((dist / "selftest.json").read_text())
-        name = profile.program.name
-        if not (dist / name / (name + profile.target.exe_suffix)).is_file():
-            raise CheckError(f"{dist}: packaged folder has no {name} program")
-        return {
-            "profile": profile.name,
-            "target": profile.target.name,
-            "artifact": str(dist),
-            "program": str(dist / name / (name + profile.target.exe_suffix)),
-            "manifest": str(dist / MANIFEST),
-            **summary,
-            "up_to_date": up_to_date,
-            "venv_reused": inst.reused,
-            "sources": inst.sources,
-            "stages_seconds": log.durations,
-            "selftest": {
-                "threads": selftest["threads"],
-                "matmul_precision": selftest["matmul_precision"],
-                "openmp": selftest["openmp"],
-                # what threadpoolctl saw loaded: the proof of one OpenMP pool at the profile's threads
-                "threadpools": selftest.get("threadpools", []),
-                "versions": selftest["versions"],
-            },
-        }
+            _make_dist(plan, fplan, inst, trace, key, openmp_record, force=force, log=log)
+        return _result(plan, inst, up_to_date, log)
+
+
+def _make_dist(
+    plan: BuildPlan,
+    fplan: FreezePlan,
+    inst: InstallResult,
+    trace: Trace | None,
+    key: str,
+    openmp_record: dict[str, Any],
+    *,
+    force: bool,
+    log: Log,
+) -> None:
+    """Freeze (or reuse a frozen folder), check, smoke-bench and package into plan.dist."""
+    profile = plan.profile
+    epoch = source_date_epoch(plan.project, plan.lock_path)
+    with log.step("freeze"):
+        frozen = _freeze_or_reuse(plan, fplan, inst, epoch, force, log)
+        size, files = tree_totals(frozen.folder)
+        log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
+        if trace is not None:
+            log_trace_missed(frozen.trace_missed, log)
+        check_size_budget(profile, frozen.folder, size, files)
+    program = frozen.folder / (fplan.program + profile.target.exe_suffix)
+    with log.step("check"):
+        selftest = check(program, plan, trace.outputs if trace else None)
+        _log_check(selftest, profile, log)
+    with log.step("bench (smoke)"):
+        smoke = smoke_bench(program, plan)
+        _log_smoke(smoke, log)
+        enforce(smoke)
+    with log.step("package"):
+        body = manifest_body(
+            profile,
+            lock=plan.lock,
+            lock_path=plan.lock_path,
+            inputs_hash=key,
+            epoch=epoch,
+            inst=inst,
+            frozen=frozen,
+            openmp_record=openmp_record,
+            runtime_config=fplan.runtime_config,
+            python_version=selftest["versions"]["python"],
+            trace=trace,
+        )
+        packaged = package_stage(
+            frozen, plan.dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
+        )
+        freeze_reuse.forget(plan.work / "frozen")  # its folder is the dist's now
+        for path in (packaged.archive, packaged.zip):
+            if path is not None:
+                log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
+        for row in inspect_path(plan.dist).packages[:8]:
+            log.line(f"    {human_size(row.size):>10}  {row.name} {row.version or ''}")
+
+
+def _log_check(selftest: dict[str, Any], profile: Profile, log: Log) -> None:
+    t = selftest["threads"]
+    if "workload" in selftest:
+        job = selftest["workload"]
+        log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
+    log.line(
+        f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
+        f"(at import {t['at_import']}), interop {t['interop']}, precision "
+        f"{selftest['matmul_precision']}, OpenMP: "
+        + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
+    )
+
+
+def _log_smoke(smoke: dict[str, Any], log: Log) -> None:
+    med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
+    job = smoke["runtime"].get("workload")
+    log.line(
+        (
+            f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
+            if job
+            else f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+            "(tiny model, 1 s of audio)"
+        )
+        + f", peak {med.get('peak_rss_mb')} MB"
+        + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+    )
+
+
+def _result(plan: BuildPlan, inst: InstallResult, up_to_date: bool, log: Log) -> BuildResult:
+    """The dist as it is on disk (built now or before), and how this build went."""
+    dist, profile = plan.dist, plan.profile
+    selftest = json.loads((dist / "selftest.json").read_text())
+    name = profile.program.name
+    program = dist / name / (name + profile.target.exe_suffix)
+    if not program.is_file():
+        raise CheckError(f"{dist}: packaged folder has no {name} program")
+    return BuildResult(
+        profile=profile.name,
+        target=profile.target.name,
+        artifact=dist,
+        program=program,
+        manifest=dist / MANIFEST,
+        dist=dist_summary(dist),
+        up_to_date=up_to_date,
+        venv_reused=inst.reused,
+        sources=inst.sources,
+        stages_seconds=log.durations,
+        selftest={k: selftest[k] for k in SELFTEST_KEYS},
+        threadpools=tuple(selftest.get("threadpools", [])),
+    )

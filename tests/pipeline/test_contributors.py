@@ -40,7 +40,7 @@ def _frozen(tmp_path: Path) -> Path:
 
 
 def test_inspect_of_a_frozen_folder_sizes_packages_from_the_files_on_disk(tmp_path: Path) -> None:
-    info = inspect_path(_frozen(tmp_path))
+    info = inspect_path(_frozen(tmp_path)).to_json()
     assert info["kind"] == "frozen"
     rows = {r["name"]: r for r in info["packages"]}
     assert info["packages"][0]["name"] == "torch" and rows["torch"]["size"] == 301_000_000
