@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_builder
+from helpers import assert_schema, run_builder
 
 from builder.stages.check import host_cpus
 from builder.tools import pyinstaller
@@ -26,6 +26,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     proc = run_builder("build", "--profile", PROFILE, "--out", out, "--json", "--force")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
+    assert_schema(result, "build")
     result["_stderr"] = proc.stderr
     result["_out"] = out
     return result
@@ -83,6 +84,7 @@ def test_unchanged_rebuild_is_up_to_date_and_fast(built: dict) -> None:
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     again = json.loads(proc.stdout)
+    assert_schema(again, "build")
     assert again["up_to_date"] and again["venv_reused"]
     assert again["sha256"] == built["sha256"]
     assert "==> freeze\n" not in proc.stderr and "up to date" in proc.stderr
@@ -93,10 +95,12 @@ def test_inspect_dist_and_venv(built: dict, root: Path) -> None:
     proc = run_builder("inspect", built["artifact"], "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
+    assert_schema(info, "inspect")
     assert info["packages"][0]["name"] == "torch"
     assert info["files"] == built["files"]
     venv = run_builder("inspect", root / "build" / PROFILE / "venv", "--json")
     assert venv.returncode == 0, venv.stderr
+    assert_schema(json.loads(venv.stdout), "inspect")
     names = {p["name"].lower() for p in json.loads(venv.stdout)["packages"]}
     assert {"torch", "numpy", "librosa", "scikit-learn"} <= names
     assert "pyinstaller" not in names  # PyInstaller stays out of the runtime's venv
