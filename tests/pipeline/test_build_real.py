@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from helpers import assert_schema, run_builder
@@ -89,6 +90,58 @@ def test_unchanged_rebuild_is_up_to_date_and_fast(built: dict) -> None:
     assert again["sha256"] == built["sha256"]
     assert "==> freeze\n" not in proc.stderr and "up to date" in proc.stderr
     assert elapsed < 60  # generous: the goal (< 3 s) is measured in benchmarks/, not here
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[tuple]:
+    """Every call of `module.name` from any builder module, counted on the way through to the real one."""
+    original = getattr(module, name)
+    calls: list[tuple] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("builder") and getattr(mod, name, None) is original:
+            monkeypatch.setattr(mod, name, counted)
+    return calls
+
+
+def test_a_build_resolves_the_profile_once(built: dict, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builder.measure.workload
+    import builder.paths
+    import builder.profile.load
+    import builder.program.entry
+    from builder.log import Log
+    from builder.paths import Project
+    from builder.stages.build import build
+    from builder.stages.check import check
+    from builder.stages.plan import resolve_plan
+    from builder.stages.smoke import smoke_bench
+
+    counts = {
+        name: _count_calls(monkeypatch, module, name)
+        for module, name in (
+            (builder.profile.load, "load_profile"),
+            (builder.paths, "find_project"),
+            (builder.program.entry, "resolve_program"),
+            (builder.measure.workload, "workload_of"),
+        )
+    }
+    # the whole build path up to "up to date": install (reused), openmp, the program, the freeze plan
+    result = build(Project(root=root), PROFILE, wheelhouse=None, out=built["_out"], log=Log(quiet=True))
+    assert result.up_to_date
+    assert {k: len(v) for k, v in counts.items()} == {
+        "load_profile": 1, "find_project": 0, "resolve_program": 1, "workload_of": 2,
+    }  # fmt: skip
+    # the stages after the freeze, on the built program: they read the plan, resolve nothing
+    plan = resolve_plan(Project(root=root), PROFILE, out=built["_out"], wheelhouse=None)
+    for calls in counts.values():
+        calls.clear()
+    check(Path(built["program"]), plan)
+    smoke = smoke_bench(Path(built["program"]), plan)
+    assert smoke["runs"] and not smoke["runs"][0].get("failed"), smoke["runs"]
+    assert {k: len(v) for k, v in counts.items()} == dict.fromkeys(counts, 0)
 
 
 def test_inspect_dist_and_venv(built: dict, root: Path) -> None:
