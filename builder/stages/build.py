@@ -90,19 +90,19 @@ def _up_to_date(dist: Path, key: str) -> bool:
 
 
 def _freeze_or_reuse(
-    build: BuildPlan, plan: FreezePlan, inst: InstallResult, epoch: int, force: bool, log: Log
+    plan: BuildPlan, fplan: FreezePlan, inst: InstallResult, epoch: int, force: bool, log: Log
 ) -> FreezeResult:
     """The frozen folder a failed try left, when the freeze's inputs are the same; else a new freeze.
     ([bench] is not among them: changing a budget or the check's command never re-freezes.)"""
-    profile, work = build.profile, build.work
+    profile, work = plan.profile, plan.work
     out = work / "frozen"
-    key = freeze_inputs_hash(build.root, profile, plan, build.lock_hash, inst.python)
+    key = freeze_inputs_hash(plan.root, profile, fplan, plan.lock_hash, inst.python)
     kept = None if force else freeze_reuse.reusable(out, key)
     if kept is not None:
         log.line(f"    reused {kept.folder} (frozen from the same inputs by an earlier try)")
         return kept
     freeze_reuse.forget(out)
-    frozen = freeze(profile, plan, inst.python.absolute(), work, out, epoch=epoch, log=log)
+    frozen = freeze(profile, fplan, inst.python.absolute(), work, out, epoch=epoch, log=log)
     freeze_reuse.save(out, key, frozen)
     return frozen
 
