@@ -13,6 +13,7 @@ tests/release/test_verify.py.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,14 @@ def test_a_renamed_key_in_a_real_document_fails_its_schema() -> None:
 
 def test_a_document_names_its_schema() -> None:
     assert tagged("diff", {"a": "x"}) == {"schema": "runtime-builder/diff/1", "a": "x"}
+
+
+def test_what_the_release_workflow_reads_of_builders_json_is_required_by_the_schemas() -> None:
+    # the other side of the schemas: a pipeline that reads a key the schema does not promise breaks
+    workflow = (ROOT / ".github/workflows/release.yml").read_text(encoding="utf-8")
+    build_job = workflow[workflow.index("\n  build:") :]
+    read = set(re.findall(r"json\.load\(open\('build\.json'\)\)\['(\w+)'\]", workflow))
+    assert read and read <= set(load("build")["required"]), read
+    used = set(re.findall(r"(?<![.\w])matrix\.(\w+)", build_job))
+    include = load("matrix")["properties"]["include"]["items"]
+    assert used and used <= set(include["required"]), used - set(include["required"])
