@@ -91,11 +91,6 @@ class Trace:
         }
 
 
-def traced(profile: Profile) -> bool:
-    """A program other than stems with a workload is traced (stems' own imports are known)."""
-    return not profile.program.bundled and profile.bench.command is not None
-
-
 def _under(path: str, root: Path) -> str | None:
     try:
         return Path(path).resolve().relative_to(root).as_posix()
