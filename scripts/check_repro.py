@@ -64,18 +64,18 @@ def main() -> int:
     b = clean_build(args.profile, work, work / "b" / args.profile)
     rep = report(work / "a" / args.profile, work / "b" / args.profile)
     same_archive = a["archive_sha256"] == b["archive_sha256"]
-    for d in rep["files"]:
-        print(f"DIFFERS  {d['path']}: {d['why']}")
+    for d in rep.files:
+        print(f"DIFFERS  {d.path}: {d.why}")
     print(
-        f"{rep['differing']} differing files of {a['files']}; archive "
+        f"{len(rep.files)} differing files of {a['files']}; archive "
         + ("identical" if same_archive else "differs")
         + f" ({a['archive_sha256']} vs {b['archive_sha256']})"
     )
-    if rep["differing"] == 0 and same_archive:
+    if not rep.files and same_archive:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"both builds kept under {work} for a closer look")
-    return 0 if rep["differing"] == 0 and same_archive else 1
+    return 0 if not rep.files and same_archive else 1
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from builder.errors import BuilderError  # noqa: E402
 from builder.paths import Project  # noqa: E402
 from builder.profile import load_profile  # noqa: E402
 from builder.stages.check import check  # noqa: E402
-from builder.stages.lock import read_lock  # noqa: E402
+from builder.stages.plan import plan_build  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -32,8 +32,8 @@ def main(argv: list[str]) -> int:
     name, program = argv[0], Path(argv[1]).absolute()
     project = Project(root=ROOT)
     try:
-        profile = load_profile(name, project.profiles)
-        report = check(program, profile, read_lock(project.lock_path(profile.name)))
+        plan = plan_build(project, load_profile(name, project.profiles), out=ROOT / "dist", wheelhouse=None)
+        report = check(program, plan)
     except BuilderError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code

@@ -47,3 +47,18 @@ script = "{script}"
 command = "{{program}} {{input}} {{output}}"
 input-seconds = 1
 """
+
+
+def assert_schema(document: object, command: str) -> None:
+    """A real `builder COMMAND --json` document follows its published schema (builder/schemas/)
+    and names it in its top-level `schema` key."""
+    import jsonschema
+
+    from builder.schemas import load, schema_id
+
+    assert isinstance(document, dict) and document.get("schema") == schema_id(command), document
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}"
+        for e in jsonschema.Draft202012Validator(load(command)).iter_errors(document)
+    ]
+    assert not errors, "\n".join(errors[:10])

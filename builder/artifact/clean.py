@@ -24,6 +24,7 @@ from builder.artifact.manifest import MANIFEST
 from builder.errors import InputError
 from builder.fsutil import TEMP_NAME, is_dead_temp, iter_files
 from builder.paths import Project
+from builder.schemas import tagged
 
 LEFTOVER = TEMP_NAME
 MAX_DEPTH = 3  # dist/.P.builder-tmp, build/P/.venv.builder-tmp, build/P/frozen/.stems.builder-tmp
@@ -47,6 +48,24 @@ class Action:
     def to_json(self) -> dict[str, Any]:
         return {"action": self.kind, "path": str(self.path), "target": str(self.target) if self.target else None,
                 "bytes": self.bytes}  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanResult:
+    """`builder clean`: what was removed or restored (with --dry-run, what would be)."""
+
+    dry_run: bool
+    actions: tuple[Action, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(a.bytes for a in self.actions)
+
+    def to_json(self) -> dict[str, Any]:
+        return tagged(
+            "clean",
+            {"dry_run": self.dry_run, "actions": [a.to_json() for a in self.actions], "bytes": self.bytes},
+        )
 
 
 def _size(path: Path) -> int:

@@ -14,12 +14,13 @@ import os
 import stat
 import struct
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from builder.artifact.manifest import read_manifest
 from builder.fsutil import DIST_RECORDS, sha256_file
+from builder.schemas import tagged
 
 TIMESTAMP_WINDOW = 3 * 24 * 3600  # an int this close to "now" is most likely a build time
 EXPLAIN_LIMIT = 64 << 20  # bytes of each file read to find the first difference; beyond it, sizes and hashes
@@ -29,6 +30,25 @@ EXPLAIN_LIMIT = 64 << 20  # bytes of each file read to find the first difference
 class Difference:
     path: str
     why: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "why": self.why}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffReport:
+    """`builder diff`: every entry that differs between dists `a` and `b`."""
+
+    a: Path
+    b: Path
+    files: tuple[Difference, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return tagged(
+            "diff",
+            {"a": str(self.a), "b": str(self.b), "differing": len(self.files),
+             "files": [d.to_json() for d in self.files]},
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,6 +212,5 @@ def _looks_like_timestamp(x: bytes, y: bytes, offset: int) -> bool:
     return False
 
 
-def report(a: Path, b: Path) -> dict[str, Any]:
-    diffs = diff_dists(a, b)
-    return {"a": str(a), "b": str(b), "differing": len(diffs), "files": [asdict(d) for d in diffs]}
+def report(a: Path, b: Path) -> DiffReport:
+    return DiffReport(a=a, b=b, files=tuple(diff_dists(a, b)))

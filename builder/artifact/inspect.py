@@ -11,14 +11,45 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.artifact.contributors import frozen_contributors
+from builder.artifact.contributors import Contributor, frozen_contributors
 from builder.artifact.manifest import MANIFEST, read_manifest, read_site_packages
 from builder.errors import InputError
 from builder.fsutil import iter_files
+from builder.schemas import tagged
 from builder.venvs import site_packages_of
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inspection:
+    """`builder inspect`: what a venv, site-packages folder, frozen folder or dist holds."""
+
+    path: Path
+    kind: str  # venv | site-packages | frozen | dist
+    python: str | None
+    platform: str | None
+    packages: tuple[Contributor, ...]  # largest first
+    total_bytes: int
+    files: int
+    profile: str | None = None  # a dist's
+
+    def to_json(self) -> dict[str, Any]:
+        return tagged(
+            "inspect",
+            {
+                "path": str(self.path),
+                "kind": self.kind,
+                "profile": self.profile,
+                "python": self.python,
+                "platform": self.platform,
+                "packages": [p.to_json() for p in self.packages],
+                "total_bytes": self.total_bytes,
+                "files": self.files,
+            },
+        )
 
 
 def tree_totals(root: Path) -> tuple[int, int]:
@@ -66,7 +97,7 @@ def _frozen_internal(path: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def inspect_path(path: Path) -> dict[str, Any]:
+def inspect_path(path: Path) -> Inspection:
     if os.path.lexists(path / MANIFEST):  # read_manifest names a broken link, a folder, a FIFO
         return _inspect_dist(path)
     internal = _frozen_internal(path)
@@ -85,22 +116,22 @@ def inspect_path(path: Path) -> dict[str, Any]:
     size, count = tree_totals(root)
     if kind == "frozen":
         folder = site.parent  # the program's folder: its executable beside _internal
-        rows = [r.to_json() for r in frozen_contributors(folder)]
+        rows = frozen_contributors(folder)
     else:
         packages = sorted(read_site_packages(site), key=lambda p: (-p.size, p.name.lower()))
-        rows = [{"name": p.name, "version": p.version, "size": p.size, "files": p.files} for p in packages]
-    return {
-        "path": str(path),
-        "kind": kind,
-        "python": _python_of_frozen(site) if kind == "frozen" else _python_of_venv(path, site),
-        "platform": _wheel_platform(site),
-        "packages": rows,
-        "total_bytes": size,
-        "files": count,
-    }
+        rows = [Contributor(name=p.name, version=p.version, size=p.size, files=p.files) for p in packages]
+    return Inspection(
+        path=path,
+        kind=kind,
+        python=_python_of_frozen(site) if kind == "frozen" else _python_of_venv(path, site),
+        platform=_wheel_platform(site),
+        packages=tuple(rows),
+        total_bytes=size,
+        files=count,
+    )
 
 
-def _inspect_dist(dist: Path) -> dict[str, Any]:
+def _inspect_dist(dist: Path) -> Inspection:
     manifest = read_manifest(dist)
     owner: dict[str, tuple[str, str]] = {}
     for pkg in manifest.get("packages", []):
@@ -122,19 +153,19 @@ def _inspect_dist(dist: Path) -> dict[str, Any]:
         if pkg.get("bundled", True):
             sizes.setdefault((pkg["name"], pkg["version"]), [0, 0])
     rows = sorted(
-        ({"name": n, "version": v, "size": s, "files": c} for (n, v), (s, c) in sizes.items()),
-        key=lambda r: (-int(r["size"] or 0), str(r["name"]).lower()),
+        (Contributor(name=n, version=v, size=s, files=c) for (n, v), (s, c) in sizes.items()),
+        key=lambda r: (-r.size, r.name.lower()),
     )
-    return {
-        "path": str(dist),
-        "kind": "dist",
-        "profile": manifest.get("profile"),
-        "python": manifest.get("python"),
-        "platform": manifest.get("target", {}).get("platform"),
-        "packages": rows,
-        "total_bytes": manifest["totals"]["bytes"],
-        "files": manifest["totals"]["files"],
-    }
+    return Inspection(
+        path=dist,
+        kind="dist",
+        profile=manifest.get("profile"),
+        python=manifest.get("python"),
+        platform=manifest.get("target", {}).get("platform"),
+        packages=tuple(rows),
+        total_bytes=manifest["totals"]["bytes"],
+        files=manifest["totals"]["files"],
+    )
 
 
 def human_size(n: float) -> str:
@@ -146,22 +177,22 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def render(info: dict[str, Any]) -> str:
+def render(info: Inspection) -> str:
     lines = [
-        f"{info['path']} ({info['kind']}{', profile ' + info['profile'] if info.get('profile') else ''})",
-        f"Python {info['python']}, platform {info['platform']}",
-        f"{sum(1 for p in info['packages'] if p['version'])} packages, "
-        f"{human_size(info['total_bytes'])} in {info['files']} files",
+        f"{info.path} ({info.kind}{', profile ' + info.profile if info.profile else ''})",
+        f"Python {info.python}, platform {info.platform}",
+        f"{sum(1 for p in info.packages if p.version)} packages, "
+        f"{human_size(info.total_bytes)} in {info.files} files",
         "",
     ]
-    width = max((len(p["name"]) for p in info["packages"]), default=10)
-    for p in info["packages"]:
-        lines.append(f"  {p['name']:<{width}}  {p['version'] or '':<14} {human_size(p['size']):>10}")
-    if info["kind"] == "frozen":
+    width = max((len(p.name) for p in info.packages), default=10)
+    for p in info.packages:
+        lines.append(f"  {p.name:<{width}}  {p.version or '':<14} {human_size(p.size):>10}")
+    if info.kind == "frozen":
         lines.append(
             "  (sized from the files on disk, by top-level entry of _internal; no version: no dist-info kept)"
         )
-    if info["kind"] == "dist":
+    if info.kind == "dist":
         lines.append("  (names in parentheses: files PyInstaller added that no package's RECORD lists;")
         lines.append("   0 B: pure Python kept only in PyInstaller's PYZ archive, inside the program file)")
     return os.linesep.join(lines)

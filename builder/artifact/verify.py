@@ -21,6 +21,7 @@ from builder.bounds import MAX_MANIFEST_BYTES, read_bounded
 from builder.errors import BuilderError, InputError
 from builder.fsutil import sha256_file, walk
 from builder.oserror import stat_path
+from builder.schemas import tagged
 
 SKIP = frozenset({MANIFEST, SUMS})
 
@@ -67,17 +68,20 @@ class VerifyReport:
         return [*out, ("ok: " if self.ok else "FAILED: ") + self.summary()]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "dist": str(self.dist),
-            "ok": self.ok,
-            "checked": self.checked,
-            "modified": [d.to_json() for d in self.modified],
-            "added": list(self.added),
-            "removed": list(self.removed),
-            "links": [d.to_json() for d in self.links],
-            "sums": [d.to_json() for d in self.sums],
-            "summary": self.summary(),
-        }
+        return tagged(
+            "verify",
+            {
+                "dist": str(self.dist),
+                "ok": self.ok,
+                "checked": self.checked,
+                "modified": [d.to_json() for d in self.modified],
+                "added": list(self.added),
+                "removed": list(self.removed),
+                "links": [d.to_json() for d in self.links],
+                "sums": [d.to_json() for d in self.sums],
+                "summary": self.summary(),
+            },
+        )
 
 
 def _describe(entry: dict[str, Any]) -> str:

@@ -52,9 +52,9 @@ def build(
         wait=not no_wait,
     )
     if as_json:
-        emit_json(result)
+        emit_json(result.to_json())
     else:
         click.echo(
-            f"built {result['profile']}: {result['artifact']} "
-            f"({human_size(result['size_bytes'])}, {result['files']} files) {result['sha256']}"
+            f"built {result.profile}: {result.artifact} "
+            f"({human_size(result.dist.size_bytes)}, {result.dist.files} files) {result.dist.sha256}"
         )

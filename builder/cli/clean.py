@@ -6,10 +6,7 @@ from pathlib import Path
 
 import click
 
-from builder.artifact.clean import (
-    apply_clean,
-    plan_clean,
-)
+from builder.artifact.clean import CleanResult, apply_clean, plan_clean
 from builder.cli.common import emit_json
 from builder.cli.params import CheckedPath
 from builder.paths import Project
@@ -37,11 +34,13 @@ def clean(project: Project, all_caches: bool, dry_run: bool, dist_dir: Path | No
     actions = plan_clean(project, dist_dir or project.root / "dist", all_caches=all_caches)
     if not dry_run:
         apply_clean(actions)
-    freed = sum(a.bytes for a in actions)
+    result = CleanResult(dry_run=dry_run, actions=tuple(actions))
     if as_json:
-        emit_json({"dry_run": dry_run, "actions": [a.to_json() for a in actions], "bytes": freed})
+        emit_json(result.to_json())
         return
     for action in actions:
         click.echo(("would " if dry_run else "") + action.describe())
     verb = "would free" if dry_run else "freed"
-    click.echo(f"{len(actions)} item(s); {verb} {freed / 1e6:.1f} MB" if actions else "nothing to clean")
+    click.echo(
+        f"{len(actions)} item(s); {verb} {result.bytes / 1e6:.1f} MB" if actions else "nothing to clean"
+    )

@@ -24,10 +24,10 @@ def diff(a: Path, b: Path, as_json: bool) -> None:
             raise InputError(f"{dist}: not a dist (no manifest.json)")
     rep = report(a, b)
     if as_json:
-        emit_json(rep)
+        emit_json(rep.to_json())
     else:
-        for d in rep["files"]:
-            click.echo(f"{d['path']}: {d['why']}")
-        click.echo(f"{rep['differing']} differing files")
-    if rep["differing"]:
-        raise CheckError(f"{rep['differing']} files differ between {a} and {b}")
+        for d in rep.files:
+            click.echo(f"{d.path}: {d.why}")
+        click.echo(f"{len(rep.files)} differing files")
+    if rep.files:
+        raise CheckError(f"{len(rep.files)} files differ between {a} and {b}")

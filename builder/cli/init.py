@@ -19,9 +19,7 @@ def init(folder: Path, target: str | None, as_json: bool) -> None:
     """Write a project: minimal and extended profiles for a target, locks/ and a .gitignore."""
     result = init_project(folder, target)
     if as_json:
-        emit_json(
-            {"root": str(result.root), "target": result.target, "files": [str(p) for p in result.written]}
-        )
+        emit_json(result.to_json())
         return
     for path in result.written:
         click.echo(f"wrote {path}")

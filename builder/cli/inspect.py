@@ -18,6 +18,6 @@ def inspect(path: Path, as_json: bool) -> None:
     """Python, platform and packages by installed size of a venv, site-packages or dist."""
     info = inspect_path(path)
     if as_json:
-        emit_json(info)
+        emit_json(info.to_json())
     else:
         click.echo(render(info))

@@ -39,7 +39,7 @@ def lock(
     log = Log()
     for leftover in remove_dead_temps(project.locks):  # a killed `builder lock`'s half-written lock
         log.line(f"removed {leftover} (the temporary file of a `builder lock` that was killed)")
-    results: list[dict[str, object]] = []
+    results: list[lock_mod.LockStatus] = []
     stale: list[str] = []
     modified: list[str] = []
     missing: list[str] = []
@@ -48,30 +48,30 @@ def lock(
         path = project.lock_path(profile.name)
         if check and not os.path.lexists(path):  # a FIFO or folder there is a damaged lock, not none
             missing.append(profile.name)
-            results.append({"profile": profile.name, "lock": str(path), "status": "missing"})
+            results.append(lock_mod.LockStatus(profile=profile.name, lock=path, status="missing"))
             log.line(f"{'MISSING':<8} {path}: not locked yet")
             continue
         if check:
             try:
                 lock_mod.check_lock(profile, path)
-                results.append({"profile": profile.name, "lock": str(path), "status": "fresh"})
+                results.append(lock_mod.LockStatus(profile=profile.name, lock=path, status="fresh"))
                 log.line(f"{'fresh':<8} {path}")
             except StaleLockError as exc:
                 status = "modified" if isinstance(exc, ModifiedLockError) else "stale"
                 (modified if status == "modified" else stale).append(exc.one_line())
                 results.append(
-                    {"profile": profile.name, "lock": str(path), "status": status, "reason": exc.one_line()}
+                    lock_mod.LockStatus(profile=profile.name, lock=path, status=status, reason=exc.one_line())
                 )
                 log.line(f"{status.upper():<8} {exc.one_line()}")
             continue
         with log.step(f"lock {profile.name} for {profile.target.uv_platform}, Python {profile.python}"):
             locked = lock_mod.compile_lock(profile, path, wh)
         results.append(
-            {"profile": profile.name, "lock": str(path), "status": "written", "packages": len(locked.pins)}
+            lock_mod.LockStatus(profile=profile.name, lock=path, status="written", packages=len(locked.pins))
         )
         log.line(f"  {len(locked.pins)} packages pinned with hashes -> {path}")
     if as_json:
-        emit_json(results)
+        emit_json(lock_mod.lock_document(results))
     if modified:  # a hand edit is the graver finding: its own exit code
         raise ModifiedLockError(
             f"{len(modified)} of {len(selected)} locks were modified; first: {modified[0]}"

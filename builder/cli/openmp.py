@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -15,6 +15,7 @@ from builder.openmp.apply import apply_plan
 from builder.openmp.audit import audit
 from builder.openmp.model import AuditReport
 from builder.openmp.plan import describe, plan_fix
+from builder.openmp.result import OpenMPResult
 from builder.openmp.verify import VerifyReport, openmp_packages, verify
 from builder.venvs import existing_venv_python
 
@@ -68,34 +69,31 @@ def _check_native(report: AuditReport) -> None:
 @click.option("--verify", "do_verify", is_flag=True, help="Prove one runtime per process (native venv only).")
 def openmp(path: Path, as_json: bool, fix: bool, dry_run: bool, do_verify: bool) -> None:
     """Audit the OpenMP runtimes in PATH (a venv, site-packages, a frozen folder or a --target folder)."""
-    out: dict[str, Any] = {}
-    report = audit(path)
-    out["audit"] = report.to_json()
+    out = OpenMPResult(audit=audit(path))
+    report = out.audit
     lines = audit_lines(report)
     if do_verify:
         _check_native(report)  # before touching anything
     if fix or dry_run:
         plan = plan_fix(report)
-        out["plan"] = plan.to_json()
+        out = replace(out, plan=plan)
         lines += ["", "plan" + (" (dry run: nothing changed)" if dry_run else "") + ":"]
         lines += ["  " + line for line in describe(plan)]
         if fix and not dry_run:
             changes = apply_plan(plan)
-            out["changes"] = [c.to_json() for c in changes]
             after = audit(path)
-            out["after"] = after.to_json()
+            out = replace(out, changes=changes, after=after)
             lines.append(
                 f"changed {len(changes)} file(s); {len(after.runtimes)} OpenMP runtime file(s) remain"
             )
-    result = None
     if do_verify:
         python = existing_venv_python(Path(report.root))
-        result = verify(python, openmp_packages(report))
-        out["verify"] = result.to_json()
-        lines += ["", "verify:"] + ["  " + line for line in verify_lines(result)]
+        checked = verify(python, openmp_packages(report))
+        out = replace(out, verify=checked)
+        lines += ["", "verify:"] + ["  " + line for line in verify_lines(checked)]
     if as_json:
-        emit_json(out)
+        emit_json(out.to_json())
     else:
         click.echo("\n".join(lines))
-    if result is not None:
-        result.raise_if_failed()
+    if out.verify is not None:
+        out.verify.raise_if_failed()

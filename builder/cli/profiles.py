@@ -8,6 +8,7 @@ from builder.cli.common import emit_json
 from builder.paths import Project
 from builder.profile import load_all
 from builder.profile.schema import json_schema
+from builder.schemas import tagged
 
 
 @click.command("profiles")
@@ -24,7 +25,7 @@ def profiles(project: Project, as_json: bool, schema: bool) -> None:
     all_profiles = load_all(project.profiles)
     rows = [p.summary() for p in all_profiles]
     if as_json:
-        emit_json(rows)
+        emit_json(tagged("profiles", {"profiles": rows}))
         return
     width = max(len(r["name"]) for r in rows)
     for r in rows:

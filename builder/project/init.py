@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from builder.errors import InputError
 from builder.fsutil import atomic_write_text
+from builder.schemas import tagged
 from builder.targets import TARGETS, host_target
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -41,6 +43,11 @@ class InitResult:
     root: Path
     target: str
     written: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return tagged(
+            "init", {"root": str(self.root), "target": self.target, "files": [str(p) for p in self.written]}
+        )
 
 
 def files_for(target: str) -> dict[str, str]:

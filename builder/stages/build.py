@@ -8,10 +8,8 @@ lock is, and the whole build is reported "up to date" when the dist was made fro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +23,20 @@ from builder.measure.judge.bench import BenchResult, enforce
 from builder.measure.judge.budget import size_checks
 from builder.mutex import build_mutex
 from builder.paths import Project
-from builder.profile import Profile, load_profile
+from builder.profile import Profile
 from builder.stages import freeze_reuse
 from builder.stages.check import check
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
-from builder.stages.install import InstallResult, install, require_native
-from builder.stages.lock import Lock, check_lock, read_lock
+from builder.stages.install import InstallResult, install
 from builder.stages.openmp import openmp_stage_cached
 from builder.stages.package import manifest_body, package_stage
+from builder.stages.plan import BuildPlan, program_of, resolve_plan
+from builder.stages.result import SELFTEST_KEYS, BuildResult, dist_summary
 from builder.stages.smoke import smoke_bench
-from builder.stages.trace import log_trace_missed, trace_stage, traced
-from builder.tools import process, uv
+from builder.stages.trace import Trace, log_trace_missed, trace_stage
+from builder.tools import process
 from builder.venvs import site_packages_of
-from builder.wheelhouse import Wheelhouse, find_wheelhouse
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold
 
@@ -84,22 +82,6 @@ def largest_text(rows: list[Contributor], n: int = 10, *, by: str = "size") -> s
     return ", ".join(f"{r.name} {human_size(r.size)}" for r in rows[:n])
 
 
-def dist_summary(dist: Path) -> dict[str, Any]:
-    """Size, file count and hashes of a packaged dist, read back from disk."""
-    manifest = read_manifest(dist)
-    archive = dist / f"{dist.name}.tar.xz"
-    sha_file = archive.with_name(archive.name + ".sha256")
-    return {
-        "size_bytes": manifest["totals"]["bytes"],
-        "files": manifest["totals"]["files"],
-        "sha256": "sha256:" + hashlib.sha256((dist / SUMS).read_bytes()).hexdigest(),
-        "archive": str(archive) if archive.is_file() else None,
-        "archive_bytes": archive.stat().st_size if archive.is_file() else None,
-        "archive_sha256": "sha256:" + sha_file.read_text().split()[0] if sha_file.is_file() else None,
-        "zip": str(dist / f"{dist.name}.zip") if (dist / f"{dist.name}.zip").is_file() else None,
-    }
-
-
 def _up_to_date(dist: Path, key: str) -> bool:
     try:
         return (dist / SUMS).is_file() and read_manifest(dist).get("inputs_hash") == key
@@ -108,57 +90,119 @@ def _up_to_date(dist: Path, key: str) -> bool:
 
 
 def _freeze_or_reuse(
-    profile: Profile,
-    plan: FreezePlan,
-    inst: InstallResult,
-    lock_hash: str,
-    project: Project,
-    work: Path,
-    epoch: int,
-    force: bool,
-    log: Log,
+    plan: BuildPlan, fplan: FreezePlan, inst: InstallResult, epoch: int, force: bool, log: Log
 ) -> FreezeResult:
     """The frozen folder a failed try left, when the freeze's inputs are the same; else a new freeze.
     ([bench] is not among them: changing a budget or the check's command never re-freezes.)"""
+    profile, work = plan.profile, plan.work
     out = work / "frozen"
-    key = freeze_inputs_hash(project.root, profile, plan, lock_hash, inst.python)
+    key = freeze_inputs_hash(plan.root, profile, fplan, plan.lock_hash, inst.python)
     kept = None if force else freeze_reuse.reusable(out, key)
     if kept is not None:
         log.line(f"    reused {kept.folder} (frozen from the same inputs by an earlier try)")
         return kept
     freeze_reuse.forget(out)
-    frozen = freeze(profile, plan, inst.python.absolute(), work, out, epoch=epoch, log=log)
+    frozen = freeze(profile, fplan, inst.python.absolute(), work, out, epoch=epoch, log=log)
     freeze_reuse.save(out, key, frozen)
     return frozen
 
 
-def _install_step(profile: Profile, lock: Lock, work: Path, wh: Wheelhouse | None, log: Log) -> InstallResult:
-    with log.step("install"):
-        inst = install(profile, lock, work / "venv", wh)
-        log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
-        for pkg, where in inst.sources.items():
-            log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
-    return inst
+def build(
+    project: Project,
+    profile_name: str,
+    *,
+    wheelhouse: Path | None,
+    out: Path,
+    log: Log,
+    force: bool = False,
+    wait: bool = True,
+) -> BuildResult:
+    """Build a profile's dist; every check that needs no work runs before the first stage.
+    The profile is resolved once, into the plan every stage receives (builder/stages/plan.py)."""
+    plan = resolve_plan(project, profile_name, out=out, wheelhouse=wheelhouse)
+    require_writable_dir(out, "--out")
+    safe_output_dir(plan.dist, "--out")
+    profile, lock = plan.profile, plan.lock
+    # One build of a profile at a time: a second one would clobber this one's scratch folders.
+    with build_mutex(plan.work / ".build.mutex", what=f"a build of {profile.name}", wait=wait, log=log):
+        with log.step("install"):
+            inst = install(profile, lock, plan.venv, plan.wheelhouse)
+            log.line(f"    venv {'reused (lock unchanged)' if inst.reused else 'created'}: {inst.venv}")
+            for pkg, where in inst.sources.items():
+                log.line(f"    {pkg} {lock.pins[pkg].version} from {where}")
+        openmp_record = openmp_stage_cached(inst, log)
+        entry = program_of(plan, inst)
+        trace = trace_stage(plan, inst, entry, log) if plan.traced else None
+        fplan = plan_freeze(profile, site_packages_of(inst.venv), plan.root, plan.work, trace, entry=entry)
+        for kept in fplan.kept:
+            log.line(
+                f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
+                f"{kept.origin} lifted)"
+            )
+        key = inputs_hash(plan.root, profile, fplan, plan.lock_hash, inst.python)
+        up_to_date = not force and _up_to_date(plan.dist, key)
+        if up_to_date:
+            log.line(f"==> freeze, check, package: up to date ({plan.dist} was built from the same inputs)")
+        else:
+            _make_dist(plan, fplan, inst, trace, key, openmp_record, force=force, log=log)
+        return _result(plan, inst, up_to_date, log)
 
 
-def _log_kept(plan: FreezePlan, log: Log) -> None:
-    for kept in plan.kept:
-        log.line(
-            f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
-            f"{kept.origin} lifted)"
+def _make_dist(
+    plan: BuildPlan,
+    fplan: FreezePlan,
+    inst: InstallResult,
+    trace: Trace | None,
+    key: str,
+    openmp_record: dict[str, Any],
+    *,
+    force: bool,
+    log: Log,
+) -> None:
+    """Freeze (or reuse a frozen folder), check, smoke-bench and package into plan.dist."""
+    profile = plan.profile
+    epoch = source_date_epoch(plan.project, plan.lock_path)
+    with log.step("freeze"):
+        frozen = _freeze_or_reuse(plan, fplan, inst, epoch, force, log)
+        size, files = tree_totals(frozen.folder)
+        log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
+        if trace is not None:
+            log_trace_missed(frozen.trace_missed, log)
+        check_size_budget(profile, frozen.folder, size, files)
+    program = frozen.folder / (fplan.program + profile.target.exe_suffix)
+    with log.step("check"):
+        selftest = check(program, plan, trace.outputs if trace else None)
+        _log_check(selftest, profile, log)
+    with log.step("bench (smoke)"):
+        smoke = smoke_bench(program, plan)
+        _log_smoke(smoke, log)
+        enforce(smoke)
+    with log.step("package"):
+        body = manifest_body(
+            profile,
+            lock=plan.lock,
+            lock_path=plan.lock_path,
+            inputs_hash=key,
+            epoch=epoch,
+            inst=inst,
+            frozen=frozen,
+            openmp_record=openmp_record,
+            runtime_config=fplan.runtime_config,
+            python_version=selftest["versions"]["python"],
+            trace=trace,
         )
+        packaged = package_stage(
+            frozen, plan.dist, body, selftest=selftest, smoke=smoke.to_json(), epoch=epoch, log=log
+        )
+        freeze_reuse.forget(plan.work / "frozen")  # its folder is the dist's now
+        for path in (packaged.archive, packaged.zip):
+            if path is not None:
+                log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
+        for row in inspect_path(plan.dist).packages[:8]:
+            log.line(f"    {human_size(row.size):>10}  {row.name} {row.version or ''}")
 
 
-def _judge_frozen(profile: Profile, frozen: FreezeResult, *, traced: bool, log: Log) -> None:
-    """The frozen folder's size, what the trace missed, and the size budget."""
-    size, files = tree_totals(frozen.folder)
-    log.line(f"    {human_size(size)} in {files} files ({frozen.stripped} libraries stripped)")
-    if traced:
-        log_trace_missed(frozen.trace_missed, log)
-    check_size_budget(profile, frozen.folder, size, files)
-
-
-def _log_selftest(profile: Profile, selftest: dict[str, Any], log: Log) -> None:
+def _log_check(selftest: dict[str, Any], profile: Profile, log: Log) -> None:
     t = selftest["threads"]
     if "workload" in selftest:
         job = selftest["workload"]
@@ -186,126 +230,25 @@ def _log_smoke(smoke: BenchResult, log: Log) -> None:
     )
 
 
-def _log_packaged(archive: Path | None, zipped: Path | None, dist: Path, log: Log) -> None:
-    for path in (archive, zipped):
-        if path is not None:
-            log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
-    for row in inspect_path(dist)["packages"][:8]:
-        log.line(f"    {human_size(row['size']):>10}  {row['name']} {row['version'] or ''}")
-
-
-def _result(
-    profile: Profile, dist: Path, inst: InstallResult, *, up_to_date: bool, log: Log
-) -> dict[str, Any]:
-    """`builder build --json`: read back from the packaged dist, the same whether built or up to date."""
-    summary = dist_summary(dist)
+def _result(plan: BuildPlan, inst: InstallResult, up_to_date: bool, log: Log) -> BuildResult:
+    """The dist as it is on disk (built now or before), and how this build went."""
+    dist, profile = plan.dist, plan.profile
     selftest = json.loads((dist / "selftest.json").read_text())
     name = profile.program.name
-    if not (dist / name / (name + profile.target.exe_suffix)).is_file():
+    program = dist / name / (name + profile.target.exe_suffix)
+    if not program.is_file():
         raise CheckError(f"{dist}: packaged folder has no {name} program")
-    return {
-        "profile": profile.name,
-        "target": profile.target.name,
-        "artifact": str(dist),
-        "program": str(dist / name / (name + profile.target.exe_suffix)),
-        "manifest": str(dist / MANIFEST),
-        **summary,
-        "up_to_date": up_to_date,
-        "venv_reused": inst.reused,
-        "sources": inst.sources,
-        "stages_seconds": log.durations,
-        "selftest": {
-            "threads": selftest["threads"],
-            "matmul_precision": selftest["matmul_precision"],
-            "openmp": selftest["openmp"],
-            # what threadpoolctl saw loaded: the proof of one OpenMP pool at the profile's threads
-            "threadpools": selftest.get("threadpools", []),
-            "versions": selftest["versions"],
-        },
-    }
-
-
-@dataclass(frozen=True)
-class _Ready:
-    """What build checks before any work: the profile, its lock, the wheelhouse, the folders."""
-
-    profile: Profile
-    lock_path: Path
-    lock: Lock
-    wheelhouse: Wheelhouse | None
-    work: Path
-    dist: Path
-
-
-def _check_before_work(project: Project, profile_name: str, wheelhouse: Path | None, out: Path) -> _Ready:
-    profile = load_profile(profile_name, project.profiles)
-    require_native(profile, "build")
-    uv.find_python(profile.python)  # fail before any work when the interpreter is missing
-    lock_path = project.lock_path(profile.name)
-    check_lock(profile, lock_path)
-    lock = read_lock(lock_path)
-    wh = find_wheelhouse(wheelhouse)
-    dist = (out / profile.name).resolve()
-    require_writable_dir(out, "--out")
-    safe_output_dir(dist, "--out")
-    work = (project.work / profile.name).resolve()
-    return _Ready(profile=profile, lock_path=lock_path, lock=lock, wheelhouse=wh, work=work, dist=dist)
-
-
-def build(
-    project: Project,
-    profile_name: str,
-    *,
-    wheelhouse: Path | None,
-    out: Path,
-    log: Log,
-    force: bool = False,
-    wait: bool = True,
-) -> dict[str, Any]:
-    """Build a profile's dist; every check that needs no work runs before the first stage."""
-    ready = _check_before_work(project, profile_name, wheelhouse, out)
-    profile, lock_path, lock, work, dist = ready.profile, ready.lock_path, ready.lock, ready.work, ready.dist
-    # One build of a profile at a time: a second one would clobber this one's scratch folders.
-    with build_mutex(work / ".build.mutex", what=f"a build of {profile.name}", wait=wait, log=log):
-        inst = _install_step(profile, lock, work, ready.wheelhouse, log)
-        openmp_record = openmp_stage_cached(inst, log)
-        trace = trace_stage(profile, inst, project.root, work, lock.hash(), log) if traced(profile) else None
-        plan = plan_freeze(profile, site_packages_of(inst.venv), project.root, work, trace)
-        _log_kept(plan, log)
-        key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
-        up_to_date = not force and _up_to_date(dist, key)
-        if up_to_date:
-            log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
-        else:
-            epoch = source_date_epoch(project, lock_path)
-            with log.step("freeze"):
-                frozen = _freeze_or_reuse(profile, plan, inst, lock.hash(), project, work, epoch, force, log)
-                _judge_frozen(profile, frozen, traced=trace is not None, log=log)
-            program = frozen.folder / (plan.program + profile.target.exe_suffix)
-            with log.step("check"):
-                selftest = check(program, profile, lock, trace.outputs if trace else None)
-                _log_selftest(profile, selftest, log)
-            with log.step("bench (smoke)"):
-                smoke = smoke_bench(program, profile, project=project)
-                _log_smoke(smoke, log)
-                enforce(smoke)
-            with log.step("package"):
-                body = manifest_body(
-                    profile,
-                    lock=lock,
-                    lock_path=lock_path,
-                    inputs_hash=key,
-                    epoch=epoch,
-                    inst=inst,
-                    frozen=frozen,
-                    openmp_record=openmp_record,
-                    runtime_config=plan.runtime_config,
-                    python_version=selftest["versions"]["python"],
-                    trace=trace,
-                )
-                packaged = package_stage(
-                    frozen, dist, body, selftest=selftest, smoke=smoke.to_json(), epoch=epoch, log=log
-                )
-                freeze_reuse.forget(work / "frozen")  # its folder is the dist's now
-                _log_packaged(packaged.archive, packaged.zip, dist, log)
-        return _result(profile, dist, inst, up_to_date=up_to_date, log=log)
+    return BuildResult(
+        profile=profile.name,
+        target=profile.target.name,
+        artifact=dist,
+        program=program,
+        manifest=dist / MANIFEST,
+        dist=dist_summary(dist),
+        up_to_date=up_to_date,
+        venv_reused=inst.reused,
+        sources=inst.sources,
+        stages_seconds=log.durations,
+        selftest={k: selftest[k] for k in SELFTEST_KEYS},
+        threadpools=tuple(selftest.get("threadpools", [])),
+    )

@@ -14,11 +14,12 @@ from builder.artifact.bundle import frozen_problems
 from builder.contract import require
 from builder.errors import CheckError
 from builder.measure.take.runner import DEFAULT_STALL, run_monitored
-from builder.measure.take.workload import Workload, workload_of
+from builder.measure.take.workload import Workload
 from builder.openmp.pools import openmp_pools
 from builder.profile import Profile
 from builder.stages.lock import Lock
 from builder.stages.outputs import compare_outputs, missing_from, without_probe_frames
+from builder.stages.plan import BuildPlan
 from builder.stages.probe import check_probe, compare_probe, run_probe, summary
 from builder.tools.process import last_lines
 
@@ -123,20 +124,18 @@ def openmp_problems(report: dict[str, Any], threads: int) -> list[str]:
     return problems
 
 
-def check(program: Path, profile: Profile, lock: Lock, reference: Path | None = None) -> dict[str, Any]:
+def check(program: Path, plan: BuildPlan, reference: Path | None = None) -> dict[str, Any]:
     """`reference`: the venv's outputs of [bench].command (the trace stage's), which the frozen
     program's run of the same workload must reproduce."""
+    profile, want = plan.profile, expected(plan.profile, plan.lock)
     if not profile.program.bundled:  # a program that knows nothing of us: its probe is the report
-        root = profile.path.parent.parent
         if reference is not None:
-            workload = workload_of(profile, root)
-            assert workload is not None  # a traced profile has a workload
-            return check_workload(program, workload, expected(profile, lock), profile, reference)
-        workload = workload_of(profile, root, check=True)
-        assert workload is not None  # a program other than stems always has a check command
-        return check_probe(program, workload, expected(profile, lock), profile.name)
+            assert plan.workload is not None  # a traced profile has a workload
+            return check_workload(program, plan.workload, want, profile, reference)
+        assert plan.check_workload is not None  # a program other than stems always has a check command
+        return check_probe(program, plan.check_workload, want, profile.name)
     report = run_selftest(program)
-    problems = compare(report, expected(profile, lock))
+    problems = compare(report, want)
     problems += frozen_problems(program.parent, report, profile)  # the loaded OpenMP file; macOS rules
     if problems:
         raise CheckError(f"{program} does not match {profile.name}: " + "; ".join(problems))

@@ -247,12 +247,14 @@ def plan_freeze(
     trace: Trace | None = None,
     *,
     imported: Iterable[str] | None = None,
+    entry: ProgramEntry | None = None,
 ) -> FreezePlan:
     """The spec, hook and launcher for a profile and the sources they take in (with the trace's
     modules, files and libraries where there is one); nothing is written.
 
     `imported`: the modules a run of the workload imported (the trace's, by default): no exclude
-    then leaves one of them out (an inherited one is lifted, the profile's own is a ProfileError)."""
+    then leaves one of them out (an inherited one is lifted, the profile's own is a ProfileError).
+    `entry`: the program as the build resolved it (builder/stages/plan.py); resolved here without one."""
     if imported is None and trace is not None:
         imported = (*trace.modules, *trace.excluded)
     scratch = work / "pyinstaller"
@@ -269,7 +271,8 @@ def plan_freeze(
     # Mac targets sign with an entitlements file; a copy in the scratch folder makes it an input.
     entitlements = entitlements_text(profile, project_root)
     extra = {ENTITLEMENTS_NAME: entitlements} if entitlements is not None else {}
-    entry = resolve_program(profile, site_packages, project_root)
+    if entry is None:
+        entry = resolve_program(profile, site_packages, project_root)
     launcher = entry.script or scratch
     if entry.launcher is not None:
         extra[launcher_name(entry.name)] = entry.launcher

@@ -31,6 +31,7 @@ from builder.errors import (
 )
 from builder.fsutil import atomic_write_text, sha256_file
 from builder.profile import Profile
+from builder.schemas import tagged
 from builder.stages.cpu_builds import cuda_builds
 from builder.tools import uv
 from builder.tools.uv_report import MissingWheel, missing_wheel
@@ -352,3 +353,23 @@ def check_lock(profile: Profile, path: Path) -> str:
             hint=f"run `builder lock --profile {profile.name}`",
         )
     return "fresh"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockStatus:
+    """One profile's lock as `builder lock` left or found it."""
+
+    profile: str
+    lock: Path
+    status: str  # written | fresh | stale | modified | missing
+    reason: str | None = None  # stale or modified: the error line
+    packages: int | None = None  # written: the pins
+
+    def to_json(self) -> dict[str, object]:
+        return {"profile": self.profile, "lock": str(self.lock), "status": self.status,
+                "reason": self.reason, "packages": self.packages}  # fmt: skip
+
+
+def lock_document(statuses: list[LockStatus]) -> dict[str, object]:
+    """The `builder lock --json` document (pure)."""
+    return tagged("lock", {"locks": [s.to_json() for s in statuses]})

@@ -11,16 +11,13 @@ from builder.measure.judge.bench import BenchResult
 from builder.measure.take.runner import DEFAULT_STALL
 from builder.measure.take.runs import DEFAULT_MODEL, RunOptions
 from builder.measure.take.subject import program_subject
-from builder.measure.take.workload import workload_of
-from builder.paths import Project, find_project
-from builder.profile import Profile
+from builder.stages.plan import BuildPlan
 
 
 def smoke_bench(
     program_or_python: Path,
-    profile: Profile | None,
+    plan: BuildPlan,
     *,
-    project: Project | None = None,
     seconds: float = 1.0,
     model: str = DEFAULT_MODEL,
     timeout: float = 300.0,
@@ -30,12 +27,8 @@ def smoke_bench(
     `program_or_python` is a dist's stems program or a venv's python. The result's
     `budget.ok` and `flags` say whether the runtime passed; the caller stores it as bench.json.
     """
-    project = project or find_project()
-    rt = program_subject(Path(program_or_python), project)
-    if profile is not None:
-        # the profile's workload; a program other than stems without one: its check command (start-up)
-        root = profile.path.parent.parent
-        workload = workload_of(profile, root) or workload_of(profile, root, check=True)
-        rt = replace(rt, workload=workload)
+    rt = program_subject(Path(program_or_python), plan.project)
+    # the profile's workload; a program other than stems without one: its check command (start-up)
+    rt = replace(rt, workload=plan.workload or plan.check_workload)
     opts = RunOptions(seconds=seconds, model=model, timeout=timeout, stall=min(DEFAULT_STALL, timeout))
-    return bench_runtime(rt, repeat=1, opts=opts, warmup=False, log=Log(), profile=profile)
+    return bench_runtime(rt, repeat=1, opts=opts, warmup=False, log=Log(), profile=plan.profile)

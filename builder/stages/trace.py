@@ -29,10 +29,11 @@ from builder.errors import CheckError, ProfileError
 from builder.fsutil import atomic_write_text, content_digest, iter_files
 from builder.log import Log
 from builder.measure.take.runner import DEFAULT_STALL
-from builder.measure.take.workload import Workload, run_workload, workload_of
+from builder.measure.take.workload import Workload, run_workload
 from builder.profile import Profile
-from builder.program.entry import ProgramEntry, launcher_name, resolve_program, runtime_config, venv_launcher
+from builder.program.entry import ProgramEntry, launcher_name, runtime_config, venv_launcher
 from builder.stages.install import InstallResult
+from builder.stages.plan import BuildPlan
 from builder.tools.process import last_lines
 from builder.venvs import site_packages_of
 
@@ -88,11 +89,6 @@ class Trace:
             "added_by_hand": list(self.added),
             "ignored_by_hand": list(self.ignored),
         }
-
-
-def traced(profile: Profile) -> bool:
-    """A program other than stems with a workload is traced (stems' own imports are known)."""
-    return not profile.program.bundled and profile.bench.command is not None
 
 
 def _under(path: str, root: Path) -> str | None:
@@ -274,12 +270,10 @@ def _key(launcher: str, config: str, workload: Workload, lock_hash: str, entry: 
 
 
 def run_trace(
-    profile: Profile, entry: ProgramEntry, python: Path, project_root: Path, folder: Path, lock_hash: str
+    profile: Profile, entry: ProgramEntry, workload: Workload, python: Path, folder: Path, lock_hash: str
 ) -> tuple[dict[str, Any], Path, bool]:
     """Run the workload in the venv behind the trace (once per set of inputs; reused after);
     returns the raw trace, the run's output folder and whether it was reused."""
-    workload = workload_of(profile, project_root)
-    assert workload is not None  # traced() holds
     launcher, config = trace_launcher(entry), json.dumps(runtime_config(profile), sort_keys=True)
     key = _key(launcher, config, workload, lock_hash, entry)
     raw_path, run, stamp = folder / "trace-raw.json", folder / "run", folder / "key"
@@ -308,16 +302,13 @@ def run_trace(
     return json.loads(raw_path.read_text(encoding="utf-8")), run / "output", False
 
 
-def trace_stage(
-    profile: Profile, inst: InstallResult, project_root: Path, work: Path, lock_hash: str, log: Log
-) -> Trace:
+def trace_stage(plan: BuildPlan, inst: InstallResult, entry: ProgramEntry, log: Log) -> Trace:
     """Run (or reuse) the traced workload in the venv; the trace is stored as build/P/trace/trace.json."""
-    sp = site_packages_of(inst.venv)
-    entry = resolve_program(profile, sp, project_root)
-    folder = work / "trace"
+    profile, sp, folder = plan.profile, site_packages_of(inst.venv), plan.work / "trace"
+    assert plan.workload is not None  # plan.traced holds
     with log.step("trace"):
         raw, outputs, reused = run_trace(
-            profile, entry, inst.python.absolute(), project_root, folder, lock_hash
+            profile, entry, plan.workload, inst.python.absolute(), folder, plan.lock_hash
         )
         found = parse_trace(raw, sp, entry.pathex)
         trace = replace(adjust(found, profile, sp), outputs=outputs)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_builder
+from helpers import assert_schema, run_builder
 from release.helpers import make_dist
 
 from builder.artifact.diff import diff_dists
@@ -38,7 +38,10 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
 def _diff(a: Path, b: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, str]]:
     proc = cli("diff", a, b, "--json", capsys=capsys)
     assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, {d["path"]: d["why"] for d in json.loads(proc.stdout)["files"]}
+    document = json.loads(proc.stdout)
+    assert_schema(document, "diff")
+    assert document["differing"] == len(document["files"])
+    return proc.returncode, {d["path"]: d["why"] for d in document["files"]}
 
 
 def _same_size_edit(path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import assert_schema
 
 from builder.cli.openmp import openmp
 from builder.errors import CheckError, ForeignTargetError
@@ -107,8 +108,10 @@ def test_cli_dry_run_touches_nothing_and_fix_is_idempotent(elf_tree: Path, snaps
     result = runner.invoke(openmp, [str(elf_tree), "--fix", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert_schema(data, "openmp")
     assert len(data["changes"]) == 1 and len(data["after"]["runtimes"]) == 1
     again = json.loads(runner.invoke(openmp, [str(elf_tree), "--fix", "--json"]).output)
+    assert_schema(again, "openmp")
     assert again["changes"] == [] and again["plan"]["actions"] == []
 
 

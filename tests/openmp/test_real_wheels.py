@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import assert_schema
 
 from builder.cli.openmp import openmp
 from builder.errors import ForeignTargetError
@@ -100,6 +101,7 @@ def test_linux_duplicate_found_fixed_verified(linux_venv: Path) -> None:
     result = CliRunner().invoke(openmp, [str(linux_venv), "--fix", "--verify", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert_schema(data, "openmp")
     assert data["changes"] == [] and all(not o["problems"] for o in data["verify"]["orders"])
 
 

@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from helpers import run_builder
+from helpers import assert_schema, run_builder
 
 from builder.stages.check import host_cpus
 from builder.tools import pyinstaller
@@ -26,6 +27,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     proc = run_builder("build", "--profile", PROFILE, "--out", out, "--json", "--force")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
+    assert_schema(result, "build")
     result["_stderr"] = proc.stderr
     result["_out"] = out
     return result
@@ -83,20 +85,75 @@ def test_unchanged_rebuild_is_up_to_date_and_fast(built: dict) -> None:
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     again = json.loads(proc.stdout)
+    assert_schema(again, "build")
     assert again["up_to_date"] and again["venv_reused"]
     assert again["sha256"] == built["sha256"]
     assert "==> freeze\n" not in proc.stderr and "up to date" in proc.stderr
     assert elapsed < 60  # generous: the goal (< 3 s) is measured in benchmarks/, not here
 
 
+def _count_calls(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[tuple]:
+    """Every call of `module.name` from any builder module, counted on the way through to the real one."""
+    original = getattr(module, name)
+    calls: list[tuple] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("builder") and getattr(mod, name, None) is original:
+            monkeypatch.setattr(mod, name, counted)
+    return calls
+
+
+def test_a_build_resolves_the_profile_once(built: dict, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builder.measure.take.workload
+    import builder.paths
+    import builder.profile.load
+    import builder.program.entry
+    from builder.log import Log
+    from builder.paths import Project
+    from builder.stages.build import build
+    from builder.stages.check import check
+    from builder.stages.plan import resolve_plan
+    from builder.stages.smoke import smoke_bench
+
+    counts = {
+        name: _count_calls(monkeypatch, module, name)
+        for module, name in (
+            (builder.profile.load, "load_profile"),
+            (builder.paths, "find_project"),
+            (builder.program.entry, "resolve_program"),
+            (builder.measure.take.workload, "workload_of"),
+        )
+    }
+    # the whole build path up to "up to date": install (reused), openmp, the program, the freeze plan
+    result = build(Project(root=root), PROFILE, wheelhouse=None, out=built["_out"], log=Log(quiet=True))
+    assert result.up_to_date
+    assert {k: len(v) for k, v in counts.items()} == {
+        "load_profile": 1, "find_project": 0, "resolve_program": 1, "workload_of": 2,
+    }  # fmt: skip
+    # the stages after the freeze, on the built program: they read the plan, resolve nothing
+    plan = resolve_plan(Project(root=root), PROFILE, out=built["_out"], wheelhouse=None)
+    for calls in counts.values():
+        calls.clear()
+    check(Path(built["program"]), plan)
+    smoke = smoke_bench(Path(built["program"]), plan)
+    assert smoke["runs"] and not smoke["runs"][0].get("failed"), smoke["runs"]
+    assert {k: len(v) for k, v in counts.items()} == dict.fromkeys(counts, 0)
+
+
 def test_inspect_dist_and_venv(built: dict, root: Path) -> None:
     proc = run_builder("inspect", built["artifact"], "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
+    assert_schema(info, "inspect")
     assert info["packages"][0]["name"] == "torch"
     assert info["files"] == built["files"]
     venv = run_builder("inspect", root / "build" / PROFILE / "venv", "--json")
     assert venv.returncode == 0, venv.stderr
+    assert_schema(json.loads(venv.stdout), "inspect")
     names = {p["name"].lower() for p in json.loads(venv.stdout)["packages"]}
     assert {"torch", "numpy", "librosa", "scikit-learn"} <= names
     assert "pyinstaller" not in names  # PyInstaller stays out of the runtime's venv

@@ -3,10 +3,11 @@ a budget failure names the largest contributors."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from helpers import run_builder
+from helpers import assert_schema, run_builder
 
 from builder.artifact.contributors import frozen_contributors
 from builder.artifact.inspect import inspect_path
@@ -40,7 +41,7 @@ def _frozen(tmp_path: Path) -> Path:
 
 
 def test_inspect_of_a_frozen_folder_sizes_packages_from_the_files_on_disk(tmp_path: Path) -> None:
-    info = inspect_path(_frozen(tmp_path))
+    info = inspect_path(_frozen(tmp_path)).to_json()
     assert info["kind"] == "frozen"
     rows = {r["name"]: r for r in info["packages"]}
     assert info["packages"][0]["name"] == "torch" and rows["torch"]["size"] == 301_000_000
@@ -52,6 +53,11 @@ def test_inspect_of_a_frozen_folder_sizes_packages_from_the_files_on_disk(tmp_pa
     assert sum(r["size"] for r in info["packages"]) == info["total_bytes"]
     proc = run_builder("inspect", tmp_path / "sep")
     assert proc.returncode == 0 and "torch" in proc.stdout and "301.0 MB" in proc.stdout, proc.stderr
+    proc = run_builder("inspect", tmp_path / "sep", "--json")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert_schema(document, "inspect")
+    assert document == info
 
 
 def test_a_frozen_folder_over_its_size_budget_names_its_largest_contributors(tmp_path: Path) -> None:

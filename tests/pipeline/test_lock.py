@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, run_builder
+from helpers import assert_one_line_error, assert_schema, run_builder
 
 from builder.errors import NoWheelError, ResolutionError, StaleLockError
 from builder.profile import load_profile
@@ -75,19 +76,29 @@ def test_check_flags_a_lock_made_from_another_profile(root: Path, tmp_path: Path
     assert run_builder("lock", "--all", "--check", root=proj).returncode == 0
     path = proj / "profiles" / "minimal-mac-arm.toml"
     path.write_text(path.read_text().replace('"einops",', '"einops<1",'))
-    proc = run_builder("lock", "--all", "--check", root=proj)
+    proc = run_builder("lock", "--all", "--check", "--json", root=proj)
     assert_one_line_error(proc, StaleLockError.exit_code, "2 of 8 locks are stale", "mac-arm.lock")
     # extended-mac-arm extends it, so it is stale too
     assert "STALE" in proc.stderr and proc.stderr.count("STALE") == 2
+    document = json.loads(proc.stdout)
+    assert_schema(document, "lock")
+    stale = {s["profile"]: s for s in document["locks"] if s["status"] == "stale"}
+    assert sorted(stale) == ["extended-mac-arm", "minimal-mac-arm"]
+    assert (
+        "mac-arm.lock" in stale["minimal-mac-arm"]["reason"] and stale["minimal-mac-arm"]["packages"] is None
+    )
 
 
 def test_missing_lock_is_reported_as_stale(root: Path, tmp_path: Path) -> None:
     proj = copy_project(root, tmp_path)
     (proj / "locks" / "minimal-linux-x86_64.lock").unlink()
-    proc = run_builder("lock", "--profile", "minimal-linux-x86_64", "--check", root=proj)
+    proc = run_builder("lock", "--profile", "minimal-linux-x86_64", "--check", "--json", root=proj)
     assert_one_line_error(
         proc, StaleLockError.exit_code, "no lock yet", "run `builder lock --profile minimal-linux-x86_64`"
     )
+    document = json.loads(proc.stdout)
+    assert_schema(document, "lock")
+    assert [(s["profile"], s["status"]) for s in document["locks"]] == [("minimal-linux-x86_64", "missing")]
     assert "MISSING" in proc.stderr and "stale" not in proc.stderr.lower()
 
 
@@ -101,8 +112,11 @@ def test_a_fresh_init_project_is_told_to_lock_its_profiles_not_that_they_are_sta
 
 
 def test_committed_locks_are_fresh_hashed_and_wheel_only(root: Path) -> None:
-    proc = run_builder("lock", "--all", "--check")
+    proc = run_builder("lock", "--all", "--check", "--json")
     assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert_schema(document, "lock")
+    assert {s["status"] for s in document["locks"]} == {"fresh"} and len(document["locks"]) == 8
     for lock_path in (root / "locks").glob("*.lock"):
         lock = parse_lock(lock_path.read_text(), lock_path)
         assert lock.pins and all(pin.hashes for pin in lock.pins.values()), lock_path

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, run_builder
+from helpers import assert_one_line_error, assert_schema, run_builder
 
 from builder.errors import ProfileError
 from builder.profile import load_all, load_profile, merge
@@ -64,7 +64,9 @@ def test_packages_without_a_wheel_are_excluded_visibly(root: Path) -> None:
     assert "torchaudio" in ext.excluded  # inherited from minimal
     proc = run_builder("profiles", "--json")
     assert proc.returncode == 0, proc.stderr
-    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    document = json.loads(proc.stdout)
+    assert_schema(document, "profiles")
+    rows = {r["name"]: r for r in document["profiles"]}
     assert "diffq" in rows["extended-linux-x86_64"]["excluded"]
     assert rows["minimal-linux-x86_64"]["packages"] == 14
 

@@ -191,10 +191,10 @@ def test_inspect_reads_packages_from_dist_info(tmp_path: Path) -> None:
     (info / "RECORD").write_text("demo/__init__.py,sha256=x,600\ndemo-1.2.dist-info/METADATA,,\n")
     (info / "WHEEL").write_text("Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_28_x86_64\n")
     data = inspect_path(site)
-    assert data["packages"] == [
+    assert [p.to_json() for p in data.packages] == [
         {"name": "demo", "version": "1.2", "size": 600 + (info / "METADATA").stat().st_size, "files": 2}
     ]
-    assert data["platform"] == "manylinux_2_28_x86_64" and data["files"] == 4
+    assert data.platform == "manylinux_2_28_x86_64" and data.files == 4
 
 
 def test_inspect_of_something_else_is_one_line(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from builder.project.init import TEMPLATES
-from tests.helpers import assert_one_line_error
+from tests.helpers import assert_one_line_error, assert_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,9 +38,16 @@ def test_the_init_templates_are_the_shipped_profiles() -> None:
 
 
 def test_init_writes_a_project_that_builder_finds_from_its_folder(tmp_path: Path) -> None:
-    proc = builder_in(tmp_path, "init", "new", "--target", "mac-arm")
+    proc = builder_in(tmp_path, "init", "new", "--target", "mac-arm", "--json")
     assert proc.returncode == 0, proc.stderr
     project = tmp_path / "new"
+    document = json.loads(proc.stdout)
+    assert_schema(document, "init")
+    assert document["root"] == str(project.resolve()) and document["target"] == "mac-arm"
+    assert sorted(Path(f).as_posix() for f in document["files"]) == [
+        "new/.gitignore", "new/locks/.gitkeep", "new/profiles/_base.toml", "new/profiles/extended-mac-arm.toml",
+        "new/profiles/minimal-mac-arm.toml",
+    ]  # fmt: skip
     assert sorted(p.name for p in (project / "profiles").iterdir()) == [
         "_base.toml", "extended-mac-arm.toml", "minimal-mac-arm.toml",
     ]  # fmt: skip
@@ -93,6 +101,10 @@ def test_the_built_wheel_installs_a_builder_that_inits_locks_and_builds_a_projec
     assert {"runtime_entry/main.py", "runtime_entry/contract/selftest.schema.json",
             "runtime_entry/contract/probe.schema.json", "builder/project/templates/_base.toml",
             "builder/data/entitlements.plist"} <= names  # fmt: skip
+    # every --json schema is published with builder, for the pipelines that read its output
+    from builder.schemas import FOLDER as SCHEMAS
+
+    assert {f"builder/schemas/{p.name}" for p in SCHEMAS.glob("*.schema.json")} <= names
     uv = str(ROOT / ".venv/bin/uv")
     venv = tmp_path / "tool"
     subprocess.run([uv, "venv", "--quiet", "--python", "3.11", venv], check=True)
@@ -106,6 +118,7 @@ def test_the_built_wheel_installs_a_builder_that_inits_locks_and_builds_a_projec
     assert (project / "locks/minimal-linux-x86_64.lock").is_file()
     build = builder_in(project, "build", "--profile", "minimal-linux-x86_64", "--json", python=python)
     assert build.returncode == 0, build.stderr[-3000:]
+    assert_schema(json.loads(build.stdout), "build")
     dist = project / "dist/minimal-linux-x86_64"
     assert (dist / "stems/stems").is_file() and (dist / "manifest.json").is_file()
     # nothing came from the checkout: the frozen program's sources are the installed wheel's

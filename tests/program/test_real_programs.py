@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import run_builder
+from helpers import assert_schema, run_builder
 
 from builder.errors import CheckError
 from builder.measure.take.workload import workload_of
@@ -91,6 +91,7 @@ def demucs_project() -> Iterator[tuple[Path, dict, str]]:
                        capture_output=True, timeout=600)  # fmt: skip
         proc = run_builder("build", "--profile", DEMUCS, "--json", root=project, timeout=3000)
         assert proc.returncode == 0, proc.stderr[-4000:]
+        assert_schema(json.loads(proc.stdout), "build")  # a traced program's build, as a stems one
         yield project, json.loads(proc.stdout), proc.stderr
     finally:
         shutil.rmtree(folder, ignore_errors=True)

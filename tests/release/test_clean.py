@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import assert_schema
 
 from builder.artifact.clean import apply_clean, plan_clean
 from builder.artifact.verify import verify_dist
@@ -63,7 +64,10 @@ def test_dry_run_touches_nothing_and_lists_every_leftover(project: Project) -> N
     proc = run_cli("--root", project.root, "clean", "--dry-run", "--out", project.root / "dist", "--json")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.relative_to(project.root) for p in project.root.rglob("*")) == before
-    listed = {Path(a["path"]).name for a in json.loads(proc.stdout)["actions"]}
+    document = json.loads(proc.stdout)
+    assert_schema(document, "clean")
+    assert document["dry_run"] is True and document["bytes"] == sum(a["bytes"] for a in document["actions"])
+    listed = {Path(a["path"]).name for a in document["actions"]}
     assert listed == {
         f".{P}.builder-tmp", f".{P}.tar.xz.builder-tmp-{DEAD}-archive", ".venv.builder-tmp", ".frozen.builder-old",
         f".inputs.json.builder-tmp-{DEAD}-k3j9x",

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, assert_schema
 
 from builder.artifact.verify import verify_dist
 from release.helpers import run_cli
@@ -114,6 +114,7 @@ def test_cli_exits_8_with_one_error_line_and_full_json_report(dist: Path) -> Non
     line = assert_one_line_error(proc, 8, "1 added", "1 removed")
     assert str(dist) in line
     report = json.loads(proc.stdout)
+    assert_schema(report, "verify")
     assert report["ok"] is False
     assert report["added"] == ["new.bin"] and report["removed"] == ["stems/_internal/other.so"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from helpers import assert_schema
 
 from builder.matrix import release_matrix
 from builder.profile import load_all, load_profile
@@ -110,9 +111,11 @@ def test_each_test_runner_gets_its_targets_python_and_locked_torch() -> None:
 def test_matrix_json_is_every_profile_with_its_targets_runner_and_python() -> None:
     proc = run_cli("--root", ROOT, "matrix", "--json")
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
+    document = json.loads(proc.stdout)
+    assert_schema(document, "matrix")
+    rows = document["include"]
     profiles = load_all(ROOT / "profiles")
-    assert rows == release_matrix(profiles)
+    assert rows == [r.to_json() for r in release_matrix(profiles)]
     assert [r["profile"] for r in rows] == sorted(p.name for p in profiles)
     for row in rows:
         assert row["runner"] == TARGETS[row["target"]].runner
@@ -136,7 +139,7 @@ def test_workflow_matrix_is_the_output_of_builder_matrix_json() -> None:
     build = jobs["build"]
     assert "matrix" in build["needs"]
     assert build["strategy"]["matrix"] == {
-        "include": f"${{{{ fromJSON(needs.matrix.outputs.{output[1]}) }}}}"
+        "include": f"${{{{ fromJSON(needs.matrix.outputs.{output[1]}).include }}}}"
     }
     assert build["runs-on"] == "${{ matrix.runner }}"
     setup = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/setup-python"))
@@ -144,7 +147,7 @@ def test_workflow_matrix_is_the_output_of_builder_matrix_json() -> None:
     # Every matrix key the build job reads is in every entry builder prints.
     used = set(re.findall(r"(?<![.\w])matrix\.(\w+)", build_job_text()))
     for row in release_matrix(load_all(ROOT / "profiles")):
-        assert used <= set(row), used - set(row)
+        assert used <= set(row.to_json()), used - set(row.to_json())
 
 
 def test_workflow_builds_checks_and_uploads_every_release_file() -> None:

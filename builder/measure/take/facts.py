@@ -20,7 +20,7 @@ def size_of(rt: Subject) -> dict[str, Any] | None:
         info = inspect_path(rt.path)
     except (InputError, FileNotFoundError):
         return None
-    return {"bytes": info["total_bytes"], "files": info["files"]}
+    return {"bytes": info.total_bytes, "files": info.files}
 
 
 def static_facts(rt: Subject) -> dict[str, Any]:
@@ -29,14 +29,14 @@ def static_facts(rt: Subject) -> dict[str, Any]:
 
     info = inspect_path(rt.path)
     facts: dict[str, Any] = {
-        "python": info.get("python"),
-        "platform": info.get("platform"),
-        "total_bytes": info["total_bytes"],
-        "files": info["files"],
+        "python": info.python,
+        "platform": info.platform,
+        "total_bytes": info.total_bytes,
+        "files": info.files,
         "packages": {
-            p["name"].lower(): {"name": p["name"], "version": p["version"], "size": p["size"]}
-            for p in info["packages"]
-            if p.get("version")
+            p.name.lower(): {"name": p.name, "version": p.version, "size": p.size}
+            for p in info.packages
+            if p.version
         },
         "install": install_method(rt),
         "openmp_files": openmp_files(rt),
