@@ -3,7 +3,9 @@
 This module only sequences the stages (each in its own module of builder/stages/) and logs
 them. Every stage writes to a temporary folder that is renamed into place, so a killed build
 leaves the previous dist/P/ whole. Unchanged inputs skip the work: the venv is reused when the
-lock is, and the whole build is reported "up to date" when the dist was made from the same inputs.
+lock is, and the whole build is reported "up to date" when the dist was made from the same inputs
+and passed its checks with the same [bench]; a change to [bench] alone re-runs the budgets, the check
+and the smoke bench on that dist (builder/stages/checked.py), never the freeze or the package.
 """
 
 from __future__ import annotations
@@ -24,16 +26,17 @@ from builder.log import Log
 from builder.measure.budget import enforce
 from builder.paths import Project
 from builder.profile import Profile, load_profile
-from builder.stages import freeze_reuse
+from builder.stages import checked, freeze_reuse
 from builder.stages.check import check
+from builder.stages.checked import checks_hash
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
 from builder.stages.install import InstallResult, install, require_native
-from builder.stages.lock import check_lock, read_lock
+from builder.stages.lock import Lock, check_lock, read_lock
 from builder.stages.openmp import openmp_stage_cached
 from builder.stages.package import manifest_body, package_stage
 from builder.stages.smoke import smoke_bench
-from builder.stages.trace import log_trace_missed, trace_stage, traced
+from builder.stages.trace import Trace, log_trace_missed, trace_stage, traced
 from builder.tools import process, uv
 from builder.venvs import site_packages_of
 from builder.wheelhouse import find_wheelhouse
@@ -131,6 +134,41 @@ def _freeze_or_reuse(
     return frozen
 
 
+def _check_and_smoke(
+    program: Path, profile: Profile, lock: Lock, trace: Trace | None, project: Project, log: Log
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The check (the workload frozen against the venv's run, or stems' selftest) and the smoke
+    bench against the profile's budgets: (selftest, smoke)."""
+    with log.step("check"):
+        selftest = check(program, profile, lock, trace.outputs if trace else None)
+        t = selftest["threads"]
+        if "workload" in selftest:
+            job = selftest["workload"]
+            log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
+        log.line(
+            f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
+            f"(at import {t['at_import']}), interop {t['interop']}, precision "
+            f"{selftest['matmul_precision']}, OpenMP: "
+            + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
+        )
+    with log.step("bench (smoke)"):
+        smoke = smoke_bench(program, profile, project=project)
+        med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
+        job = smoke["runtime"].get("workload")
+        log.line(
+            (
+                f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
+                if job
+                else f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
+                "(tiny model, 1 s of audio)"
+            )
+            + f", peak {med.get('peak_rss_mb')} MB"
+            + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
+        )
+        enforce(smoke)
+    return selftest, smoke
+
+
 def build(
     project: Project,
     profile_name: str,
@@ -171,9 +209,21 @@ def build(
                 f"{kept.origin} lifted)"
             )
         key = inputs_hash(project.root, profile, plan, lock.hash(), inst.python)
+        checks = checks_hash(project.root, profile)
         up_to_date = not force and _up_to_date(dist, key)
-        if up_to_date:
+        rechecked = up_to_date and not checked.is_checked(work, key, checks)
+        if up_to_date and not rechecked:
             log.line(f"==> freeze, check, package: up to date ({dist} was built from the same inputs)")
+        elif up_to_date:
+            log.line(
+                f"==> freeze, package: up to date ({dist} was built from the same inputs); [bench] "
+                "changed since its last check: the check and the smoke bench run again"
+            )
+            name = profile.program.name
+            program = dist / name / (name + profile.target.exe_suffix)
+            with log.step("budget"):
+                check_size_budget(profile, program.parent, *tree_totals(program.parent))
+            _check_and_smoke(program, profile, lock, trace, project, log)
         else:
             epoch = source_date_epoch(project, lock_path)
             with log.step("freeze"):
@@ -184,33 +234,7 @@ def build(
                     log_trace_missed(frozen.trace_missed, log)
                 check_size_budget(profile, frozen.folder, size, files)
             program = frozen.folder / (plan.program + profile.target.exe_suffix)
-            with log.step("check"):
-                selftest = check(program, profile, lock, trace.outputs if trace else None)
-                t = selftest["threads"]
-                if "workload" in selftest:
-                    job = selftest["workload"]
-                    log.line(f"    workload: {job['outputs']} output file(s), the same as the venv's run")
-                log.line(
-                    f"    {'selftest' if profile.program.bundled else 'probe'}: torch {selftest['versions']['torch']}, threads {t['torch']} "
-                    f"(at import {t['at_import']}), interop {t['interop']}, precision "
-                    f"{selftest['matmul_precision']}, OpenMP: "
-                    + (", ".join(Path(o["path"]).name for o in selftest["openmp"]) or "none")
-                )
-            with log.step("bench (smoke)"):
-                smoke = smoke_bench(program, profile, project=project)
-                med = {k: (v or {}).get("median") for k, v in smoke["summary"].items()}
-                job = smoke["runtime"].get("workload")
-                log.line(
-                    (
-                        f"    job {med.get('total_s')} s ({job['input']}), imports {med.get('import_s')} s"
-                        if job
-                        else f"    ready {med.get('startup_s')} s, separation {med.get('separation_s')} s "
-                        "(tiny model, 1 s of audio)"
-                    )
-                    + f", peak {med.get('peak_rss_mb')} MB"
-                    + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
-                )
-                enforce(smoke)
+            selftest, smoke = _check_and_smoke(program, profile, lock, trace, project, log)
             with log.step("package"):
                 body = manifest_body(
                     profile,
@@ -239,6 +263,7 @@ def build(
         name = profile.program.name
         if not (dist / name / (name + profile.target.exe_suffix)).is_file():
             raise CheckError(f"{dist}: packaged folder has no {name} program")
+        checked.save(work, key, checks)
         return {
             "profile": profile.name,
             "target": profile.target.name,
@@ -247,6 +272,7 @@ def build(
             "manifest": str(dist / MANIFEST),
             **summary,
             "up_to_date": up_to_date,
+            "rechecked": rechecked,  # up to date, but [bench] changed: checked and smoke-benched again
             "venv_reused": inst.reused,
             "sources": inst.sources,
             "stages_seconds": log.durations,
