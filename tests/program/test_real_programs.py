@@ -19,6 +19,7 @@ PyInstaller over torch).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 import subprocess
@@ -247,8 +248,11 @@ def test_frozen_melband_separates_like_its_venv_with_the_package_data_only_the_t
     trace = manifest["trace"]
     added = trace["added_to_pyinstaller"]
     print(f"melband: the trace added what PyInstaller missed: {json.dumps(added)}")  # for the closing note
-    # PyInstaller's own analysis (its hooks included) lacked the package's data: only the trace added it
+    # PyInstaller's own analysis (its hooks included) lacked the package's data: only the trace added
+    # it (what freeze.drop removes counts as missed too, but no drop pattern matches these files)
     assert set(MELBAND_DATA) <= set(added["datas"]), added["datas"]
+    drop = load_profile(MELBAND, project / "profiles").freeze.drop
+    assert not [d for d in MELBAND_DATA for pattern in drop if fnmatch.fnmatch(d, pattern)]
     assert "mel_band_roformer/data/melband_models.json" in log  # the freeze's log names what it added
     folder = Path(result["program"]).parent / "_internal"
     for rel in added["datas"] + added["metadata"] + added["binaries"]:
