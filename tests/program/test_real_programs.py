@@ -7,7 +7,7 @@ PyInstaller over torch; fixtures measured on the shared 2-core machine: demucs 1
 173-191 s).
 
 Neither program imports torch only inside its command (both console scripts import it at module
-level): the check runs the workload, not `--help`, so such a program needs nothing more here.
+level), so issue 20's third trait is not proven by a real program here.
 
 - demucs (Meta's Demucs, PyPI `demucs`): program name = its package's name; it loads its model
   class by pickle, and numpy, torch and the libraries they load come in through its own code. The
