@@ -3,7 +3,9 @@
 This module only sequences the stages (each in its own module of builder/stages/) and logs
 them. Every stage writes to a temporary folder that is renamed into place, so a killed build
 leaves the previous dist/P/ whole. Unchanged inputs skip the work: the venv is reused when the
-lock is, and the whole build is reported "up to date" when the dist was made from the same inputs.
+lock is, and the whole build is reported "up to date" when the dist was made from the same inputs
+and passed its checks with the same [bench]; a change to [bench] alone re-runs the budgets, the check
+and the smoke bench on that dist (builder/stages/checked.py), never the freeze or the package.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from builder.measure.judge.budget import size_checks
 from builder.mutex import build_mutex
 from builder.paths import Project
 from builder.profile import Profile
-from builder.stages import freeze_reuse
+from builder.stages import checked, freeze_reuse
 from builder.stages.check import check
+from builder.stages.checked import checks_hash
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
 from builder.stages.install import InstallResult, install
@@ -140,12 +143,33 @@ def build(
                 f"{kept.origin} lifted)"
             )
         key = inputs_hash(plan.root, profile, fplan, plan.lock_hash, inst.python)
+        checks = checks_hash(plan.root, profile)
         up_to_date = not force and _up_to_date(plan.dist, key)
-        if up_to_date:
+        rechecked = up_to_date and not checked.is_checked(plan.work, key, checks)
+        if up_to_date and not rechecked:
             log.line(f"==> freeze, check, package: up to date ({plan.dist} was built from the same inputs)")
+        elif up_to_date:
+            _recheck(plan, trace, log)
         else:
             _make_dist(plan, fplan, inst, trace, key, openmp_record, force=force, log=log)
-        return _result(plan, inst, up_to_date, log)
+        result = _result(plan, inst, up_to_date, rechecked, log)
+        checked.save(plan.work, key, checks)
+        return result
+
+
+def _recheck(plan: BuildPlan, trace: Trace | None, log: Log) -> None:
+    """An up-to-date dist whose [bench] changed since its last passing check: the budgets, the
+    check and the smoke bench run again on it (never the freeze or the package)."""
+    profile = plan.profile
+    log.line(
+        f"==> freeze, package: up to date ({plan.dist} was built from the same inputs); [bench] "
+        "changed since its last check: the check and the smoke bench run again"
+    )
+    name = profile.program.name
+    program = plan.dist / name / (name + profile.target.exe_suffix)
+    with log.step("budget"):
+        check_size_budget(profile, program.parent, *tree_totals(program.parent))
+    _check_and_smoke(program, plan, trace, log)
 
 
 def _make_dist(
@@ -170,13 +194,7 @@ def _make_dist(
             log_trace_missed(frozen.trace_missed, log)
         check_size_budget(profile, frozen.folder, size, files)
     program = frozen.folder / (fplan.program + profile.target.exe_suffix)
-    with log.step("check"):
-        selftest = check(program, plan, trace.outputs if trace else None)
-        _log_check(selftest, profile, log)
-    with log.step("bench (smoke)"):
-        smoke = smoke_bench(program, plan)
-        _log_smoke(smoke, log)
-        enforce(smoke)
+    selftest, smoke = _check_and_smoke(program, plan, trace, log)
     with log.step("package"):
         body = manifest_body(
             profile,
@@ -200,6 +218,21 @@ def _make_dist(
                 log.line(f"    {path.name}: {human_size(path.stat().st_size)}")
         for row in inspect_path(plan.dist).packages[:8]:
             log.line(f"    {human_size(row.size):>10}  {row.name} {row.version or ''}")
+
+
+def _check_and_smoke(
+    program: Path, plan: BuildPlan, trace: Trace | None, log: Log
+) -> tuple[dict[str, Any], BenchResult]:
+    """The check (the workload frozen against the venv's run, or stems' selftest) and the smoke
+    bench against the profile's budgets: (selftest, smoke)."""
+    with log.step("check"):
+        selftest = check(program, plan, trace.outputs if trace else None)
+        _log_check(selftest, plan.profile, log)
+    with log.step("bench (smoke)"):
+        smoke = smoke_bench(program, plan)
+        _log_smoke(smoke, log)
+        enforce(smoke)
+    return selftest, smoke
 
 
 def _log_check(selftest: dict[str, Any], profile: Profile, log: Log) -> None:
@@ -230,7 +263,7 @@ def _log_smoke(smoke: BenchResult, log: Log) -> None:
     )
 
 
-def _result(plan: BuildPlan, inst: InstallResult, up_to_date: bool, log: Log) -> BuildResult:
+def _result(plan: BuildPlan, inst: InstallResult, up_to_date: bool, rechecked: bool, log: Log) -> BuildResult:
     """The dist as it is on disk (built now or before), and how this build went."""
     dist, profile = plan.dist, plan.profile
     selftest = json.loads((dist / "selftest.json").read_text())
@@ -246,6 +279,7 @@ def _result(plan: BuildPlan, inst: InstallResult, up_to_date: bool, log: Log) ->
         manifest=dist / MANIFEST,
         dist=dist_summary(dist),
         up_to_date=up_to_date,
+        rechecked=rechecked,
         venv_reused=inst.reused,
         sources=inst.sources,
         stages_seconds=log.durations,

@@ -68,6 +68,7 @@ class BuildResult:
     manifest: Path
     dist: DistSummary
     up_to_date: bool  # nothing was frozen: the dist was built from the same inputs
+    rechecked: bool = False  # up to date, but [bench] changed: checked and smoke-benched again
     venv_reused: bool
     sources: Mapping[str, str]  # package -> where it came from (the special ones: a wheelhouse)
     stages_seconds: Mapping[str, float]
@@ -87,6 +88,7 @@ class BuildResult:
                 "manifest": str(self.manifest),
                 **self.dist.to_json(),
                 "up_to_date": self.up_to_date,
+                "rechecked": self.rechecked,
                 "venv_reused": self.venv_reused,
                 "sources": dict(self.sources),
                 "stages_seconds": dict(self.stages_seconds),

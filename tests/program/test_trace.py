@@ -188,6 +188,31 @@ def test_outputs_compare_by_files_shapes_and_the_declared_tolerance(tmp_path: Pa
     ]
 
 
+def _float_wav_with_peak(path: Path, samples: list[float], stamp: int) -> None:
+    """A float WAV as libsndfile writes one (soundfile's subtype FLOAT): a PEAK chunk, with the
+    time it was written, before the samples."""
+    fmt = struct.pack("<HHIIHH", 3, 1, 44100, 44100 * 4, 4, 32)
+    peak = struct.pack("<II", 1, stamp) + struct.pack("<fI", max(map(abs, samples)), 0)
+    body = struct.pack(f"<{len(samples)}f", *samples)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"PEAK" + struct.pack("<I", len(peak)) + peak
+    chunks += b"data" + struct.pack("<I", len(body)) + body
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+
+
+def test_wavs_with_the_same_samples_are_the_same_output_whatever_their_header_says(tmp_path: Path) -> None:
+    # melband-roformer-infer writes its stems this way: two runs differ only in the PEAK time
+    venv, frozen = tmp_path / "venv", tmp_path / "frozen"
+    _float_wav_with_peak(venv / "vocals.wav", [0.25, -0.5, 0.125], stamp=1_800_000_000)
+    _float_wav_with_peak(frozen / "vocals.wav", [0.25, -0.5, 0.125], stamp=1_800_000_007)
+    assert (venv / "vocals.wav").read_bytes() != (frozen / "vocals.wav").read_bytes()
+    assert compare_outputs(venv, frozen, None) == []
+    _float_wav_with_peak(frozen / "vocals.wav", [0.25, -0.5, 0.25], stamp=1_800_000_007)
+    assert compare_outputs(venv, frozen, None) == [
+        "vocals.wav: samples differ (max abs diff 0.125; [bench].tolerance allows a difference)"
+    ]
+
+
 STDERR = """\
 Traceback (most recent call last):
   File "demucs_separate.py", line 4, in <module>
