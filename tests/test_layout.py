@@ -74,3 +74,44 @@ def test_every_command_has_a_module_of_its_own_in_cli() -> None:
 def test_every_build_stage_has_a_module_in_stages() -> None:
     for stage in ("lock", "install", "openmp", "freeze", "check", "smoke", "package", "build"):
         assert (BUILDER / "stages" / f"{stage}.py").is_file(), stage
+
+
+DOCTOR = ROOT / "runtime_doctor"
+
+
+def _top_imports(path: Path, *, module_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if module_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_rule_book_is_stdlib_only_and_imports_neither_side() -> None:
+    """runtime_doctor is carried by every frozen program (the hook) and used by builder and stems:
+    it may import the standard library and itself; torch only inside calibrate's function."""
+    import sys
+
+    wrong = []
+    for path in sorted(DOCTOR.glob("*.py")):
+        for top in _top_imports(path, module_level_only=False):
+            allowed = top in sys.stdlib_module_names or top in ("runtime_doctor", "__future__")
+            if top == "torch" and path.name == "calibrate.py":
+                allowed = "torch" not in _top_imports(path, module_level_only=True)
+            if not allowed:
+                wrong.append(f"{path.name} imports {top}")
+    assert not wrong, wrong
+
+
+def test_the_runtime_never_imports_builder_and_both_may_use_the_rule_book() -> None:
+    users = {"builder": False, "runtime_entry": False}
+    for side in users:
+        for path in sorted((ROOT / side).rglob("*.py")):
+            tops = _top_imports(path, module_level_only=False)
+            assert side == "builder" or "builder" not in tops, f"{path} imports builder"
+            users[side] |= "runtime_doctor" in tops
+    assert users == {"builder": True, "runtime_entry": True}, users

@@ -1,0 +1,1 @@
+"""Judging figures: pure decisions on what was taken."""

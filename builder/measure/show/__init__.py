@@ -1,0 +1,1 @@
+"""Showing results: text, Markdown and HTML."""

@@ -1,0 +1,1 @@
+"""Taking figures: running a runtime, watching it, the machine's facts."""
