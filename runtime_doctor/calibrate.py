@@ -12,7 +12,7 @@ from typing import Any
 
 MATMUL_N = 512  # a float32 matmul of this square size
 ATTENTION = (1, 8, 256, 64)  # batch, heads, sequence, head size of one scaled dot-product attention
-REPEAT = 8  # kernels per timed block
+REPEAT = 24  # kernels per timed block (~0.1-0.3 s a block on 2 cores)
 ROUNDS = 3  # timed blocks; the fastest counts (the others absorb a first-call warm-up)
 
 

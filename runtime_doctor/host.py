@@ -334,12 +334,15 @@ class BusyWatch:
         else:
             return None
 
-    def others(self) -> float | None:
+    def others(self, children_cpu_s: float = 0.0) -> float | None:
+        """Cores the rest of the machine kept busy since the start: all less this process's own CPU
+        time, and less `children_cpu_s` (a child watched meanwhile, e.g. by `builder doctor`)."""
         end = self._sample()
         if self.start is None or end is None:
             return None
         hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        return others_busy_cores(end[2] - self.start[2], end[1] - self.start[1], end[0] - self.start[0], hz)
+        own = end[1] - self.start[1] + children_cpu_s
+        return others_busy_cores(end[2] - self.start[2], own, end[0] - self.start[0], hz)
 
 
 def load_average() -> float | None:

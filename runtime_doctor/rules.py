@@ -243,7 +243,7 @@ def _busy(f: Facts) -> Finding:
         return [cause(
             "busy-cores",
             f"other processes kept {others:g} of the {usable} usable cores busy",
-            [f"while the calibration ran, the machine's busy CPU time less this process's own was "
+            [f"while it was measured, the machine's busy CPU time less the runtime's own was "
              f"{others:g} cores (/proc/stat)", *([f"load average {load:g}"] if load is not None else [])],
             "close or pause what else runs (a build, a browser tab, another separation), or give the runtime "
             "fewer threads than cores so that it does not wait on them at every barrier",

@@ -28,7 +28,10 @@ from builder.measure.take.doctor_run import (
     run_facts,
     run_job,
 )
+from runtime_doctor import host
 from runtime_doctor.rules import Cause, find_causes
+
+SCHEMA = "runtime-builder/doctor/1"  # builder/schemas/doctor.schema.json
 
 
 def _selftest(rt: Runtime, work: Workload, log: Log) -> dict[str, Any] | None:
@@ -99,12 +102,15 @@ def diagnose(rt: Runtime, work: Workload | None = None, *, log: Log | None = Non
     log = log or Log()
     selftest = _selftest(rt, work, log)
     with log.step(f"run the workload ({_what(rt, work)}), watched"):
+        busy = host.BusyWatch()
         w = run_job(rt, work, linger=LINGER_S)
-    facts = gather(rt, work, w, selftest)
+        others = busy.others(children_cpu_s=w.res.cpu_s or 0.0)
+    facts = {**gather(rt, work, w, selftest), "others_busy_cores": others}
     causes, notes = find_causes(facts)
     for c in causes:
         c["cost"] = measure_cost(rt, work, c, facts["job_seconds"], log)
     return {
+        "schema": SCHEMA,
         "runtime": rt.describe(),
         "verdict": "no problem found"
         if not causes

@@ -107,7 +107,16 @@ def launcher_name(program: str) -> str:
 
 
 # What the probe imports at exit: named for PyInstaller, which cannot see into the exec'd text.
-PROBE_IMPORTS = ("json", "atexit", "platform", "subprocess", "hashlib", "importlib.abc", "threadpoolctl")
+PROBE_IMPORTS = (
+    "json",
+    "atexit",
+    "platform",
+    "subprocess",
+    "hashlib",
+    "socket",
+    "importlib.abc",
+    "threadpoolctl",
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -80,10 +80,12 @@ _original_import = builtins.__import__
 
 
 def _cpus() -> int:
-    if sys.platform == "linux":
-        return len(os.sched_getaffinity(0))
-    else:
-        return os.cpu_count() or 1
+    """The CPUs the process started with: an OpenMP runtime may pin the main thread at torch's
+    import (GOMP_CPU_AFFINITY), and the thread count is not to follow that pin."""
+    at_start = _state.get("cpu_mask_at_start")
+    if at_start:
+        return len(at_start)
+    return os.cpu_count() or 1
 
 
 def _read_settings() -> dict[str, Any]:

@@ -26,6 +26,7 @@ from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages import freeze_reuse
 from builder.stages.check import check
+from builder.stages.fingerprint import take_fingerprint
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
 from builder.stages.install import InstallResult, install, require_native
@@ -211,6 +212,14 @@ def build(
                     + (f"; flags: {', '.join(smoke['flags'])}" if smoke["flags"] else "")
                 )
                 enforce(smoke)
+            with log.step("fingerprint"):
+                fingerprint = take_fingerprint(program, profile, project, smoke)
+                cal = fingerprint["calibration"]
+                log.line(
+                    f"    {fingerprint['machine']['cpu_model']}: calibration {cal['total_s']} s "
+                    f"(matmul {cal['matmul_s']} s, attention {cal['attention_s']} s, {cal['threads']} threads), "
+                    f"instruction sets {', '.join(fingerprint['machine']['isa']) or 'none known'}"
+                )
             with log.step("package"):
                 body = manifest_body(
                     profile,
@@ -226,7 +235,14 @@ def build(
                     trace=trace,
                 )
                 packaged = package_stage(
-                    frozen, dist, body, selftest=selftest, smoke=smoke, epoch=epoch, log=log
+                    frozen,
+                    dist,
+                    body,
+                    selftest=selftest,
+                    smoke=smoke,
+                    epoch=epoch,
+                    log=log,
+                    fingerprint=fingerprint,
                 )
                 freeze_reuse.forget(work / "frozen")  # its folder is the dist's now
                 for path in (packaged.archive, packaged.zip):

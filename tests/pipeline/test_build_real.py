@@ -21,18 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("dist")
-    proc = run_builder("build", "--profile", PROFILE, "--out", out, "--json", "--force")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
-    result["_stderr"] = proc.stderr
-    result["_out"] = out
-    return result
+def built(frozen_minimal: dict) -> dict:
+    """The session's build of PROFILE (tests/conftest.py), shared with the runtime doctor's tests."""
+    return frozen_minimal
 
 
 def test_build_reports_each_stage_and_where_torch_came_from(built: dict) -> None:
-    for stage in ("install", "freeze", "check", "package"):
+    for stage in ("install", "freeze", "check", "fingerprint", "package"):
         assert f"==> {stage}" in built["_stderr"]
         assert stage in built["stages_seconds"]
     assert "torch 2.13.0+cpu from wheelhouse" in built["_stderr"]
