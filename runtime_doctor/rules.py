@@ -33,8 +33,9 @@ BUSY_AFTER = 0.1
 # Inter-op threads "far above" the cores: more than this many times the usable CPUs.
 INTEROP_FACTOR = 2
 # Other processes "keep the cores busy" when they take at least this share of the usable cores
-# (and a whole core at least) while the calibration runs.
-BUSY_OTHERS_SHARE = 0.5
+# (and BUSY_OTHERS_MIN cores at least) while the runtime is measured, and (with a fingerprint)
+# the calibration ran SLOWED_BEYOND times slower than the cores and instruction sets explain.
+BUSY_OTHERS_SHARE, BUSY_OTHERS_MIN, SLOWED_BEYOND = 0.4, 0.75, 1.3
 # Memory: pressure when less than this share is available, or swap in use beyond this many MB.
 AVAILABLE_SHARE = 0.1
 SWAP_USED_MB = 512
@@ -239,12 +240,16 @@ def _spinning(f: Facts) -> Finding:
 
 def _busy(f: Facts) -> Finding:
     usable, others, load = int(f["usable_cpus"]), f.get("others_busy_cores"), f.get("load_average")
-    if others is not None and others >= max(1.0, BUSY_OTHERS_SHARE * usable):
+    closing = explained(f)
+    # with the build's fingerprint, only when the calibration also ran slower than cores and ISA explain
+    slowed = closing is None or closing["slower"] >= SLOWED_BEYOND * closing["explained"]
+    if others is not None and slowed and others >= max(BUSY_OTHERS_MIN, BUSY_OTHERS_SHARE * usable):
         return [cause(
             "busy-cores",
             f"other processes kept {others:g} of the {usable} usable cores busy",
             [f"while it was measured, the machine's busy CPU time less the runtime's own was "
-             f"{others:g} cores (/proc/stat)", *([f"load average {load:g}"] if load is not None else [])],
+             f"{others:g} cores (/proc/stat)", *([f"load average {load:g}"] if load is not None else []),
+             *([closing["text"]] if closing else [])],
             "close or pause what else runs (a build, a browser tab, another separation), or give the runtime "
             "fewer threads than cores so that it does not wait on them at every barrier",
         )], []  # fmt: skip

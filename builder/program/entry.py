@@ -244,12 +244,13 @@ def resolve_program(profile: Profile, site_packages: Path, project_root: Path) -
             # a copy of the package: its folder's neighbours (an installed builder's
             # site-packages, this checkout's tests) must not be on the freeze's search path
             pathex=(Path("src"),),
-            copies={"src/runtime_entry": package},
-            collect=("runtime_entry", *prog.collect),
+            # runtime_doctor too: `stems doctor` imports it (the hook's finder serves any other program)
+            copies={"src/runtime_entry": package, "src/runtime_doctor": DOCTOR_PACKAGE},
+            collect=("runtime_entry", "runtime_doctor", *prog.collect),
             hidden=hidden,
             # the contract's JSON files, read by the program beside its own code
             datas=((str(CONTRACT_FOLDER), "runtime_entry/contract"), *datas),
-            sources=_no_caches([*iter_files(package), *data_files]),
+            sources=_no_caches([*iter_files(package), *data_files]),  # runtime_doctor: in the hook text
             source_root=package.parent,
             hook=hook_text(bundled=True),
         )

@@ -121,6 +121,11 @@ def test_a_cpu_mask_is_named_even_when_the_threads_fit_it() -> None:
 def test_busy_neighbours_and_slow_imports() -> None:
     assert ids(facts(others_busy_cores=2.5)) == ["busy-cores"]
     assert ids(facts(others_busy_cores=0.4)) == []
+    # with the build's fingerprint: busy neighbours that did not slow the calibration are no cause
+    timed = {"others_busy_cores": 2.5, "build_calibration_s": 0.5, "build_usable_threads": 4}
+    assert ids(facts(**timed, calibration_s=0.55)) == [] and ids(facts(**timed, calibration_s=1.2)) == [
+        "busy-cores"
+    ]
     assert ids(facts(imports_torch_s=9.0, build_imports_torch_s=1.5)) == ["slow-imports"]
     assert ids(facts(imports_torch_s=2.0, build_imports_torch_s=1.5)) == []
 
