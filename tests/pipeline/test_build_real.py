@@ -229,3 +229,14 @@ def test_release_check_fails_when_the_packaged_program_mismatches_its_profile(bu
         config.write_text(original)
     assert proc.returncode == 8, proc.stderr[-2000:]
     assert proc.stderr.startswith("error: ") and "threads" in proc.stderr and proc.stdout == ""
+
+
+def test_the_dist_carries_the_build_machines_fingerprint(built: dict) -> None:
+    from builder.contract import violations
+
+    dist = Path(built["artifact"])
+    fingerprint = json.loads((dist / "fingerprint.json").read_text())
+    assert violations(fingerprint, "fingerprint") == []
+    assert fingerprint["calibration"]["total_s"] > 0 and fingerprint["machine"]["cores"] == os.cpu_count()
+    assert fingerprint["settings"]["precision"] == "high" and fingerprint["smoke"]["medians"]
+    assert "fingerprint.json" in json.loads((dist / "manifest.json").read_text())["reports"]
