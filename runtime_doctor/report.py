@@ -48,7 +48,7 @@ def redact(value: Any, secrets: Mapping[str, str]) -> Any:
     longest first, so that a home path goes before the user name inside it."""
     if isinstance(value, str):
         for secret in sorted(secrets, key=len, reverse=True):
-            if len(secret) >= 2:
+            if len(secret) >= 3:
                 value = value.replace(secret, secrets[secret])
         return value
     if isinstance(value, dict):
