@@ -6,8 +6,8 @@ from typing import Any
 
 from builder.measure.attribution import attribution
 from builder.measure.compare import import_diff, package_diff, performance, threading_rows
-from builder.measure.doctor import find_causes
 from builder.measure.report.seed import load_line, render
+from runtime_doctor.rules import find_causes
 
 PKG_A = {
     "torch": ("2.13.0+cpu", 700_000_000),
