@@ -51,8 +51,11 @@ def read_fingerprint(executable: Path) -> dict[str, Any] | None:
     return doc if doc.get("schema") == FINGERPRINT_SCHEMA else None
 
 
-def measure() -> tuple[dict[str, Any], float | None]:
-    """The calibration, and the cores other processes kept busy while it ran."""
+def measure() -> tuple[dict[str, Any] | None, float | None]:
+    """The calibration, and the cores other processes kept busy while it ran; no calibration in a
+    process that never imported torch (a program's `--help`): the hook must not load it there."""
+    if "torch" not in sys.modules:
+        return None, None
     watch = host.BusyWatch()
     cal = calibrate()
     return cal, watch.others()
@@ -72,9 +75,13 @@ def _build_facts(fp: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def facts(
-    probe: Mapping[str, Any], fp: Mapping[str, Any] | None, cal: Mapping[str, Any], others: float | None
+    probe: Mapping[str, Any],
+    fp: Mapping[str, Any] | None,
+    cal: Mapping[str, Any] | None,
+    others: float | None,
 ) -> dict[str, Any]:
     """Every fact the rule book reads, from inside this process."""
+    cal = cal or {}
     machine = host.machine()
     mask = probe.get("cpu_mask_at_start") or machine["cpu_mask"]
     usable = host.usable_cpus(machine["cores"], mask, machine["cgroup_quota_cores"])
@@ -85,7 +92,7 @@ def facts(
         "cpu_mask": mask,
         "cgroup_quota_cores": machine["cgroup_quota_cores"],
         "usable_cpus": usable,
-        "threads": cal.get("threads"),
+        "threads": cal.get("threads") or (probe.get("threads") or {}).get("torch"),
         "threads_requested": threads.get("requested"),
         "threads_at_import": threads.get("at_import"),
         "interop": cal.get("interop"),
@@ -104,7 +111,7 @@ def facts(
         "memory": host.memory(),
         "power": host.power(),
         "imports_torch_s": (probe.get("imports") or {}).get("torch_s"),
-        "calibration": dict(cal),
+        "calibration": dict(cal) or None,
         "calibration_s": cal.get("total_s"),
         **_build_facts(fp),
     }
@@ -146,15 +153,16 @@ def make_fingerprint(probe: Mapping[str, Any]) -> dict[str, Any]:
     """What the build records of its machine, settings and calibration (fingerprint.schema.json)."""
     cal, _ = measure()
     machine = host.machine()
+    threads = probe.get("threads") or {}
     return {
         "schema": FINGERPRINT_SCHEMA,
         "machine": {
             k: machine[k] for k in ("system", "arch", "cpu_model", "cores", "usable_cpus", "isa", "memory_mb")
         },
         "settings": {
-            "threads": cal["threads"],
-            "interop": cal["interop"],
-            "precision": cal["precision"],
+            "threads": cal["threads"] if cal else threads.get("requested"),
+            "interop": cal["interop"] if cal else threads.get("interop"),
+            "precision": cal["precision"] if cal else probe.get("matmul_precision"),
             "openmp": sorted({Path(o["path"]).name for o in rules.openmp_pools(probe.get("threadpools"))}),
         },
         "calibration": cal,

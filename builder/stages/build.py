@@ -26,7 +26,7 @@ from builder.paths import Project
 from builder.profile import Profile, load_profile
 from builder.stages import freeze_reuse
 from builder.stages.check import check
-from builder.stages.fingerprint import take_fingerprint
+from builder.stages.fingerprint import fingerprint_line, take_fingerprint
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
 from builder.stages.install import InstallResult, install, require_native
@@ -214,12 +214,7 @@ def build(
                 enforce(smoke)
             with log.step("fingerprint"):
                 fingerprint = take_fingerprint(program, profile, project, smoke)
-                cal = fingerprint["calibration"]
-                log.line(
-                    f"    {fingerprint['machine']['cpu_model']}: calibration {cal['total_s']} s "
-                    f"(matmul {cal['matmul_s']} s, attention {cal['attention_s']} s, {cal['threads']} threads), "
-                    f"instruction sets {', '.join(fingerprint['machine']['isa']) or 'none known'}"
-                )
+                log.line("    " + fingerprint_line(fingerprint))
             with log.step("package"):
                 body = manifest_body(
                     profile,

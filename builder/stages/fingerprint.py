@@ -54,3 +54,13 @@ def take_fingerprint(
     doc["smoke"] = smoke_figures(smoke)
     require(doc, "fingerprint", what=f"{program.name}'s fingerprint")
     return doc
+
+
+def fingerprint_line(doc: Mapping[str, Any]) -> str:
+    """The build log's line for the fingerprint (pure)."""
+    machine, cal = doc["machine"], doc["calibration"]
+    isa = ", ".join(machine["isa"]) or "none known"
+    if not cal:
+        return f"{machine['cpu_model']}: instruction sets {isa}; no calibration (the program never imported torch)"
+    return (f"{machine['cpu_model']}: calibration {cal['total_s']} s (matmul {cal['matmul_s']} s, attention "
+            f"{cal['attention_s']} s, {cal['threads']} threads), instruction sets {isa}")  # fmt: skip

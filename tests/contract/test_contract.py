@@ -102,9 +102,7 @@ def test_stems_doctor_output_follows_its_schema(doctor_doc: dict[str, Any]) -> N
 
 
 def test_a_fingerprint_follows_its_schema() -> None:
-    code = (
-        "import json; from runtime_doctor import inprocess; print(json.dumps(inprocess.make_fingerprint({})))"
-    )
+    code = "import json, torch; from runtime_doctor import inprocess; print(json.dumps(inprocess.make_fingerprint({})))"
     env = builder_contract.runtime_environment({"PYTHONPATH": str(ROOT)}, os.environ)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -338,3 +336,14 @@ def test_a_per_machine_override_may_set_only_the_threads(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["threads"]["torch"] == 1
     assert builder_contract.violations({"threads": 1}, "runtime") == []
+
+
+def test_a_program_without_torch_gets_a_fingerprint_without_calibration() -> None:
+    # the hook never loads torch into a program that did not (a `--help` check command)
+    code = "import json, sys; from runtime_doctor import inprocess; print(json.dumps(inprocess.make_fingerprint({}))); print('torch' in sys.modules)"
+    env = builder_contract.runtime_environment({"PYTHONPATH": str(ROOT)}, os.environ)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc, loaded = proc.stdout.splitlines()
+    assert builder_contract.violations(json.loads(doc), "fingerprint") == [] and loaded == "False"
+    assert json.loads(doc)["calibration"] is None
