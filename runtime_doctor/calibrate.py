@@ -12,8 +12,10 @@ from typing import Any
 
 MATMUL_N = 512  # a float32 matmul of this square size
 ATTENTION = (1, 8, 256, 64)  # batch, heads, sequence, head size of one scaled dot-product attention
-REPEAT = 24  # kernels per timed block (~0.1-0.3 s a block on 2 cores)
-ROUNDS = 3  # timed blocks; the fastest counts (the others absorb a first-call warm-up)
+REPEAT = 8  # kernels per timed block (~0.02-0.1 s a block on 2 cores)
+# Timed blocks; the fastest counts: it absorbs a first-call warm-up and, on a shared machine, the
+# moments when something else ran (a build's fingerprint taken beside other work was 6x slow with 3).
+ROUNDS = 9
 
 
 def _best(fn: Any) -> float:

@@ -243,7 +243,7 @@ def _busy(f: Facts) -> Finding:
     closing = explained(f)
     # with the build's fingerprint, only when the calibration also ran slower than cores and ISA explain
     slowed = closing is None or closing["slower"] >= SLOWED_BEYOND * closing["explained"]
-    if others is not None and slowed and others >= max(BUSY_OTHERS_MIN, BUSY_OTHERS_SHARE * usable):
+    if others is not None and slowed and _others_busy(f):
         return [cause(
             "busy-cores",
             f"other processes kept {others:g} of the {usable} usable cores busy",
@@ -344,10 +344,17 @@ def _power(f: Facts) -> Finding:
     return [], []
 
 
+def _others_busy(f: Facts) -> bool:
+    others = f.get("others_busy_cores")
+    return others is not None and others >= max(BUSY_OTHERS_MIN, BUSY_OTHERS_SHARE * int(f["usable_cpus"]))
+
+
 def _slow_imports(f: Facts) -> Finding:
     now, then = f.get("imports_torch_s"), f.get("build_imports_torch_s")
     if now is None or not then or now < max(SLOW_IMPORT_FACTOR * then, then + SLOW_IMPORT_EXTRA_S):
         return [], []
+    if _others_busy(f):  # the cores were taken: busy-cores explains a slow import too
+        return [], [f"importing torch took {now:.1f} s ({then:.1f} s at the build), with the cores busy"]
     return [cause(
         "slow-imports", f"importing torch took {now:.1f} s, {now / then:.0f}x the build machine's {then:.1f} s",
         [f"torch import {now:.2f} s here, {then:.2f} s at the build", "slow or scanned storage (antivirus, network drive)"],

@@ -128,6 +128,11 @@ def test_busy_neighbours_and_slow_imports() -> None:
     ]
     assert ids(facts(imports_torch_s=9.0, build_imports_torch_s=1.5)) == ["slow-imports"]
     assert ids(facts(imports_torch_s=2.0, build_imports_torch_s=1.5)) == []
+    # with the cores taken by others, a slow import is theirs: one cause, the import a note
+    causes, notes = rules.find_causes(
+        facts(imports_torch_s=9.0, build_imports_torch_s=1.5, others_busy_cores=2.5)
+    )
+    assert [c["id"] for c in causes] == ["busy-cores"] and "with the cores busy" in notes[0]
 
 
 def test_the_closing_figure_compares_with_what_cores_and_isa_explain() -> None:

@@ -110,7 +110,7 @@ def test_an_inherited_omp_num_threads_1_is_seen_and_overwritten_by_the_runtime(f
     )
     assert doc["figures"]["env_parent"] == {"OMP_NUM_THREADS": "1"}
     b = builder_doctor(Path(frozen_minimal["artifact"]), _env(OMP_NUM_THREADS="1"))
-    assert ids(b) == [] and any("overwrote it" in n for n in b["notes"]), b
+    assert ids(b) == [] and any("overwrote it" in n for n in b["notes"]), (b["causes"], b["notes"])
 
 
 def test_a_pinning_affinity_variable_is_named_alone(frozen_minimal: dict) -> None:
