@@ -42,9 +42,10 @@ def _run(venv: Path, tmp_path: Path, **plant: str) -> tuple[str, dict]:
     return report.read_text(), json.loads(Path(f"{report}.json").read_text())
 
 
-def test_the_venv_has_no_doctor_of_its_own(doctor_venv: Path) -> None:
+def test_the_venv_has_no_doctor_of_its_own(doctor_venv: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in clean_environ().items() if k != "PYTHONPATH"}
     proc = subprocess.run([doctor_venv / "bin" / "python", "-c", "import runtime_doctor"], capture_output=True,
-                          env=clean_environ())  # fmt: skip
+                          env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode != 0
 
 
