@@ -55,6 +55,15 @@ def stems_doctor(program: Path, env: dict[str, str], prefix: tuple[str, ...] = (
     return doc
 
 
+def paste(program: Path, env: dict[str, str], prefix: tuple[str, ...] = (), what: str = "") -> str:
+    """The plain-text report, as a user would paste it (printed for the closing note with -s)."""
+    proc = subprocess.run([*prefix, str(program), "doctor"], capture_output=True, text=True, env=env, timeout=300,
+                          cwd="/")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(f"\n===== stems doctor, {what} =====\n{proc.stdout}")
+    return proc.stdout
+
+
 def builder_doctor(dist: Path, env: dict[str, str], prefix: tuple[str, ...] = ()) -> dict:
     proc = subprocess.run(
         [*prefix, sys.executable, "-m", "builder", "--root", str(ROOT), "doctor", str(dist), "--seconds", "1",
@@ -77,6 +86,7 @@ def test_a_clean_run_names_nothing_and_compares_with_the_fingerprint(frozen_mini
     assert ident["profile"] == "minimal-linux-x86_64" and ident["dist_sha256"] == frozen_minimal["sha256"]
     assert doc["closing"]["text"].startswith("this machine runs the calibration ")
     assert doc["figures"]["build_calibration_s"] > 0 and doc["figures"]["calibration_s"] > 0
+    assert "verdict: no problem found" in paste(_program(frozen_minimal), _env(), what="clean")
 
 
 def test_the_report_is_redacted_and_written_to_a_file(frozen_minimal: dict, tmp_path: Path) -> None:
@@ -97,6 +107,7 @@ def test_one_core_affinity_is_cpu_limit_alone(frozen_minimal: dict) -> None:
     doc = stems_doctor(_program(frozen_minimal), _env(), prefix=("taskset", "-c", "0"))
     assert ids(doc) == ["cpu-limit"], doc["causes"]
     assert "CPU affinity mask [0]" in doc["causes"][0]["evidence"][0]
+    assert "[cpu-limit]" in paste(_program(frozen_minimal), _env(), ("taskset", "-c", "0"), "taskset -c 0")
     b = builder_doctor(Path(frozen_minimal["artifact"]), _env(), prefix=("taskset", "-c", "0"))
     assert ids(b) == ids(doc), b["causes"]
 
@@ -117,6 +128,9 @@ def test_a_pinning_affinity_variable_is_named_alone(frozen_minimal: dict) -> Non
     doc = stems_doctor(_program(frozen_minimal), _env(GOMP_CPU_AFFINITY="0"))
     assert ids(doc) == ["affinity-pinning"], doc["causes"]
     assert "GOMP_CPU_AFFINITY=0" in doc["causes"][0]["title"]
+    assert "[affinity-pinning]" in paste(
+        _program(frozen_minimal), _env(GOMP_CPU_AFFINITY="0"), what="GOMP_CPU_AFFINITY=0"
+    )
     b = builder_doctor(Path(frozen_minimal["artifact"]), _env(GOMP_CPU_AFFINITY="0"))
     assert ids(b) == ids(doc), b["causes"]
 
