@@ -15,6 +15,7 @@ from pathlib import Path
 
 # runtime_entry is installed beside builder (one wheel, or this checkout): found by path, never imported.
 BUNDLED_RUNTIME_ENTRY = Path(__file__).resolve().parent.parent / "runtime_entry"
+BUNDLED_RUNTIME_DOCTOR = BUNDLED_RUNTIME_ENTRY.with_name("runtime_doctor")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,13 +47,17 @@ class Project:
         if self.runtime_entry.parent == self.root:
             return self.root
         folder = self.work / ".runtime-entry-path"
-        link = folder / "runtime_entry"
-        if not link.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            if sys.platform == "win32":  # links need a privilege there
-                shutil.copytree(self.runtime_entry, link, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                link.symlink_to(self.runtime_entry, target_is_directory=True)
+        # stems imports runtime_doctor (stdlib only, installed beside it) for `stems doctor`
+        for link, package in (
+            (folder / "runtime_entry", self.runtime_entry),
+            (folder / "runtime_doctor", BUNDLED_RUNTIME_DOCTOR),
+        ):
+            if not link.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                if sys.platform == "win32":  # links need a privilege there
+                    shutil.copytree(package, link, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    link.symlink_to(package, target_is_directory=True)
         return folder
 
     def lock_path(self, profile: str) -> Path:

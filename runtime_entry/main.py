@@ -27,7 +27,21 @@ COMMANDS = {
     "separate": "separate audio files into stems",
     "worker": "serve separation jobs as JSON lines on stdin/stdout",
     "bench": "separate generated audio; report real-time factor, s/chunk, CPU, memory",
+    "doctor": "say why this runtime is slow on this machine, against the build's fingerprint",
 }
+# What the parent gave this process, before `_run` exports the runtime's settings: `stems doctor`
+# in a venv compares them (frozen, the freeze's probe has recorded them earlier still).
+ENV_AT_START = dict(os.environ)
+
+
+def _cpu_mask() -> list[int] | None:
+    if sys.platform == "linux":
+        return sorted(os.sched_getaffinity(0))
+    else:
+        return None
+
+
+CPU_MASK_AT_START = _cpu_mask()
 
 
 class _Selftest:
@@ -60,6 +74,10 @@ def command_module(name: str) -> CommandModule:
         from . import bench
 
         return bench
+    if name == "doctor":
+        from . import doctor
+
+        return doctor
     return _Selftest()
 
 

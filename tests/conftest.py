@@ -40,3 +40,20 @@ def entry_project(tmp_path: Path) -> Path:
     )
     shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def frozen_minimal(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`builder build` of minimal-linux-x86_64, once per session: its --json result, its log and the
+    out folder. The one freeze of stems the suite makes; every test of a frozen dist shares it."""
+    import json
+
+    from helpers import run_builder
+
+    out = tmp_path_factory.mktemp("dist")
+    proc = run_builder("build", "--profile", "minimal-linux-x86_64", "--out", out, "--json", "--force")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    result["_stderr"] = proc.stderr
+    result["_out"] = out
+    return result

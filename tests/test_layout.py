@@ -84,9 +84,8 @@ ROOMS = ("take", "judge", "show")  # taking figures, judging them, showing them
 # A room may import these rooms (its own included); "top" is measure/'s own modules, the commands'
 # orchestration (run things, call judge), which rooms never import.
 MAY_IMPORT = {"take": {"take"}, "judge": {"take", "judge"}, "show": {"take", "judge", "show"}}
-# measure/'s top-level modules: one orchestrator per command. The doctor's two are its own until
-# they move into the rooms (the doctor's rule book, issues 21 and 22).
-ORCHESTRATORS = {"__init__", "bench", "compare", "bisect", "tune", "doctor", "doctor_probe"}
+# measure/'s top-level modules: one orchestrator per command (the doctor's rules are runtime_doctor/'s).
+ORCHESTRATORS = {"__init__", "bench", "compare", "bisect", "tune", "doctor"}
 
 
 def room_of(module: str) -> str | None:
@@ -172,18 +171,60 @@ def test_one_function_names_an_openmp_family() -> None:
 
 
 def test_one_inventory_reads_threadpoolctls_openmp_pools() -> None:
-    """threadpoolctl's pools are sorted into OpenMP runtimes, one per file, by openmp/pools.py alone.
-    openmp/verify.py's is a script run inside the program; the doctor's copy goes with its rule book."""
+    """threadpoolctl's pools are sorted into OpenMP runtimes, one per file, by openmp/pools.py alone in
+    builder. openmp/verify.py's is a script run inside the program; the rule book (runtime_doctor/,
+    stdlib only, carried into every frozen program) reads them for the doctor and cannot import builder."""
     picks_openmp = re.compile(r"""user_api["']\]?\)?\s*==\s*["']openmp""")
     found = {
         module_name(p)
-        for p in sorted(BUILDER.rglob("*.py"))
+        for p in sorted([*BUILDER.rglob("*.py"), *DOCTOR.rglob("*.py")])
         if picks_openmp.search(p.read_text(encoding="utf-8"))
     }
-    assert found == {"builder.openmp.pools", "builder.openmp.verify", "builder.measure.doctor"}, found
+    assert found == {"builder.openmp.pools", "builder.openmp.verify", "runtime_doctor.rules"}, found
 
 
 def test_one_check_reads_the_size_budget() -> None:
     """max-size-mb and max-files are judged by judge/budget.py alone (bench's and the build's)."""
     users = _sources_containing(".max_size_mb") | _sources_containing(".max_files")
     assert users == {"builder.measure.judge.budget"}, users
+
+
+DOCTOR = ROOT / "runtime_doctor"
+
+
+def _top_imports(path: Path, *, module_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if module_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_rule_book_is_stdlib_only_and_imports_neither_side() -> None:
+    """runtime_doctor is carried by every frozen program (the hook) and used by builder and stems:
+    it may import the standard library and itself; torch only inside calibrate's function."""
+    import sys
+
+    wrong = []
+    for path in sorted(DOCTOR.glob("*.py")):
+        for top in _top_imports(path, module_level_only=False):
+            allowed = top in sys.stdlib_module_names or top in ("runtime_doctor", "__future__")
+            if top == "torch" and path.name == "calibrate.py":
+                allowed = "torch" not in _top_imports(path, module_level_only=True)
+            if not allowed:
+                wrong.append(f"{path.name} imports {top}")
+    assert not wrong, wrong
+
+
+def test_the_runtime_never_imports_builder_and_both_may_use_the_rule_book() -> None:
+    users = {"builder": False, "runtime_entry": False}
+    for side in users:
+        for path in sorted((ROOT / side).rglob("*.py")):
+            tops = _top_imports(path, module_level_only=False)
+            assert side == "builder" or "builder" not in tops, f"{path} imports builder"
+            users[side] |= "runtime_doctor" in tops
+    assert users == {"builder": True, "runtime_entry": True}, users

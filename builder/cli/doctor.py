@@ -10,15 +10,9 @@ from builder.cli.common import emit_json, resolve_runtime
 from builder.cli.params import CheckedPath
 from builder.errors import InputError
 from builder.log import Log
-from builder.measure.doctor import (
-    DEFAULT_MODEL,
-    DEFAULT_SECONDS,
-    DEFAULT_TIMEOUT,
-    Workload,
-    diagnose,
-    render,
-    render_html,
-)
+from builder.measure.doctor import diagnose
+from builder.measure.show.doctor import render, render_html
+from builder.measure.take.doctor_run import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_TIMEOUT, Workload
 from builder.paths import Project, find_project
 
 

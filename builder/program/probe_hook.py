@@ -11,8 +11,18 @@ runtime hook: it runs before the program's first line, so it can
   precision there, before its own code runs;
 - time every import (self and cumulative, the way `-X importtime` does, which a frozen program
   ignores);
+- record the thread and affinity variables the process started with (what its parent gave it)
+  and their values at torch's import, and every later `set_num_threads` /
+  `set_num_interop_threads` call (how often thread settings were applied, and when);
 - with `RUNTIME_BUILDER_PROBE=PATH`, write at exit what the process ran with, following
-  `runtime_entry/contract/probe.schema.json`.
+  `runtime_entry/contract/probe.schema.json`; then, with `RUNTIME_BUILDER_PROBE_LINGER=SECONDS`,
+  keep the process alive that long with the main thread asleep: the job is over, so a thread
+  still burning CPU then belongs to something else (a spinning pool), which `builder doctor` sees;
+- with `RUNTIME_BUILDER_DOCTOR=PATH`, write the doctor's report at exit (runtime_doctor.inprocess),
+  and with `RUNTIME_BUILDER_FINGERPRINT=PATH` the build's fingerprint.
+
+This is the only in-process probe: `builder doctor` puts the same text, as sitecustomize, in front
+of a venv's process.
 
 Stdlib only, and torch and threadpoolctl only when the program itself loaded torch: the hook
 must not change what it measures. Nothing here may raise into the program.
@@ -32,7 +42,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from runtime_doctor.host import WATCHED_ENV, cpu_mask
+
 PROBE_ENV = "RUNTIME_BUILDER_PROBE"
+LINGER_ENV = "RUNTIME_BUILDER_PROBE_LINGER"
+DOCTOR_ENV = "RUNTIME_BUILDER_DOCTOR"
+FINGERPRINT_ENV = "RUNTIME_BUILDER_FINGERPRINT"
+# Libraries that run thread pools of their own beside torch's.
+POOL_LIBRARIES = ("onnxruntime", "tensorflow", "numba", "sklearn", "mkl", "jax", "cv2")
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CONFIG_NAME = "runtime.json"
 CONFIG_ENV = "STEMS_RUNTIME_CONFIG"
@@ -51,6 +68,11 @@ _state: dict[str, Any] = {
     "torch_import_s": None,
     "applied": False,
     "problems": [],
+    # what the parent gave the process, before anything here or in the program changes it
+    "env_at_start": {k: os.environ[k] for k in WATCHED_ENV if k in os.environ},
+    "cpu_mask_at_start": cpu_mask(),
+    "env_at_import": None,
+    "settings_calls": [],
 }
 _imports: dict[str, list[float]] = {}  # module -> [cumulative s, self s]
 _stack: list[float] = []  # children's time of each import in progress
@@ -58,10 +80,12 @@ _original_import = builtins.__import__
 
 
 def _cpus() -> int:
-    if sys.platform == "linux":
-        return len(os.sched_getaffinity(0))
-    else:
-        return os.cpu_count() or 1
+    """The CPUs the process started with: an OpenMP runtime may pin the main thread at torch's
+    import (GOMP_CPU_AFFINITY), and the thread count is not to follow that pin."""
+    at_start = _state.get("cpu_mask_at_start")
+    if at_start:
+        return len(at_start)
+    return os.cpu_count() or 1
 
 
 def _read_settings() -> dict[str, Any]:
@@ -119,21 +143,33 @@ def _torch_ready() -> bool:
     return hasattr(torch, "get_num_threads") and not getattr(spec, "_initializing", False)
 
 
+def _record_call(name: str, original: Any) -> Any:
+    def wrapper(n: int) -> Any:
+        at = round(time.perf_counter() - _state["started"], 3)
+        _state["settings_calls"].append({"call": name, "value": int(n), "at_s": at})
+        return original(n)
+
+    return wrapper
+
+
 def _torch_loaded(apply: bool) -> None:
-    torch = sys.modules["torch"]
+    torch: Any = sys.modules["torch"]
     _state["at_import"] = int(torch.get_num_threads())
+    _state["env_at_import"] = {k: os.environ[k] for k in WATCHED_ENV if k in os.environ}
     timing = _imports.get("torch")
     _state["torch_import_s"] = timing[0] if timing else None
-    if not apply:
-        return
     settings = _state["settings"]
-    try:
-        torch.set_num_threads(_requested_threads(settings))
-        torch.set_num_interop_threads(int(settings.get("interop_threads", 1)))
-        torch.set_float32_matmul_precision(str(settings.get("matmul_precision", "highest")))
-        _state["applied"] = True
-    except (RuntimeError, ValueError) as exc:  # a setting torch refuses: reported, never raised
-        _state["problems"].append(f"applying the runtime settings: {exc}")
+    if apply:
+        try:
+            torch.set_num_threads(_requested_threads(settings))
+            torch.set_num_interop_threads(int(settings.get("interop_threads", 1)))
+            torch.set_float32_matmul_precision(str(settings.get("matmul_precision", "highest")))
+            _state["applied"] = True
+        except (RuntimeError, ValueError) as exc:  # a setting torch refuses: reported, never raised
+            _state["problems"].append(f"applying the runtime settings: {exc}")
+    # the program's own calls from here on (the hook's above are not the program's)
+    torch.set_num_threads = _record_call("set_num_threads", torch.set_num_threads)
+    torch.set_num_interop_threads = _record_call("set_num_interop_threads", torch.set_num_interop_threads)
 
 
 def _timed_import(
@@ -232,8 +268,20 @@ def report() -> dict[str, Any]:
             ],
         },
         "wall_s": round(time.perf_counter() - _state["started"], 4),
+        "env_at_start": dict(_state["env_at_start"]),
+        "env_at_import": _state["env_at_import"],
+        "cpu_mask_at_start": _state["cpu_mask_at_start"],
+        "settings_calls": list(_state["settings_calls"]),
+        "libraries_loaded": sorted(m for m in POOL_LIBRARIES if m in sys.modules),
         "problems": list(_state["problems"]),
     }
+
+
+def _linger_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LINGER_ENV) or 0))
+    except ValueError:
+        return 0.0
 
 
 def _write_probe() -> None:
@@ -241,13 +289,31 @@ def _write_probe() -> None:
     if not target:
         return
     try:
-        text = json.dumps(report(), indent=1, sort_keys=True) + "\n"
+        linger = _linger_s()
+        doc = {**report(), "linger_s": linger, "linger_started": time.time()}
+        text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
         # builder's temporary-name pattern (fsutil.TEMP_NAME), spelled out: this hook runs without builder
         tmp = Path(target).with_name(f".{Path(target).name}.builder-tmp-{os.getpid()}-probe")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)  # whole or absent: a reader never sees half a probe
     except Exception as exc:  # noqa: BLE001 - at exit nothing may raise; say why on stderr instead
         sys.stderr.write(f"runtime-builder probe: not written: {exc}\n")
+        return
+    if linger > 0:
+        time.sleep(linger)
+
+
+def _write_doctor() -> None:
+    """The doctor's report (RUNTIME_BUILDER_DOCTOR) or the build's fingerprint, from this process."""
+    doctor, fingerprint = os.environ.get(DOCTOR_ENV), os.environ.get(FINGERPRINT_ENV)
+    if not (doctor or fingerprint):
+        return
+    try:
+        from runtime_doctor import inprocess
+
+        inprocess.at_exit(report(), doctor=doctor, fingerprint=fingerprint)
+    except Exception as exc:  # noqa: BLE001 - at exit nothing may raise; say why on stderr instead
+        sys.stderr.write(f"runtime-builder doctor: not written: {exc}\n")
 
 
 def install(*, export: bool, apply_torch: bool) -> None:
@@ -257,4 +323,5 @@ def install(*, export: bool, apply_torch: bool) -> None:
     if export:
         export_settings(_state["settings"])
     builtins.__import__ = _timed_import
-    atexit.register(_write_probe)
+    atexit.register(_write_probe)  # atexit runs the last registered first: the doctor, then the probe
+    atexit.register(_write_doctor)

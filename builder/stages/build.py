@@ -29,6 +29,7 @@ from builder.profile import Profile
 from builder.stages import checked, freeze_reuse
 from builder.stages.check import check
 from builder.stages.checked import checks_hash
+from builder.stages.fingerprint import fingerprint_line, take_fingerprint
 from builder.stages.freeze import FreezePlan, FreezeResult, freeze, plan_freeze
 from builder.stages.inputs import freeze_inputs_hash, inputs_hash
 from builder.stages.install import InstallResult, install
@@ -195,6 +196,9 @@ def _make_dist(
         check_size_budget(profile, frozen.folder, size, files)
     program = frozen.folder / (fplan.program + profile.target.exe_suffix)
     selftest, smoke = _check_and_smoke(program, plan, trace, log)
+    with log.step("fingerprint"):
+        fingerprint = take_fingerprint(program, plan, smoke.to_json())
+        log.line("    " + fingerprint_line(fingerprint))
     with log.step("package"):
         body = manifest_body(
             profile,
@@ -210,7 +214,14 @@ def _make_dist(
             trace=trace,
         )
         packaged = package_stage(
-            frozen, plan.dist, body, selftest=selftest, smoke=smoke.to_json(), epoch=epoch, log=log
+            frozen,
+            plan.dist,
+            body,
+            selftest=selftest,
+            smoke=smoke.to_json(),
+            epoch=epoch,
+            log=log,
+            fingerprint=fingerprint,
         )
         freeze_reuse.forget(plan.work / "frozen")  # its folder is the dist's now
         for path in (packaged.archive, packaged.zip):

@@ -89,6 +89,7 @@ def package_stage(
     smoke: Mapping[str, Any],
     epoch: int,
     log: Log | None = None,
+    fingerprint: Mapping[str, Any] | None = None,
 ) -> PackageResult:
     """The dist, with MB read and written per archive on `log` while the archives are written."""
     total = tree_totals(frozen.folder)[0]
@@ -102,7 +103,15 @@ def package_stage(
             SBOM_NAME: make_sbom(body),
         },
         archive_epoch=epoch,
-        reports={"bench.json": json.dumps(smoke, indent=2, sort_keys=True) + "\n"},
+        # the fingerprint holds this run's timings: a report beside the manifest, like bench.json
+        reports={
+            "bench.json": json.dumps(smoke, indent=2, sort_keys=True) + "\n",
+            **(
+                {"fingerprint.json": json.dumps(fingerprint, indent=2, sort_keys=True) + "\n"}
+                if fingerprint
+                else {}
+            ),
+        },
         progress=archive_progress(log, total) if log is not None else None,
     )
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from seed_render import load_line, render
 
-from builder.measure.doctor import find_causes
 from builder.measure.judge.attribution import attribution
 from builder.measure.judge.compare import import_diff, package_diff, performance, threading_rows
+from runtime_doctor.rules import find_causes
 
 PKG_A = {
     "torch": ("2.13.0+cpu", 700_000_000),

@@ -22,7 +22,16 @@ from builder.stages.check import compare as check_compare
 from runtime_entry import contract as stems_contract
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ("runtime", "selftest", "bench", "worker-ready", "worker-answer")
+SCHEMAS = (
+    "runtime",
+    "selftest",
+    "bench",
+    "worker-ready",
+    "worker-answer",
+    "probe",
+    "fingerprint",
+    "runtime-doctor",
+)
 
 
 def stems(
@@ -73,6 +82,32 @@ def ready_doc() -> dict[str, Any]:
     proc.wait(timeout=120)
     doc: dict[str, Any] = json.loads(line)
     return doc
+
+
+@pytest.fixture(scope="module")
+def doctor_doc() -> dict[str, Any]:
+    proc = stems("doctor", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def test_stems_doctor_output_follows_its_schema(doctor_doc: dict[str, Any]) -> None:
+    assert builder_contract.violations(doctor_doc, "runtime-doctor") == []
+    assert doctor_doc["figures"]["calibration"]["total_s"] > 0 and doctor_doc["redacted"] is True
+    # a renamed key fails: the schema forbids what it does not name
+    renamed = {**doctor_doc, "cause": doctor_doc["causes"]}
+    del renamed["causes"]
+    assert builder_contract.violations(renamed, "runtime-doctor")
+
+
+def test_a_fingerprint_follows_its_schema() -> None:
+    code = "import json, torch; from runtime_doctor import inprocess; print(json.dumps(inprocess.make_fingerprint({})))"
+    env = builder_contract.runtime_environment({"PYTHONPATH": str(ROOT)}, os.environ)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert builder_contract.violations(doc, "fingerprint") == [] and doc["calibration"]["total_s"] > 0
 
 
 def test_the_schemas_are_valid_json_schema() -> None:
@@ -301,3 +336,14 @@ def test_a_per_machine_override_may_set_only_the_threads(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["threads"]["torch"] == 1
     assert builder_contract.violations({"threads": 1}, "runtime") == []
+
+
+def test_a_program_without_torch_gets_a_fingerprint_without_calibration() -> None:
+    # the hook never loads torch into a program that did not (a `--help` check command)
+    code = "import json, sys; from runtime_doctor import inprocess; print(json.dumps(inprocess.make_fingerprint({}))); print('torch' in sys.modules)"
+    env = builder_contract.runtime_environment({"PYTHONPATH": str(ROOT)}, os.environ)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc, loaded = proc.stdout.splitlines()
+    assert builder_contract.violations(json.loads(doc), "fingerprint") == [] and loaded == "False"
+    assert json.loads(doc)["calibration"] is None

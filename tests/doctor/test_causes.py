@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from builder.measure.doctor import find_causes, parse_cpu_max, render, render_html
+from builder.measure.show.doctor import render, render_html
+from runtime_doctor.host import parse_cpu_max
+from runtime_doctor.rules import find_causes, openmp_pools
 
 GOMP = "/v/lib/python3.11/site-packages/torch/lib/libgomp.so.1"
 
@@ -157,32 +159,15 @@ def test_a_busy_machine_is_a_note() -> None:
     assert causes == [] and notes[0].startswith("the machine was busy (load average 5.2 on 2 CPUs)")
 
 
-def test_a_frozen_programs_probe_reads_as_the_doctors() -> None:
-    from builder.measure.doctor import from_frozen_probe, openmp_pools
-
-    doc = {
-        "torch_imported": True,
-        "threads": {"requested": 2, "at_import": 2, "torch": 2, "interop": 1},
-        "env": {"OMP_NUM_THREADS": "2"},
-        "threadpools": [
-            {
-                "user_api": "openmp",
-                "internal_api": "openmp",
-                "prefix": "libgomp",
-                "filepath": GOMP,
-                "version": None,
-                "num_threads": 2,
-            },
-        ],
-    }
-    p = from_frozen_probe(doc)
-    assert p["torch_import"] == {"threads": 2, "env": {"OMP_NUM_THREADS": "2"}}
-    assert p["torch_at_exit"] == {"threads": 2, "interop": 1} and p["settings_calls"] is None
-    assert [o["threads"] for o in openmp_pools(p, None)] == [2]
+def test_openmp_pools_are_one_per_real_file() -> None:
+    pool = {"user_api": "openmp", "internal_api": "openmp", "prefix": "libgomp", "filepath": GOMP,
+            "version": None, "num_threads": 2}  # fmt: skip
+    blas = {**pool, "user_api": "blas", "filepath": "/v/libopenblas.so"}
+    assert [o["threads"] for o in openmp_pools([pool, dict(pool), blas])] == [2]
 
 
 def test_a_spinning_thread_is_judged_over_the_linger_not_over_the_exit() -> None:
-    from builder.measure.doctor import LINGER_S, cores_after_job
+    from builder.measure.judge.doctor_threads import LINGER_S, cores_after_job
     from builder.measure.take.runner import Sample
 
     # main thread 1 asleep; thread 2 spins at 0.8 cores through the linger (started at t=100); the
@@ -197,7 +182,7 @@ def test_a_spinning_thread_is_judged_over_the_linger_not_over_the_exit() -> None
 
 
 def test_cores_busy_of_a_program_is_the_runners_cpu_over_the_job_up_to_the_linger() -> None:
-    from builder.measure.doctor import Watched, cores_busy
+    from builder.measure.take.doctor_run import Watched, cores_busy
     from builder.measure.take.runner import ProcessResult, Sample
 
     # 1.5 cores for 2 s, then the linger (started at epoch 1002): asleep for 2 s
@@ -205,22 +190,24 @@ def test_cores_busy_of_a_program_is_the_runners_cpu_over_the_job_up_to_the_linge
     res = ProcessResult(argv=("p",), returncode=0, stdout="", stderr="", wall_s=4.0, first_output_s=None,
                         last_output_s=None, cpu_s=3.0, peak_rss_mb=None, os_threads=None, samples=tuple(samples),
                         killed=None, pid=1, started_epoch=1000.0)  # fmt: skip
-    busy, source = cores_busy(Watched(res=res, probe={"linger_started": 1002.0}), None)
+    busy, source = cores_busy(Watched(res=res, probe={"linger_started": 1002.0}))
     assert busy == 1.5 and source is not None and "linger" in source
-    assert cores_busy(Watched(res=res, probe=None), None)[0] == 0.75  # no probe: to the exit
-    assert cores_busy(Watched(res=res, probe=None), {"cpu_cores_busy": 1.9}) == (
+    assert cores_busy(Watched(res=res, probe=None))[0] == 0.75  # no probe: to the exit
+    assert cores_busy(Watched(res=res, probe=None, bench={"cpu_cores_busy": 1.9})) == (
         1.9,
         "stems bench: its separation's CPU / wall seconds",
     )
 
 
-def test_a_frozen_programs_probe_is_named_as_read_not_as_missing() -> None:
-    from builder.measure.doctor import from_frozen_probe
-
-    source = from_frozen_probe({"torch_imported": True, "threads": {}})["source"]
+def test_a_run_without_a_probe_says_so() -> None:
     r = {"runtime": {"label": "sep", "kind": "dist"}, "verdict": "no cause found", "causes": [], "notes": [],
-         "figures": facts(settings_calls=None, probe=True, probe_source=source)}  # fmt: skip
-    text = render(r)
-    assert "no probe" not in text and f"not recorded ({source} sees torch's import and exit" in text
-    r["figures"] = facts(settings_calls=None, probe=False, probe_source=None)
+         "figures": facts(settings_calls=None, probe=False)}  # fmt: skip
     assert "not observed (the program wrote no probe)" in render(r)
+
+
+def test_the_rule_books_variables_are_the_contracts() -> None:
+    from builder.contract import REPORTED_ENV, SETTINGS_ENV
+    from runtime_doctor import host, rules
+
+    assert rules.SETTINGS_ENV == SETTINGS_ENV
+    assert set(REPORTED_ENV) <= set(host.WATCHED_ENV) and set(SETTINGS_ENV.values()) <= set(host.WATCHED_ENV)

@@ -72,8 +72,19 @@ def _program(tmp_path: Path, text: str) -> Path:
     return path
 
 
+SCHEMA = Path(__file__).resolve().parents[2] / "builder" / "schemas" / "doctor.schema.json"
+
+
+def schema_errors(doc: dict) -> list[str]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+
+
 def test_a_clean_runtime_is_no_problem_found_with_its_figures(doctor_venv: Path) -> None:
     r = _diagnose(run_doctor(doctor_venv, *SHORT, "--json"))
+    assert r["schema"] == "runtime-builder/doctor/1" and not schema_errors(r), schema_errors(r)
     assert r["verdict"] == "no problem found" and r["causes"] == [], r["causes"]
     f = r["figures"]
     assert f["threads"] == f["usable_cpus"] >= 1 and f["threads_at_import"] == f["threads"]
@@ -86,6 +97,7 @@ def test_interop_far_above_the_cores_is_named_with_its_fix(doctor_venv: Path) ->
     # 8 on 2 CPUs (stems refuses more than 4 per CPU): what 16 was on the Intel Mac's 4 cores
     r = _diagnose(run_doctor(doctor_venv, *SHORT, "--json", env=clean_environ(STEMS_INTEROP_THREADS="8")))
     assert _ids(r) == ["interop-threads"], r["causes"]
+    assert not schema_errors(r), schema_errors(r)  # a cause with a measured cost follows the schema too
     c = r["causes"][0]
     assert "runtime.interop-threads = 1" in c["fix"] and "= 8;" in c["evidence"][0]
     assert c["cost"]["measured"] and c["cost"]["with_fix"] == "STEMS_INTEROP_THREADS=1"

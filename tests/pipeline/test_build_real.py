@@ -22,19 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("dist")
-    proc = run_builder("build", "--profile", PROFILE, "--out", out, "--json", "--force")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
-    assert_schema(result, "build")
-    result["_stderr"] = proc.stderr
-    result["_out"] = out
-    return result
+def built(frozen_minimal: dict) -> dict:
+    """The session's build of PROFILE (tests/conftest.py), shared with the runtime doctor's tests."""
+    assert_schema({k: v for k, v in frozen_minimal.items() if not k.startswith("_")}, "build")
+    return frozen_minimal
 
 
 def test_build_reports_each_stage_and_where_torch_came_from(built: dict) -> None:
-    for stage in ("install", "freeze", "check", "package"):
+    for stage in ("install", "freeze", "check", "fingerprint", "package"):
         assert f"==> {stage}" in built["_stderr"]
         assert stage in built["stages_seconds"]
     assert "torch 2.13.0+cpu from wheelhouse" in built["_stderr"]
@@ -291,3 +286,14 @@ def test_release_check_fails_when_the_packaged_program_mismatches_its_profile(bu
         config.write_text(original)
     assert proc.returncode == 8, proc.stderr[-2000:]
     assert proc.stderr.startswith("error: ") and "threads" in proc.stderr and proc.stdout == ""
+
+
+def test_the_dist_carries_the_build_machines_fingerprint(built: dict) -> None:
+    from builder.contract import violations
+
+    dist = Path(built["artifact"])
+    fingerprint = json.loads((dist / "fingerprint.json").read_text())
+    assert violations(fingerprint, "fingerprint") == []
+    assert fingerprint["calibration"]["total_s"] > 0 and fingerprint["machine"]["cores"] == os.cpu_count()
+    assert fingerprint["settings"]["precision"] == "high" and fingerprint["smoke"]["medians"]
+    assert "fingerprint.json" in json.loads((dist / "manifest.json").read_text())["reports"]

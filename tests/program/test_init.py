@@ -126,12 +126,14 @@ def test_the_built_wheel_installs_a_builder_that_inits_locks_and_builds_a_projec
 
 
 def test_a_project_without_its_own_runtime_entry_uses_the_installed_one_alone(tmp_path: Path) -> None:
-    from builder.paths import BUNDLED_RUNTIME_ENTRY, Project, find_project
+    from builder.paths import BUNDLED_RUNTIME_DOCTOR, BUNDLED_RUNTIME_ENTRY, Project, find_project
 
     assert builder_in(tmp_path, "init").returncode == 0
     project = find_project(tmp_path)
     assert project == Project(root=tmp_path.resolve()) and project.runtime_entry == BUNDLED_RUNTIME_ENTRY
     path = project.runtime_entry_path()  # what a venv gets on PYTHONPATH for `python -m runtime_entry`
-    assert [p.name for p in path.iterdir()] == ["runtime_entry"]
+    # the program and the doctor's rule book it imports (`stems doctor`), nothing else
+    assert sorted(p.name for p in path.iterdir()) == ["runtime_doctor", "runtime_entry"]
     assert (path / "runtime_entry").resolve() == BUNDLED_RUNTIME_ENTRY
+    assert (path / "runtime_doctor").resolve() == BUNDLED_RUNTIME_DOCTOR
     assert Project(root=ROOT).runtime_entry_path() == ROOT  # this checkout: its own

@@ -85,6 +85,29 @@ def test_frozen_msst_inference_separates_with_the_msst_config_and_a_random_check
     assert [p["prefix"] for p in probe["threadpools"] if p["user_api"] == "openmp"] == ["libgomp"]
 
 
+def test_frozen_msst_inference_answers_the_doctors_switch_with_its_own_command(
+    project: Path, dists: dict[str, Path], tmp_path: Path
+) -> None:
+    """A team's program, no code of its own: RUNTIME_BUILDER_DOCTOR=FILE and its own command write the
+    report at exit, judged against the dist's fingerprint; a planted pinning variable is named alone."""
+    dist = dists[MSST]
+    assert violations(json.loads((dist / "fingerprint.json").read_text()), "fingerprint") == []
+    workload = workload_of(load_profile(MSST, project / "profiles"), project)
+    assert workload is not None
+    argv = workload.render([str(dist / "msst-inference" / "msst-inference")], tmp_path)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "GOMP_", "KMP_", "PYTHON"))
+    }
+    report = tmp_path / "doctor.txt"
+    env.update(RUNTIME_BUILDER_DOCTOR=str(report), GOMP_CPU_AFFINITY="0")
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(Path(f"{report}.json").read_text())
+    assert violations(doc, "runtime-doctor") == [] and doc["runtime"]["profile"] == MSST
+    assert [c["id"] for c in doc["causes"]] == ["affinity-pinning"], doc["causes"]
+    assert "this machine runs the calibration" in report.read_text()
+
+
 def _compare(project: Path, a: Path, b: Path, name: str, out: Path) -> dict:  # type: ignore[type-arg]
     proc = run_builder(
         "compare",

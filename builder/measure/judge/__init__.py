@@ -1,2 +1,2 @@
-"""Judging figures (pure): statistics, the sequential plan, budgets, and each command's decision
-and frozen result. Imports take/'s types only, never show/."""
+"""Judging figures (pure): statistics, the sequential plan, budgets, each command's decision and
+frozen result, and the doctor's judgement on the rule book. Imports take/'s types only, never show/."""
