@@ -398,6 +398,9 @@ def explained(f: Facts) -> dict[str, Any] | None:
         return None
     build_threads = int(f.get("build_usable_threads") or 1)
     here = min(int(f.get("threads") or f["usable_cpus"]), int(f["usable_cpus"]))
+    pinned = {c for r in f.get("thread_rows") or [] if r.get("pinned") for c in r.get("affinity") or []}
+    if pinned:  # threads pinned onto fewer CPUs run on those alone
+        here = min(here, len(pinned))
     m = max(1.0, build_threads / max(1, here))
     missing = [i for i in f.get("build_isa") or [] if i not in (f.get("isa") or [])]
     for isa in missing:

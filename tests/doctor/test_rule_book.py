@@ -144,6 +144,9 @@ def test_the_closing_figure_compares_with_what_cores_and_isa_explain() -> None:
         "this machine runs the calibration 9.00x slower than the build machine, against the 3.00x"
     )
     assert rules.explained(facts()) is None
+    rows = [{"tid": 1, "affinity": [0], "pinned": True}, {"tid": 2, "affinity": [0], "pinned": True}]
+    pinned = rules.explained({**f, "isa": ["avx2", "avx512"], "thread_rows": rows})
+    assert pinned is not None and pinned["explained"] == 8.0  # 8 threads at the build, 1 CPU here
 
 
 def test_redaction_takes_home_user_and_host_out() -> None:
