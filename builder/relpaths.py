@@ -11,8 +11,8 @@ def project_relative(value: Any, root: Path) -> Any:
     """`value` (JSON-like: dicts, lists, strings) with every path under `root` made relative to it,
     also inside longer strings (a command line, an error message); the root itself becomes ".".
 
-    >>> project_relative({"path": "/w/p/build/v", "cmd": ["/w/p/dist/a/a", "-m", "/w/other"]}, Path("/w/p"))
-    {'path': 'build/v', 'cmd': ['dist/a/a', '-m', '/w/other']}
+    >>> project_relative({"path": "/w/p/b/v", "cmd": ["/w/p/d/a/a", "-m", "/w/other"]}, Path("/w/p"))
+    {'path': 'b/v', 'cmd': ['d/a/a', '-m', '/w/other']}
     >>> project_relative(["/w/p", "/w/pq/x", "error: /w/p/x.toml: bad"], Path("/w/p"))
     ['.', '/w/pq/x', 'error: x.toml: bad']
     """

@@ -26,7 +26,7 @@ from builder.fsutil import atomic_write_text, iter_files, staged_dir
 from builder.log import Log
 from builder.openmp.frozen import FrozenOpenMP, one_file_per_runtime
 from builder.profile import Profile
-from builder.profile.excludes import ExcludeClash, covers, judge_excludes, refusal
+from builder.profile.excludes import ExcludeClash, ExcludeJudgement, covers, judge_excludes, refusal
 from builder.program.entry import ProgramEntry, launcher_name, resolve_program, runtime_config
 from builder.stages.trace import Trace, spec_lists
 from builder.tools import process, pyinstaller
@@ -239,6 +239,23 @@ def lift_excludes(trace: Trace, excludes: Iterable[str]) -> Trace:
     )
 
 
+def _judged_excludes(
+    profile: Profile, imported: Iterable[str], trace: Trace | None
+) -> tuple[ExcludeJudgement, Trace | None]:
+    """The profile's excludes judged against what the workload imported: a refusal raised, and the
+    trace with the modules of a lifted exclude put back."""
+    judged = judge_excludes(
+        profile.exclude_origins or dict.fromkeys(profile.freeze.excludes, profile.name),
+        imported,
+        profile=profile.name,
+    )
+    if (error := refusal(judged, profile.path)) is not None:
+        raise error
+    if trace is not None and judged.kept:
+        trace = lift_excludes(trace, judged.excludes)
+    return judged, trace
+
+
 def plan_freeze(
     profile: Profile,
     site_packages: Path,
@@ -258,15 +275,7 @@ def plan_freeze(
     if imported is None and trace is not None:
         imported = (*trace.modules, *trace.excluded)
     scratch = work / "pyinstaller"
-    judged = judge_excludes(
-        profile.exclude_origins or dict.fromkeys(profile.freeze.excludes, profile.name),
-        imported or (),
-        profile=profile.name,
-    )
-    if (error := refusal(judged, profile.path)) is not None:
-        raise error
-    if trace is not None and judged.kept:
-        trace = lift_excludes(trace, judged.excludes)
+    judged, trace = _judged_excludes(profile, imported or (), trace)
     need = [] if profile.freeze.keep_sources else modules_reading_own_source(site_packages)
     # Mac targets sign with an entitlements file; a copy in the scratch folder makes it an input.
     entitlements = entitlements_text(profile, project_root)
