@@ -155,6 +155,6 @@ def tune_runtime(
         write_config(rt, path, best, cpus=cpus, gain=outcome.decision["verdict"]["text"], model=opts.model)
     return Tuning(
         runtime=rt.describe(), current=base, best=best, stages=stages, gain=gain,
-        machine=Machine(cpus=cpus, host=platform.node(), machine=platform.machine()),
+        machine=Machine(cpus=cpus, machine=platform.machine()),
         config_file=str(path), written=write, note=DIST_NOTE if write and rt.kind == "dist" else None,
     )  # fmt: skip

@@ -101,7 +101,7 @@ def tune_doc() -> dict[str, Any]:
     return Tuning(
         runtime=_subject("a").describe(), current=base, best=best_of("threads", "a", rows),
         stages={"threads": rows, "interop_threads": rows, "matmul_precision": rows},
-        gain=gain_of(_outcome("separation_s")), machine=Machine(cpus=2, host="h", machine="x86_64"),
+        gain=gain_of(_outcome("separation_s")), machine=Machine(cpus=2, machine="x86_64"),
         config_file="/tmp/a/runtime.json", note="a dist's records list the old runtime.json",
     ).to_json()  # fmt: skip
 

@@ -101,7 +101,6 @@ def config_data(
 @dataclass(frozen=True, kw_only=True)
 class Machine:
     cpus: int
-    host: str
     machine: str
 
 
@@ -124,7 +123,7 @@ class Tuning:
             "schema": SCHEMA, "runtime": self.runtime, "current": self.current.to_json(), "best": self.best.to_json(),
             "stages": {k: [c.to_json() for c in rows] for k, rows in self.stages.items()},
             "gain": self.gain.to_json(),
-            "machine": {"cpus": self.machine.cpus, "host": self.machine.host, "machine": self.machine.machine},
+            "machine": {"cpus": self.machine.cpus, "machine": self.machine.machine},
             "config_file": self.config_file, "written": self.written,
         }  # fmt: skip
         return {**doc, "note": self.note} if self.note is not None else doc
