@@ -118,6 +118,15 @@ MELBAND_DATA = [f"mel_band_roformer/data/{n}.json" for n in ("checksums", "melba
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
+def _locked_venv(project: Path, name: str) -> Path:
+    """The profile's venv, as the build makes it (the build reuses it)."""
+    proc = run_builder("lock", "--profile", name, root=project)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    profile = load_profile(name, project / "profiles")
+    lock = read_lock(project / "locks" / f"{name}.lock")
+    return install(profile, lock, project / "build" / name / "venv", find_wheelhouse(None)).venv
+
+
 @pytest.fixture(scope="session")
 def demucs_project() -> Iterator[tuple[Path, dict, str]]:
     """A project made by `builder init`, its demucs profile built once: (project, build JSON, log)."""
@@ -128,12 +137,8 @@ def demucs_project() -> Iterator[tuple[Path, dict, str]]:
         models = project / "models"
         models.mkdir()
         (project / "profiles" / f"{DEMUCS}.toml").write_text(DEMUCS_PROFILE.format())
-        proc = run_builder("lock", "--profile", DEMUCS, root=project)
-        assert proc.returncode == 0, proc.stderr[-3000:]
         # the model, by demucs's own code in the profile's venv (the build reuses that venv)
-        profile = load_profile(DEMUCS, project / "profiles")
-        lock = read_lock(project / "locks" / f"{DEMUCS}.lock")
-        venv = install(profile, lock, project / "build" / DEMUCS / "venv", find_wheelhouse(None)).venv
+        venv = _locked_venv(project, DEMUCS)
         subprocess.run([venv_python(venv), FIXTURES / "demucs" / "make_checkpoint.py", models], check=True,
                        capture_output=True, timeout=600)  # fmt: skip
         proc = run_builder("build", "--profile", DEMUCS, "--json", root=project, timeout=3000)
@@ -142,15 +147,6 @@ def demucs_project() -> Iterator[tuple[Path, dict, str]]:
         yield project, json.loads(proc.stdout), proc.stderr
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _locked_venv(project: Path, name: str) -> Path:
-    """The profile's venv, as the build makes it (the build reuses it)."""
-    proc = run_builder("lock", "--profile", name, root=project)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    profile = load_profile(name, project / "profiles")
-    lock = read_lock(project / "locks" / f"{name}.lock")
-    return install(profile, lock, project / "build" / name / "venv", find_wheelhouse(None)).venv
 
 
 @pytest.fixture(scope="session")
