@@ -135,7 +135,7 @@ def test_a_build_resolves_the_profile_once(built: dict, root: Path, monkeypatch:
         calls.clear()
     check(Path(built["program"]), plan)
     smoke = smoke_bench(Path(built["program"]), plan)
-    assert smoke["runs"] and not smoke["runs"][0].get("failed"), smoke["runs"]
+    assert smoke.runs and not smoke.runs[0].get("failed"), smoke.runs
     assert {k: len(v) for k, v in counts.items()} == dict.fromkeys(counts, 0)
 
 
