@@ -74,7 +74,7 @@ def _build_wheel(dest: Path) -> Path:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         (src / name).write_bytes((ROOT / name).read_bytes())
-    for package in ("builder", "runtime_entry"):
+    for package in ("builder", "runtime_entry", "runtime_doctor"):
         files = subprocess.run(
             ["git", "ls-files", package], cwd=ROOT, capture_output=True, text=True, check=True
         )
@@ -100,7 +100,7 @@ def test_the_built_wheel_installs_a_builder_that_inits_locks_and_builds_a_projec
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"runtime_entry/main.py", "runtime_entry/contract/selftest.schema.json",
             "runtime_entry/contract/probe.schema.json", "builder/project/templates/_base.toml",
-            "builder/data/entitlements.plist"} <= names  # fmt: skip
+            "builder/data/entitlements.plist", "runtime_doctor/rules.py"} <= names  # fmt: skip
     # every --json schema is published with builder, for the pipelines that read its output
     from builder.schemas import FOLDER as SCHEMAS
 
