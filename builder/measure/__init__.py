@@ -7,11 +7,12 @@
   bench, compare, bisect and tune decisions with their frozen results (BenchResult, Comparison,
   Bisection, Tuning), each with one `to_json`: the published document (builder/schemas/).
   judge imports from take only types, constants and take/metrics.py's definitions; never show.
-- show/: showing them. The only home of text, Markdown and HTML for bench, compare, bisect and
-  tune, rendered from the documents, with one formatter (show/format.py). show may read both.
+- show/: showing them. The only home of text, Markdown and HTML for bench, compare, bisect,
+  tune and doctor, rendered from the documents, with one formatter (show/format.py). show may read both.
 
 The modules beside the rooms are the commands' orchestration: each runs things with take and
 hands the figures to judge (bench.py, compare.py, bisect.py, tune.py); the CLI picks the
-renderer. No room imports them. The doctor (doctor.py, doctor_probe.py) is the field-doctor
-issue's, and moves into the rooms with its rule book.
+renderer. No room imports them. The doctor (doctor.py) sequences take/doctor_run.py,
+judge/doctor_threads.py and show/doctor.py on runtime_doctor's rule book (the causes live there,
+once, for builder, stems and every frozen program).
 """
