@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 # "torch>=2.5.0 has no wheels with a matching platform tag (e.g., `macosx_13_0_x86_64`)",
-# "triton==3.0.0 has no wheels with a matching Python ABI tag", "llvmlite<=0.36.0 has no usable wheels"
+# "triton==3.0.0 has no wheels with a matching Python ABI tag", "llvmlite<=0.36.0 has no usable wheels";
+# a requirement behind a marker carries it in braces: "diffq{sys_platform != 'win32'}==0.2.1 has no ..."
 _NO_WHEEL = re.compile(
-    r"(?<![\w.-])(?P<package>[A-Za-z0-9][A-Za-z0-9._-]*?)(?P<spec>(?:==|===|>=|<=|!=|~=|<|>)[^\s,]+(?:,[^\s,]+)*)?"
+    r"(?<![\w.-])(?P<package>[A-Za-z0-9][A-Za-z0-9._-]*?)(?:\{[^{}]*\})?(?P<spec>(?:==|===|>=|<=|!=|~=|<|>)[^\s,]+(?:,[^\s,]+)*)?"
     r" has no (?:usable wheels|wheels with a matching (?P<kind>Python ABI|platform|Python implementation) tag"
     r"(?: \(e\.g\., `(?P<tag>[^`]+)`\))?)"
 )

@@ -28,6 +28,8 @@ REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "uv"
             "triton 3.9.0 on manylinux_2_27_aarch64",
         ),
         ("no-wheel-sdist-only", "llvmlite", "<=0.36.0", None, None),
+        # a dependency behind a marker (audio-separator's diffq): uv writes the marker in braces
+        ("no-wheel-marker", "diffq", "0.2.1", "cp311", "diffq 0.2.1 on cp36m, cp37m, cp38, cp39"),
         (
             "no-wheel-transitive",
             "torch",
