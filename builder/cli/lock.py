@@ -26,11 +26,22 @@ from builder.wheelhouse import find_wheelhouse
     is_flag=True,
     help="Only check the locks: exit 9 when one is stale, 12 when one was edited by hand.",
 )
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Resolve the newest versions that fit; without it a relock keeps the current lock's pins where they still fit.",
+)
 @click.option("--wheelhouse", type=CheckedPath(path_type=Path), help="Folder of wheels (e.g. CPU torch).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def lock(
-    project: Project, names: tuple[str, ...], all_: bool, check: bool, wheelhouse: Path | None, as_json: bool
+    project: Project,
+    names: tuple[str, ...],
+    all_: bool,
+    check: bool,
+    upgrade: bool,
+    wheelhouse: Path | None,
+    as_json: bool,
 ) -> None:
     """Resolve profiles for their targets into locks/P.lock (any target, from any host)."""
     if all_ == bool(names):
@@ -65,7 +76,7 @@ def lock(
                 log.line(f"{status.upper():<8} {exc.one_line()}")
             continue
         with log.step(f"lock {profile.name} for {profile.target.uv_platform}, Python {profile.python}"):
-            locked = lock_mod.compile_lock(profile, path, wh)
+            locked = lock_mod.compile_lock(profile, path, wh, upgrade=upgrade)
         results.append(
             lock_mod.LockStatus(profile=profile.name, lock=path, status="written", packages=len(locked.pins))
         )

@@ -160,6 +160,7 @@ class Profile:
             "indexes": asdict(self.indexes),
             # only when set: locks of profiles without overrides keep their hash
             **({"overrides": sorted(self.packages.overrides)} if self.packages.overrides else {}),
+            **({"excluded": sorted(self.excluded)} if self.excluded else {}),
         }
 
     def lock_hash(self) -> str:

@@ -142,7 +142,8 @@ KEYS: tuple[Key, ...] = (
     Key(section="packages", name="from-wheelhouse", kind=STR_LIST, default=(), merge="add",
         doc="packages that must come from a wheelhouse or indexes.torch-index, never PyPI"),
     Key(section="packages", name="excluded", kind=STR_TABLE, default={}, merge="update",
-        doc="package = why it is left out for this target (shown by `builder profiles`)"),
+        doc="package = why it is left out of this target's resolution (uv's --excludes: not installed even "
+            "when a dependency asks for it; shown by `builder profiles` and in the lock)"),
     Key(section="packages", name="overrides", kind=STR_LIST, default=(), merge="requirements",
         doc="uv's --override: requirements that replace what any package pins (relax an upstream pin that must give way)"),
     Key(section="indexes", name="index-url", kind=STR, default="https://pypi.org/simple", doc="the main index"),

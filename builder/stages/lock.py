@@ -12,6 +12,7 @@ import codecs
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,20 +192,19 @@ def header(profile: Profile, src: Sources, body: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None) -> Lock:
-    """Resolve the profile for its target and write the lock atomically."""
+def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None, *, upgrade: bool = False) -> Lock:
+    """Resolve the profile for its target and write the lock atomically. The current lock's pins
+    are kept where they still fit (a relock for a changed key moves nothing else), unless `upgrade`."""
     src = sources(profile, wheelhouse)
     with tempfile.TemporaryDirectory(prefix="builder-lock-") as tmp:
         # A fixed relative input name keeps host paths out of the lock's annotations.
         req = Path(tmp) / f"{profile.name}.in"
         req.write_text("\n".join(profile.requirements) + "\n", encoding="utf-8")
-        overrides: list[str] = []
-        if profile.packages.overrides:
-            # uv's --override: an upstream pin (msst's torch<2.12) gives way to the profile's
-            (Path(tmp) / "overrides.txt").write_text(
-                "\n".join(profile.packages.overrides) + "\n", encoding="utf-8"
-            )
-            overrides = ["--override", "overrides.txt"]
+        extra = _resolver_files(profile, Path(tmp))
+        if not upgrade and _readable_lock(out):
+            # uv keeps an output file's pins as preferences: the copy is what it reads and rewrites
+            shutil.copyfile(out, Path(tmp) / "previous.lock")
+            extra += ["--output-file", "previous.lock"]
         args = [
             "pip", "compile", req.name,
             "--python-platform", profile.target.uv_platform,
@@ -212,7 +212,7 @@ def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None) -> 
             "--generate-hashes", "--no-header",
             *[f"--only-binary={ob}" for ob in profile.only_binary],
             *src.args,
-            *overrides,
+            *extra,
         ]  # fmt: skip
         proc = uv.run(["--directory", tmp, *args], check=False, env=profile.target.resolver_env())
     if proc.returncode != 0:
@@ -223,6 +223,32 @@ def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None) -> 
     _check_cpu_builds(profile, lock)
     atomic_write_text(out, text)
     return lock
+
+
+def _readable_lock(path: Path) -> bool:
+    """A regular file that reads as a lock: a damaged or hand-made one is not a preference."""
+    if not path.is_file():
+        return False
+    try:
+        read_lock(path)
+    except BuilderError:
+        return False
+    return True
+
+
+def _resolver_files(profile: Profile, tmp: Path) -> list[str]:
+    """uv's --override and --excludes files for the profile's packages.overrides and .excluded."""
+    args: list[str] = []
+    if profile.packages.overrides:
+        # uv's --override: an upstream pin (msst's torch<2.12) gives way to the profile's
+        (tmp / "overrides.txt").write_text("\n".join(profile.packages.overrides) + "\n", encoding="utf-8")
+        args += ["--override", "overrides.txt"]
+    if profile.excluded:
+        # uv's --excludes: a dependency the program runs without (audio-separator's diffq, which has
+        # no cp311 wheel) is left out of the resolution, not only undocumented in the requirements
+        (tmp / "excludes.txt").write_text("\n".join(sorted(profile.excluded)) + "\n", encoding="utf-8")
+        args += ["--excludes", "excludes.txt"]
+    return args
 
 
 def _check_wheelhouse_pins(profile: Profile, lock: Lock) -> None:
@@ -264,7 +290,8 @@ def _check_cpu_builds(profile: Profile, lock: Lock) -> None:
             f"{profile.path}: the lock takes a CUDA build into a CPU profile (torch "
             f"{lock.pins['torch'].version}): {why}{more}",
             hint=f"pin its CPU build (e.g. {name}=={lock.pins[name].version.split('+')[0]}+cpu) and add it to "
-            "packages.from-wheelhouse, or move it (or what requires it) to packages.excluded with a reason",
+            f"packages.from-wheelhouse, or, when the program runs without it, leave it out of the resolution "
+            f"with packages.excluded ({name} = \"why\")",
         )
 
 
@@ -323,7 +350,8 @@ def _no_wheel_error(missing: MissingWheel, profile: Profile, where: str) -> NoWh
         hint=(f"wheels exist for {missing.available}; " if missing.available else "")
         + f"require a version of {pkg} that has a wheel for this target in packages.requirements, "
         f"replace an upstream pin of it with packages.overrides (e.g. '{pkg}>=X'), "
-        "or move the package that needs it to packages.excluded with a reason",
+        f"or, when the program runs without it, leave it out of the resolution with packages.excluded "
+        f"({pkg} = \"why\")",
     )
 
 
