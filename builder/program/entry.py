@@ -260,42 +260,53 @@ def _bundled_entry(profile: Profile, project_root: Path, shared: _Shared) -> Pro
     )
 
 
-def _console_script_entry(
-    profile: Profile, site_packages: Path, project_root: Path, shared: _Shared
-) -> ProgramEntry:
+def _foreign_entry(
+    profile: Profile, shared: _Shared, *, launcher: str | None, script: Path | None = None,
+    pathex: tuple[Path, ...] = (), own_files: list[Path] | None = None, project_root: Path,
+) -> ProgramEntry:  # fmt: skip
+    """A program builder did not write: the fields every kind (console script, function, script)
+    shares; what differs is how it starts and which of the project's files it brings."""
     prog = profile.program
-    assert prog.console_script is not None
-    scripts = console_scripts(site_packages)
-    if prog.console_script not in scripts:
-        known = ", ".join(sorted(scripts)[:12]) or "none"
-        raise ProfileError(
-            f"{profile.path}: key 'program.console-script': no console script {prog.console_script!r} "
-            f"in the locked packages (installed: {known})",
-            hint="add the package that provides it to packages.requirements, or fix the name",
-        )
-    value, dist = scripts[prog.console_script]
     return ProgramEntry(
         name=prog.name,
         description=prog.describe(),
         bundled=False,
-        launcher=launcher_for(value, f"console script {prog.console_script} of {dist}"),
-        script=None,
-        pathex=(),
+        launcher=launcher,
+        script=script,
+        pathex=pathex,
         collect=prog.collect,
         hidden=shared.hidden,
         datas=shared.datas,
-        sources=_no_caches(shared.data_files),
+        sources=_no_caches([*(own_files or []), *shared.data_files]),
         source_root=project_root,
         hook=hook_text(bundled=False),
     )
 
 
+def _console_script_entry(
+    profile: Profile, site_packages: Path, project_root: Path, shared: _Shared
+) -> ProgramEntry:
+    name = profile.program.console_script
+    assert name is not None
+    scripts = console_scripts(site_packages)
+    if name not in scripts:
+        known = ", ".join(sorted(scripts)[:12]) or "none"
+        raise ProfileError(
+            f"{profile.path}: key 'program.console-script': no console script {name!r} "
+            f"in the locked packages (installed: {known})",
+            hint="add the package that provides it to packages.requirements, or fix the name",
+        )
+    value, dist = scripts[name]
+    launcher = launcher_for(value, f"console script {name} of {dist}")
+    return _foreign_entry(profile, shared, launcher=launcher, project_root=project_root)
+
+
 def _function_entry(
     profile: Profile, site_packages: Path, project_root: Path, shared: _Shared
 ) -> ProgramEntry:
-    prog = profile.program
-    assert prog.function is not None
-    module = prog.function.partition(":")[0]
+    function = profile.program.function
+    assert function is not None
+    module = function.partition(":")[0]
     base = _module_exists(module, (project_root, site_packages))
     if base is None:
         raise ProfileError(
@@ -306,46 +317,26 @@ def _function_entry(
     own = base == project_root
     top = project_root / module.split(".")[0]
     own_files = ([*iter_files(top)] if top.is_dir() else [top.with_suffix(".py")]) if own else []
-    return ProgramEntry(
-        name=prog.name,
-        description=prog.describe(),
-        bundled=False,
-        launcher=launcher_for(prog.function, f"function {prog.function}"),
-        script=None,
-        pathex=(project_root,) if own else (),
-        collect=prog.collect,
-        hidden=shared.hidden,
-        datas=shared.datas,
-        sources=_no_caches([*own_files, *shared.data_files]),
-        source_root=project_root,
-        hook=hook_text(bundled=False),
-    )
+    return _foreign_entry(
+        profile, shared, launcher=launcher_for(function, f"function {function}"),
+        pathex=(project_root,) if own else (), own_files=own_files, project_root=project_root,
+    )  # fmt: skip
 
 
 def _script_entry(profile: Profile, project_root: Path, shared: _Shared) -> ProgramEntry:
-    prog = profile.program
-    assert prog.script is not None
-    script = project_root / prog.script
+    assert profile.program.script is not None
+    script = project_root / profile.program.script
     if not script.is_file():
         raise ProfileError(
-            f"{profile.path}: key 'program.script': {prog.script!r} is not a file of the project ({script})",
+            f"{profile.path}: key 'program.script': {profile.program.script!r} is not a file of the "
+            f"project ({script})",
             hint="a path relative to the folder holding profiles/",
         )
-    return ProgramEntry(
-        name=prog.name,
-        description=prog.describe(),
-        bundled=False,
-        launcher=None,
-        script=script,
-        pathex=(script.parent,),
-        collect=prog.collect,
-        hidden=shared.hidden,
-        datas=shared.datas,
-        # the script and its neighbours (what it imports from its own folder)
-        sources=_no_caches([*script.parent.glob("*.py"), *shared.data_files]),
-        source_root=project_root,
-        hook=hook_text(bundled=False),
-    )
+    # the script and its neighbours (what it imports from its own folder)
+    return _foreign_entry(
+        profile, shared, launcher=None, script=script, pathex=(script.parent,),
+        own_files=[*script.parent.glob("*.py")], project_root=project_root,
+    )  # fmt: skip
 
 
 def resolve_program(profile: Profile, site_packages: Path, project_root: Path) -> ProgramEntry:
