@@ -64,10 +64,18 @@ def _mapped_files() -> list[str]:
 def _module_files() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for name, module in list(sys.modules.items()):
-        spec = getattr(module, "__spec__", None)
+        if type(module).__name__ == "_LazyModule":
+            # importlib.util.LazyLoader's (librosa's `lazy.load("samplerate")`): any attribute read
+            # would run the module now, at exit, and its code never ran during the workload
+            continue
+        try:  # the module's own dict: a module class's __getattr__ may run code or raise
+            attrs = object.__getattribute__(module, "__dict__")
+        except AttributeError:
+            continue
+        spec = attrs.get("__spec__")
         if spec is None or name.startswith("_runtime_builder") or name in ("__main__", "__mp_main__"):
             continue
-        if getattr(module, "__name__", name) != name:
+        if attrs.get("__name__", name) != name:
             continue  # another name of a module (os.path is posixpath, _frozen_importlib importlib._bootstrap)
         origin = spec.origin if spec.has_location else None
         found[name] = origin

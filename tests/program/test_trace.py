@@ -32,11 +32,17 @@ import ctypes
 import importlib
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import sys
 
 plugin = importlib.import_module("plugpkg.plugins." + sys.argv[1])
 table = importlib.resources.files("plugpkg").joinpath("data/table.json").read_text()
 lib = ctypes.CDLL(sys.argv[2])
+# loaded lazily and never used, as librosa's `lazy.load("samplerate")`: its code must not run at exit
+spec = importlib.util.find_spec("plugpkg.broken")
+spec.loader = importlib.util.LazyLoader(spec.loader)
+sys.modules["plugpkg.broken"] = lazy = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lazy)
 print(plugin.NAME, table.strip(), importlib.metadata.version("plugpkg"))
 """
 
@@ -50,6 +56,7 @@ def _site(tmp_path: Path) -> Path:
     (site / "plugpkg/plugins/__init__.py").write_text("")
     (site / "plugpkg/plugins/loud.py").write_text("NAME = 'loud'\n")
     (site / "plugpkg/data/table.json").write_text('{"gain": 2}\n')
+    (site / "plugpkg/broken.py").write_text("raise OSError('libbroken not found')\n")
     (site / "plugpkg-1.0.dist-info").mkdir()
     (site / "plugpkg-1.0.dist-info/METADATA").write_text(
         "Metadata-Version: 2.1\nName: plugpkg\nVersion: 1.0\n"
@@ -74,6 +81,7 @@ def _trace(tmp_path: Path) -> tuple[dict, Path]:
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert "trace: not written" not in proc.stderr
     assert proc.stdout.split() == ["loud", '{"gain":', "2}", "1.0"]
     return json.loads(raw.read_text()), site
 
@@ -84,6 +92,7 @@ def test_the_trace_records_what_the_program_touched_that_its_code_does_not_name(
     trace = parse_trace(raw, site)
     assert {"plugpkg", "plugpkg.plugins", "plugpkg.plugins.loud", "importlib.metadata"} <= set(trace.modules)
     assert not any(m.startswith("_runtime_builder") for m in trace.modules)  # builder's own hooks
+    assert "plugpkg.broken" not in trace.modules  # lazily loaded, never run
     # a module's other names are not modules to bundle: os.path is posixpath
     assert "posixpath" in trace.modules and "os.path" not in trace.modules
     assert "_frozen_importlib" not in trace.modules
