@@ -290,13 +290,18 @@ def run_trace(
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in entry.pathex)
     res, _probe = run_workload([str(python), str(script)], env, workload, run,
                                timeout=1800, stall=DEFAULT_STALL)  # fmt: skip
-    if res.killed or res.returncode != 0 or not raw_path.is_file():
-        why = res.killed or f"exit {res.returncode}"
+    if res.killed or res.returncode != 0:
         raise CheckError(
-            f"{profile.name}: the workload failed in the venv, before any freeze ({why}): "
-            f"{last_lines(res.stderr)}",
+            f"{profile.name}: the workload failed in the venv, before any freeze "
+            f"({res.killed or f'exit {res.returncode}'}): {last_lines(res.stderr)}",
             hint=f"[bench].command of {profile.path.name} must run to the end in the venv "
             f"({' '.join(res.argv)})",
+        )
+    if not raw_path.is_file():  # the program ran, but the trace hook could not write what it saw
+        raise CheckError(
+            f"{profile.name}: the workload ran in the venv (exit 0) but left no trace: {last_lines(res.stderr)}",
+            hint="a program that ends with os._exit() skips the trace's atexit handler; "
+            "report the 'runtime-builder trace' line above as a bug of builder otherwise",
         )
     atomic_write_text(stamp, key)
     return json.loads(raw_path.read_text(encoding="utf-8")), run / "output", False

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import ProfileError
+from builder.errors import CheckError, ProfileError
 from builder.profile import load_profile
 from builder.program.entry import hook_text
 from builder.stages.freeze import MISSED_NAME, group_missed, spec_text
@@ -254,3 +254,37 @@ def test_the_log_names_metadata_folders_once_not_file_by_file() -> None:
     assert group_missed(missed) == {
         "modules": ["a", "b"], "datas": ["pkg/data/x.json"], "metadata": ["pkg-1.0.dist-info"], "binaries": []
     }  # fmt: skip
+
+
+def _script_run(tmp_path: Path, body: str) -> pytest.ExceptionInfo[CheckError]:
+    """run_trace of a script program (this interpreter as its venv's python) that runs `body`."""
+    from helpers import team_profile
+
+    from builder.measure.take.workload import workload_of
+    from builder.program.entry import resolve_program
+    from builder.stages.trace import run_trace
+
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app/sep.py").write_text(body)
+    (tmp_path / "profiles/p.toml").write_text(team_profile("app/sep.py"))
+    profile = load_profile("p", tmp_path / "profiles")
+    entry = resolve_program(profile, tmp_path / "no-site-packages", tmp_path)
+    workload = workload_of(profile, tmp_path)
+    assert workload is not None
+    with pytest.raises(CheckError) as info:
+        run_trace(profile, entry, workload, Path(sys.executable), tmp_path / "trace", "sha256:x")
+    return info
+
+
+def test_a_workload_that_fails_in_the_venv_is_named_before_any_freeze(tmp_path: Path) -> None:
+    info = _script_run(tmp_path, "import sys\nsys.exit('no model at models/x.ckpt')\n")
+    assert "the workload failed in the venv, before any freeze (exit 1): no model at models/x.ckpt" in str(
+        info.value
+    )
+
+
+def test_a_workload_that_exits_past_the_trace_says_so_not_that_it_failed(tmp_path: Path) -> None:
+    info = _script_run(tmp_path, "import os\nos._exit(0)\n")
+    assert "ran in the venv (exit 0) but left no trace" in str(info.value)
+    assert "os._exit()" in (info.value.hint or "")
