@@ -13,9 +13,9 @@ from builder.errors import InputError, ModifiedLockError, StaleLockError
 from builder.fsutil import remove_dead_temps
 from builder.log import Log
 from builder.paths import Project
-from builder.profile import load_all, load_profile
+from builder.profile import Profile, load_all, load_profile
 from builder.stages import lock as lock_mod
-from builder.wheelhouse import find_wheelhouse
+from builder.wheelhouse import Wheelhouse, find_wheelhouse
 
 
 @click.command("lock")
@@ -50,51 +50,57 @@ def lock(
     log = Log()
     for leftover in remove_dead_temps(project.locks):  # a killed `builder lock`'s half-written lock
         log.line(f"removed {leftover} (the temporary file of a `builder lock` that was killed)")
-    results: list[lock_mod.LockStatus] = []
-    stale: list[str] = []
-    modified: list[str] = []
-    missing: list[str] = []
-    wh = None if check else find_wheelhouse(wheelhouse)
-    for profile in selected:
-        path = project.lock_path(profile.name)
-        if check and not os.path.lexists(path):  # a FIFO or folder there is a damaged lock, not none
-            missing.append(profile.name)
-            results.append(lock_mod.LockStatus(profile=profile.name, lock=path, status="missing"))
-            log.line(f"{'MISSING':<8} {path}: not locked yet")
-            continue
-        if check:
-            try:
-                lock_mod.check_lock(profile, path)
-                results.append(lock_mod.LockStatus(profile=profile.name, lock=path, status="fresh"))
-                log.line(f"{'fresh':<8} {path}")
-            except StaleLockError as exc:
-                status = "modified" if isinstance(exc, ModifiedLockError) else "stale"
-                (modified if status == "modified" else stale).append(exc.one_line())
-                results.append(
-                    lock_mod.LockStatus(profile=profile.name, lock=path, status=status, reason=exc.one_line())
-                )
-                log.line(f"{status.upper():<8} {exc.one_line()}")
-            continue
-        with log.step(f"lock {profile.name} for {profile.target.uv_platform}, Python {profile.python}"):
-            locked = lock_mod.compile_lock(profile, path, wh, upgrade=upgrade)
-        results.append(
-            lock_mod.LockStatus(profile=profile.name, lock=path, status="written", packages=len(locked.pins))
-        )
-        log.line(f"  {len(locked.pins)} packages pinned with hashes -> {path}")
+    if check:
+        results = [_check_one(profile, project.lock_path(profile.name), log) for profile in selected]
+    else:
+        wh = find_wheelhouse(wheelhouse)
+        results = [_write_one(p, project.lock_path(p.name), wh, upgrade, log) for p in selected]
     if as_json:
         emit_json(lock_mod.lock_document(results))
-    if modified:  # a hand edit is the graver finding: its own exit code
+    _raise_for(results, everything=all_)
+
+
+def _check_one(profile: Profile, path: Path, log: Log) -> lock_mod.LockStatus:
+    """The lock's status, resolving nothing: fresh, stale, modified or missing."""
+    if not os.path.lexists(path):  # a FIFO or folder there is a damaged lock, not none
+        log.line(f"{'MISSING':<8} {path}: not locked yet")
+        return lock_mod.LockStatus(profile=profile.name, lock=path, status="missing")
+    try:
+        lock_mod.check_lock(profile, path)
+    except StaleLockError as exc:
+        status = "modified" if isinstance(exc, ModifiedLockError) else "stale"
+        log.line(f"{status.upper():<8} {exc.one_line()}")
+        return lock_mod.LockStatus(profile=profile.name, lock=path, status=status, reason=exc.one_line())
+    log.line(f"{'fresh':<8} {path}")
+    return lock_mod.LockStatus(profile=profile.name, lock=path, status="fresh")
+
+
+def _write_one(
+    profile: Profile, path: Path, wh: Wheelhouse | None, upgrade: bool, log: Log
+) -> lock_mod.LockStatus:
+    with log.step(f"lock {profile.name} for {profile.target.uv_platform}, Python {profile.python}"):
+        locked = lock_mod.compile_lock(profile, path, wh, upgrade=upgrade)
+    log.line(f"  {len(locked.pins)} packages pinned with hashes -> {path}")
+    return lock_mod.LockStatus(profile=profile.name, lock=path, status="written", packages=len(locked.pins))
+
+
+def _raise_for(results: list[lock_mod.LockStatus], *, everything: bool) -> None:
+    """The check's verdict: a hand edit first (its own exit code), then stale, then missing locks."""
+    modified = [r.reason for r in results if r.status == "modified"]
+    stale = [r.reason for r in results if r.status == "stale"]
+    missing = [r.profile for r in results if r.status == "missing"]
+    if modified:
         raise ModifiedLockError(
-            f"{len(modified)} of {len(selected)} locks were modified; first: {modified[0]}"
+            f"{len(modified)} of {len(results)} locks were modified; first: {modified[0]}"
         )
     if stale:
-        raise StaleLockError(f"{len(stale)} of {len(selected)} locks are stale; first: {stale[0]}")
+        raise StaleLockError(f"{len(stale)} of {len(results)} locks are stale; first: {stale[0]}")
     if missing:
         raise StaleLockError(
-            f"{len(missing)} of {len(selected)} profiles have no lock yet ({', '.join(missing[:4])}"
+            f"{len(missing)} of {len(results)} profiles have no lock yet ({', '.join(missing[:4])}"
             + (", ..." if len(missing) > 4 else "")
             + ")",
-            hint=f"lock them: run `{lock_command(missing, everything=all_ and len(missing) == len(selected))}`",
+            hint=f"lock them: run `{lock_command(missing, everything=everything and len(missing) == len(results))}`",
         )
 
 

@@ -138,11 +138,7 @@ def build(
         entry = program_of(plan, inst)
         trace = trace_stage(plan, inst, entry, log) if plan.traced else None
         fplan = plan_freeze(profile, site_packages_of(inst.venv), plan.root, plan.work, trace, entry=entry)
-        for kept in fplan.kept:
-            log.line(
-                f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
-                f"{kept.origin} lifted)"
-            )
+        _log_excludes(fplan, log)
         key = inputs_hash(plan.root, profile, fplan, plan.lock_hash, inst.python)
         checks = checks_hash(plan.root, profile)
         up_to_date = not force and _up_to_date(plan.dist, key)
@@ -156,6 +152,21 @@ def build(
         result = _result(plan, inst, up_to_date, rechecked, log)
         checked.save(plan.work, key, checks)
         return result
+
+
+def _log_excludes(fplan: FreezePlan, log: Log) -> None:
+    """What the judged excludes did to the traced workload's modules: lifted, or still left out."""
+    for kept in fplan.kept:
+        log.line(
+            f"    kept {kept.module}: the workload imports it (exclude {kept.exclude!r} of profile "
+            f"{kept.origin} lifted)"
+        )
+    if fplan.left_out:  # judged after the lifts above: what the trace saw that stays out
+        more = len(fplan.left_out) - 8
+        log.line(
+            f"    seen by the trace, left out by freeze.excludes: {', '.join(fplan.left_out[:8])}"
+            + (f" and {more} more" if more > 0 else "")
+        )
 
 
 def _recheck(plan: BuildPlan, trace: Trace | None, log: Log) -> None:

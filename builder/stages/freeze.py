@@ -131,6 +131,9 @@ class FreezePlan:
     source_root: Path | None = None  # `sources` are named relative to it (default: the project)
     # inherited excludes lifted because the workload imports under them (a trace was given)
     kept: tuple[ExcludeClash, ...] = ()
+    # what the trace saw that an exclude still leaves out, once lifted ones are put back (the
+    # metadata of a package the workload never imported: it would announce a package not there)
+    left_out: tuple[str, ...] = ()
 
     def digest_items(self, root: Path) -> list[tuple[str, bytes]]:
         """(name, bytes) of every input, for the build's inputs hash."""
@@ -308,6 +311,7 @@ def plan_freeze(
         copies=entry.copies,
         source_root=entry.source_root,
         kept=judged.kept,
+        left_out=trace.excluded if trace is not None else (),
     )
 
 

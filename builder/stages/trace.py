@@ -323,9 +323,6 @@ def trace_stage(plan: BuildPlan, inst: InstallResult, entry: ProgramEntry, log: 
             f"{len(trace.files)} data files, {len(trace.metadata)} metadata folders, "
             f"{len(trace.libraries)} libraries in site-packages ({folder / 'trace.json'})"
         )
-        if trace.excluded:
-            log.line(f"    imported but left out by freeze.excludes: {', '.join(trace.excluded[:8])}"
-                     + (f" and {len(trace.excluded) - 8} more" if len(trace.excluded) > 8 else ""))  # fmt: skip
     return trace
 
 
