@@ -75,6 +75,8 @@ def _module_files() -> dict[str, str | None]:
         spec = attrs.get("__spec__")
         if spec is None or name.startswith("_runtime_builder") or name in ("__main__", "__mp_main__"):
             continue
+        if type(spec.loader).__module__.startswith("_runtime_builder"):
+            continue  # served by builder's own hook (the doctor's rule book): in every freeze already
         if attrs.get("__name__", name) != name:
             continue  # another name of a module (os.path is posixpath, _frozen_importlib importlib._bootstrap)
         origin = spec.origin if spec.has_location else None

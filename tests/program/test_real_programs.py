@@ -3,33 +3,33 @@
 Each project is made by `builder init`; each profile extends the init base and names no hidden
 import, data file or check command. Each model is tiny, with seeded random weights written by the
 program's own code in the profile's venv. One freeze per program for the whole session (minutes:
-PyInstaller over torch; fixtures measured on the shared 2-core machine: demucs 147 s, melband
-173-191 s).
-
-Neither program imports torch only inside its command (both console scripts import it at module
-level), so issue 20's third trait is not proven by a real program here.
+PyInstaller over torch; fixtures measured on the shared 2-core machine: demucs 147 s).
 
 - demucs (Meta's Demucs, PyPI `demucs`): program name = its package's name; it loads its model
   class by pickle, and numpy, torch and the libraries they load come in through its own code. The
   model is demucs's own test model (`demucs_unittest`, a 4-channel HDemucs).
-- melband-roformer-infer (PyPI `melband-roformer-infer`, package `mel_band_roformer`): reads its
-  own package data at run time: `data/melband_models.json`, `data/overrides.json` and
-  `data/checksums.json`, opened beside its modules (`Path(__file__).parent / "data"`) when its
-  command's modules load, whatever the arguments. No PyInstaller hook knows them: the trace adds
-  them. Its model goes through librosa (the mel filter bank), so the init base's exclude of
-  librosa, scipy and numba is lifted by the trace. The model is a Mel-Band RoFormer of width 16
-  in its own config layout (tests/fixtures/real/melband/), built by its `get_model_from_config`.
+- audio-separator (PyPI `audio-separator`, package `audio_separator`): imports torch only inside
+  its command (`audio-separator --help` never loads it), and reads its own package data at run
+  time (`models.json`, `models-scores.json`, through `importlib.resources`): no PyInstaller hook
+  knows them, the trace adds them. It imports librosa, so the init base's exclude of librosa,
+  scipy, numba and llvmlite is lifted by the trace. Its profile leaves out what has no CPU wheel
+  for the target (`packages.excluded`: diffq, no cp311 wheel; torchvision, PyPI's is a CUDA
+  build), as the lock's errors say. It runs `ffmpeg -version` at start: imageio-ffmpeg's binary
+  (tests/requirements-engine.txt) is put on PATH. The model is a BS-RoFormer of width 16 in its
+  own config layout (tests/fixtures/real/audio_separator/), built by its RoformerLoader; the model
+  list it would download sits in the model folder.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import shutil
 import subprocess
 import tempfile
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -81,9 +81,9 @@ input-seconds = 1
 max-size-mb = 700
 """
 
-MELBAND = "melband-linux-x86_64"
-MELBAND_PROFILE = """\
-description = "melband-roformer-infer from PyPI, frozen for Linux x86_64"
+ASEP = "audio-separator-linux-x86_64"
+ASEP_PROFILE = """\
+description = "audio-separator from PyPI, frozen for Linux x86_64"
 extends = "_base"
 
 [target]
@@ -91,29 +91,33 @@ name = "linux-x86_64"
 python = "3.11"
 
 [packages]
-requirements = ["melband-roformer-infer==0.1.5", "torch==2.13.0+cpu", "threadpoolctl"]
+requirements = ["audio-separator[cpu]==0.47.1", "torch==2.13.0+cpu", "threadpoolctl"]
 from-wheelhouse = ["torch"]
+
+[packages.excluded]
+# what the lock's errors named: no wheel for this target, and a CUDA build beside CPU torch
+diffq = "no cp311 wheel; only DiffQ-quantized Demucs models need it"
+torchvision = "PyPI's Linux torchvision is a CUDA build; only onnx2torch (ONNX MDX models) imports it"
 
 [indexes]
 torch-index = "https://download.pytorch.org/whl/cpu"
 
 [program]
-name = "melband-roformer-infer"
-console-script = "melband-roformer-infer"
+name = "audio-separator"
+console-script = "audio-separator"
 
 [runtime]
 threads = 2
 interop-threads = 1
 
 [bench]
-command = "{program} --config_path {config} --model_path {checkpoint} --input_folder {input_dir} --store_dir {output} --device cpu"
-config = "job/tiny_mel_band_roformer.yaml"
-checkpoint = "job/tiny.ckpt"
+command = "{program} {input} --model_filename tiny_bs_roformer.ckpt --model_file_dir {checkpoint} --output_dir {output} --output_format WAV"
+checkpoint = "models"  # the model, its config and the model list, relative to the project
 input-seconds = 1
-max-size-mb = 1000  # torch, scipy, llvmlite: librosa's mel filter bank brings them in
+max-size-mb = 1000  # torch, scipy, llvmlite, onnxruntime: librosa and the ONNX models bring them in
 """
-# the program's package data, opened from beside its modules at run time
-MELBAND_DATA = [f"mel_band_roformer/data/{n}.json" for n in ("checksums", "melband_models", "overrides")]
+# the program's package data, read through importlib.resources when its command runs
+ASEP_DATA = ["audio_separator/models.json", "audio_separator/models-scores.json"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -127,21 +131,23 @@ def _locked_venv(project: Path, name: str) -> Path:
     return install(profile, lock, project / "build" / name / "venv", find_wheelhouse(None)).venv
 
 
-@pytest.fixture(scope="session")
-def demucs_project() -> Iterator[tuple[Path, dict, str]]:
-    """A project made by `builder init`, its demucs profile built once: (project, build JSON, log)."""
-    folder = Path(tempfile.mkdtemp(prefix="builder-real-demucs-"))
+def _built(
+    prefix: str,
+    name: str,
+    profile: str,
+    prepare: Callable[[Path, Path], None],
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[Path, dict, str]]:
+    """A project made by `builder init` with one profile, its model written by `prepare(project,
+    venv python)` in the profile's venv, built once: (project, build JSON, log)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"builder-real-{prefix}-"))
     project = folder / "project"
     try:
         assert run_builder("init", project).returncode == 0
-        models = project / "models"
-        models.mkdir()
-        (project / "profiles" / f"{DEMUCS}.toml").write_text(DEMUCS_PROFILE.format())
-        # the model, by demucs's own code in the profile's venv (the build reuses that venv)
-        venv = _locked_venv(project, DEMUCS)
-        subprocess.run([venv_python(venv), FIXTURES / "demucs" / "make_checkpoint.py", models], check=True,
-                       capture_output=True, timeout=600)  # fmt: skip
-        proc = run_builder("build", "--profile", DEMUCS, "--json", root=project, timeout=3000)
+        (project / "profiles" / f"{name}.toml").write_text(profile)
+        # the build reuses the venv the model was written in
+        prepare(project, venv_python(_locked_venv(project, name)))
+        proc = run_builder("build", "--profile", name, "--json", root=project, env=env, timeout=3000)
         assert proc.returncode == 0, proc.stderr[-4000:]
         assert_schema(json.loads(proc.stdout), "build")  # a traced program's build, as a stems one
         yield project, json.loads(proc.stdout), proc.stderr
@@ -149,26 +155,37 @@ def demucs_project() -> Iterator[tuple[Path, dict, str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _demucs_model(project: Path, python: Path) -> None:
+    (project / "models").mkdir()
+    subprocess.run([python, FIXTURES / "demucs" / "make_checkpoint.py", project / "models"], check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+
+
+def _asep_model(project: Path, python: Path) -> None:
+    (project / "models").mkdir()
+    config = FIXTURES / "audio_separator" / "tiny_bs_roformer.yaml"
+    subprocess.run([python, FIXTURES / "audio_separator" / "make_checkpoint.py", config, project / "models"],
+                   check=True, capture_output=True, timeout=600)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
-def melband_project() -> Iterator[tuple[Path, dict, str]]:
-    """A project made by `builder init`, its melband profile built once: (project, build JSON, log)."""
-    folder = Path(tempfile.mkdtemp(prefix="builder-real-melband-"))
-    project = folder / "project"
-    try:
-        assert run_builder("init", project).returncode == 0
-        job = project / "job"
-        job.mkdir()
-        config = job / "tiny_mel_band_roformer.yaml"
-        shutil.copyfile(FIXTURES / "melband" / config.name, config)
-        (project / "profiles" / f"{MELBAND}.toml").write_text(MELBAND_PROFILE)
-        venv = _locked_venv(project, MELBAND)
-        subprocess.run([venv_python(venv), FIXTURES / "melband" / "make_checkpoint.py", config, job / "tiny.ckpt"],
-                       check=True, capture_output=True, timeout=600)  # fmt: skip
-        proc = run_builder("build", "--profile", MELBAND, "--json", root=project, timeout=3000)
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        yield project, json.loads(proc.stdout), proc.stderr
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def demucs_project() -> Iterator[tuple[Path, dict, str]]:
+    yield from _built("demucs", DEMUCS, DEMUCS_PROFILE.format(), _demucs_model)
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """PATH with an `ffmpeg` on it (audio-separator checks for one at start): imageio-ffmpeg's."""
+    import imageio_ffmpeg
+
+    folder = tmp_path_factory.mktemp("ffmpeg-bin")
+    (folder / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@pytest.fixture(scope="session")
+def asep_project(ffmpeg_env: dict[str, str]) -> Iterator[tuple[Path, dict, str]]:
+    yield from _built("asep", ASEP, ASEP_PROFILE, _asep_model, env=ffmpeg_env)
 
 
 def test_frozen_demucs_separates_into_stems_of_the_inputs_length_equal_to_its_venv(
@@ -233,70 +250,100 @@ def _link(src: str, dst: str) -> None:
     Path(dst).hardlink_to(src)
 
 
-def test_frozen_melband_separates_like_its_venv_with_the_package_data_only_the_trace_found(
-    melband_project: tuple[Path, dict, str],
+def test_frozen_audio_separator_separates_like_its_venv_though_its_command_line_never_imports_torch(
+    asep_project: tuple[Path, dict, str], ffmpeg_env: dict[str, str]
 ) -> None:
-    """melband-roformer-infer reads its own package data; the profile lists no data file."""
-    project, result, log = melband_project
+    """The default check of old (`{program} --help`) would have said "never imported torch"."""
+    project, result, log = asep_project
+    venv = project / "build" / ASEP / "venv"
+    # the trait: its console script parses arguments before torch is imported (in the venv and frozen)
+    code = "import sys; from audio_separator.utils import cli; print('torch' in sys.modules)"
+    lazy = subprocess.run([venv_python(venv), "-c", code], capture_output=True, text=True, timeout=120)
+    assert lazy.stdout.split() == ["False"], lazy.stderr
+    frozen_help = subprocess.run([result["program"], "--help"], capture_output=True, text=True, timeout=120,
+                                 env={**os.environ, **ffmpeg_env})  # fmt: skip
+    assert frozen_help.returncode == 0 and "--model_filename" in frozen_help.stdout
+    # the check ran the workload frozen and found the venv's outputs
     assert "workload: 2 output file(s), the same as the venv's run" in log
-    venv_out = project / "build" / MELBAND / "trace" / "run" / "output"
+    venv_out = project / "build" / ASEP / "trace" / "run" / "output"
     stems = sorted(venv_out.rglob("*.wav"))
-    assert [p.name for p in stems] == ["input_instrumental.wav", "input_vocals.wav"]
+    assert [p.name for p in stems] == [
+        "input_(other)_tiny_bs_roformer.wav",
+        "input_(vocals)_tiny_bs_roformer.wav",
+    ]
     for stem in stems:
         audio = read_wav(stem)
         assert audio is not None and (audio.frames, audio.channels, audio.rate) == (44100, 2, 44100)
+    # what the lock's errors asked for: left out of the resolution, not only of the requirements
+    lock = read_lock(project / "locks" / f"{ASEP}.lock")
+    assert "diffq" not in lock.pins and "torchvision" not in lock.pins and "onnx2torch-py313" in lock.pins
+
+
+def test_frozen_audio_separator_has_the_package_data_only_the_trace_found(
+    asep_project: tuple[Path, dict, str],
+) -> None:
+    """audio-separator reads its own package data; the profile lists no data file."""
+    project, result, log = asep_project
     manifest = json.loads(Path(result["manifest"]).read_text())
-    trace = manifest["trace"]
-    added = trace["added_to_pyinstaller"]
-    print(f"melband: the trace added what PyInstaller missed: {json.dumps(added)}")  # for the closing note
+    added = manifest["trace"]["added_to_pyinstaller"]
+    print(
+        f"audio-separator: the trace added what PyInstaller missed: {json.dumps(added)}"
+    )  # for the closing note
     # PyInstaller's own analysis (its hooks included) lacked the package's data: only the trace added
     # it (what freeze.drop removes counts as missed too, but no drop pattern matches these files)
-    assert set(MELBAND_DATA) <= set(added["datas"]), added["datas"]
-    drop = load_profile(MELBAND, project / "profiles").freeze.drop
-    assert not [d for d in MELBAND_DATA for pattern in drop if fnmatch.fnmatch(d, pattern)]
-    assert "mel_band_roformer/data/melband_models.json" in log  # the freeze's log names what it added
+    assert set(ASEP_DATA) <= set(added["datas"]), added["datas"]
+    drop = load_profile(ASEP, project / "profiles").freeze.drop
+    assert not [d for d in ASEP_DATA for pattern in drop if fnmatch.fnmatch(d, pattern)]
+    assert "audio_separator/models.json" in log  # the freeze's log names what it added
     folder = Path(result["program"]).parent / "_internal"
     for rel in added["datas"] + added["metadata"] + added["binaries"]:
         assert (folder / rel).exists(), rel
     # the workload imports librosa and scipy: the init base's excludes were lifted, sklearn's kept
     assert "kept librosa: the workload imports it" in log and "kept scipy: the workload imports it" in log
+    assert "left out by freeze.excludes: librosa" not in log
     assert not (folder / "sklearn").exists()
-    profile_text = (project / "profiles" / f"{MELBAND}.toml").read_text()
+    profile_text = (project / "profiles" / f"{ASEP}.toml").read_text()
     assert "datas" not in profile_text and "collect" not in profile_text and "trace-add" not in profile_text
 
 
-def test_frozen_melband_without_its_package_data_fails_naming_the_file_and_the_key(
-    melband_project: tuple[Path, dict, str], tmp_path: Path
+def test_frozen_audio_separator_without_its_package_data_fails_naming_the_file_and_the_key(
+    asep_project: tuple[Path, dict, str],
+    ffmpeg_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """What the trace added is what the frozen program needs: taken out, the check names it."""
-    project, result, _log = melband_project
+    project, result, _log = asep_project
+    monkeypatch.setenv("PATH", ffmpeg_env["PATH"])
     program = Path(result["program"])
     broken = tmp_path / program.parent.name
     shutil.copytree(program.parent, broken, copy_function=_link)
-    (broken / "_internal" / "mel_band_roformer" / "data" / "melband_models.json").unlink()
-    profile = load_profile(MELBAND, project / "profiles")
+    (broken / "_internal" / "audio_separator" / "models.json").unlink()
+    profile = load_profile(ASEP, project / "profiles")
     workload = workload_of(profile, project)
     assert workload is not None
-    want = expected(profile, read_lock(project / "locks" / f"{MELBAND}.lock"))
-    reference = project / "build" / MELBAND / "trace" / "run" / "output"
+    want = expected(profile, read_lock(project / "locks" / f"{ASEP}.lock"))
+    reference = project / "build" / ASEP / "trace" / "run" / "output"
     with pytest.raises(CheckError) as err:
         check_workload(broken / program.name, workload, want, profile, reference)
-    assert "missing file mel_band_roformer/data/melband_models.json" in str(err.value)
-    assert err.value.hint == (
-        f'add freeze.trace-add = ["file:mel_band_roformer/data/melband_models.json"] to {MELBAND}.toml'
-    )
+    assert "missing file audio_separator/models.json" in str(err.value)
+    assert err.value.hint == f'add freeze.trace-add = ["file:audio_separator/models.json"] to {ASEP}.toml'
 
 
 def test_a_bench_change_alone_checks_the_dist_again_without_a_freeze(
-    melband_project: tuple[Path, dict, str],
+    asep_project: tuple[Path, dict, str], ffmpeg_env: dict[str, str]
 ) -> None:
     """[bench] is not what the dist is made from, but what it is checked against (issue 20, point 6)."""
-    project, result, _log = melband_project
-    path = project / "profiles" / f"{MELBAND}.toml"
+    project, result, _log = asep_project
+    path = project / "profiles" / f"{ASEP}.toml"
     original = path.read_text()
+
+    def build(*extra: str) -> subprocess.CompletedProcess[str]:
+        return run_builder("build", "--profile", ASEP, *extra, root=project, env=ffmpeg_env, timeout=1800)
+
     try:
         path.write_text(original.replace("input-seconds = 1\n", "input-seconds = 1\ntolerance = 1e-6\n"))
-        proc = run_builder("build", "--profile", MELBAND, "--json", root=project, timeout=1800)
+        proc = build("--json")
         assert proc.returncode == 0, proc.stderr[-3000:]
         again = json.loads(proc.stdout)
         assert again["up_to_date"] and again["rechecked"] and again["sha256"] == result["sha256"]
@@ -305,12 +352,12 @@ def test_a_bench_change_alone_checks_the_dist_again_without_a_freeze(
         assert "==> check" in proc.stderr and "==> bench (smoke)" in proc.stderr
         assert "workload: 2 output file(s), the same as the venv's run" in proc.stderr
         # checked with these settings: the next build does nothing
-        proc = run_builder("build", "--profile", MELBAND, "--json", root=project, timeout=1800)
+        proc = build("--json")
         assert proc.returncode == 0 and not json.loads(proc.stdout)["rechecked"], proc.stderr[-3000:]
         assert "==> check" not in proc.stderr
         # a budget the dist is over fails, though the dist is up to date
         path.write_text(original.replace("max-size-mb = 1000", "max-size-mb = 100"))
-        proc = run_builder("build", "--profile", MELBAND, root=project, timeout=1800)
+        proc = build()
         assert_one_line_error(proc, 11, "over the budget of 100 MB", "largest: torch")
         assert "==> freeze\n" not in proc.stderr
     finally:

@@ -76,8 +76,10 @@ def _trace(tmp_path: Path) -> tuple[dict, Path]:
     )
     raw = tmp_path / "trace.json"
     env = {**os.environ, "PYTHONPATH": str(site), "RUNTIME_BUILDER_TRACE": str(raw)}
+    # -S: no site-packages, so builder's own runtime_doctor is not importable, as in a program's
+    # venv: the hook's finder serves it from its text
     proc = subprocess.run(
-        [sys.executable, launcher, "loud", site / "plugpkg/libs/libgain.so"],
+        [sys.executable, "-S", launcher, "loud", site / "plugpkg/libs/libgain.so"],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -93,6 +95,8 @@ def test_the_trace_records_what_the_program_touched_that_its_code_does_not_name(
     assert {"plugpkg", "plugpkg.plugins", "plugpkg.plugins.loud", "importlib.metadata"} <= set(trace.modules)
     assert not any(m.startswith("_runtime_builder") for m in trace.modules)  # builder's own hooks
     assert "plugpkg.broken" not in trace.modules  # lazily loaded, never run
+    # the doctor's rule book, served by builder's hook from its own text, is not the program's
+    assert not [m for m in trace.modules if m.split(".")[0] == "runtime_doctor"]
     # a module's other names are not modules to bundle: os.path is posixpath
     assert "posixpath" in trace.modules and "os.path" not in trace.modules
     assert "_frozen_importlib" not in trace.modules
