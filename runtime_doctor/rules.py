@@ -16,7 +16,7 @@ build_calibration_s, build_usable_threads.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 Facts = Mapping[str, Any]
@@ -379,14 +379,29 @@ def find_causes(f: Facts) -> tuple[list[Cause], list[str]]:
     return causes, notes
 
 
-def openmp_pools(pools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """OpenMP runtimes loaded, one per real file, from threadpoolctl's pools (pure but for realpath)."""
+def openmp_files(pools: Iterable[Mapping[str, Any]] | None) -> list[tuple[str, Mapping[str, Any]]]:
+    """(real path, its first pool) of each OpenMP runtime file loaded, in threadpoolctl's order: one
+    inventory for the doctor and for builder (pure but for realpath: one file reached by two links
+    is one runtime, as the loader sees it).
+
+    >>> [(path, pool["num_threads"]) for path, pool in openmp_files([
+    ...     {"user_api": "openmp", "filepath": "/a/libgomp.so.1", "num_threads": 2},
+    ...     {"user_api": "blas", "filepath": "/a/libopenblas.so"},
+    ...     {"user_api": "openmp", "filepath": "/a/libgomp.so.1", "num_threads": 4}])]
+    [('/a/libgomp.so.1', 2)]
+    """
     seen: dict[str, Mapping[str, Any]] = {}
     for p in pools or []:
         if p.get("user_api") == "openmp" and p.get("filepath"):
-            seen.setdefault(os.path.realpath(p["filepath"]), p)
+            seen.setdefault(os.path.realpath(str(p["filepath"])), p)
+    return list(seen.items())
+
+
+def openmp_pools(pools: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """OpenMP runtimes loaded, one per real file, as the doctor reports them: {path, threads, api}."""
     return [
-        {"path": k, "threads": v.get("num_threads"), "api": v.get("internal_api")} for k, v in seen.items()
+        {"path": k, "threads": v.get("num_threads"), "api": v.get("internal_api")}
+        for k, v in openmp_files(pools)
     ]
 
 

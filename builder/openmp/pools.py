@@ -8,22 +8,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from builder.openmp.model import family_name
+from runtime_doctor.rules import openmp_files
 
 
 def openmp_pools(threadpools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The OpenMP pools, one per loaded file (its first pool), in threadpoolctl's order (pure).
+    """The OpenMP pools, one per loaded file (its first pool, its path made real), in threadpoolctl's
+    order (pure but for realpath): the doctor's inventory (runtime_doctor.rules.openmp_files), as
+    builder's stages read pools.
 
     >>> pools = [{"user_api": "openmp", "filepath": "/a/libgomp.so.1", "num_threads": 2},
-    ...          {"user_api": "blas", "filepath": "/a/libopenblas.so"},
     ...          {"user_api": "openmp", "filepath": "/a/libgomp.so.1", "num_threads": 4}]
     >>> [(p["filepath"], p["num_threads"]) for p in openmp_pools(pools)]
     [('/a/libgomp.so.1', 2)]
     """
-    seen: dict[str, dict[str, Any]] = {}
-    for pool in threadpools:
-        if pool.get("user_api") == "openmp":
-            seen.setdefault(str(pool.get("filepath", "")), dict(pool))
-    return list(seen.values())
+    return [{**pool, "filepath": path} for path, pool in openmp_files(threadpools)]
 
 
 def loaded_runtimes(threadpools: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
