@@ -17,6 +17,7 @@ freeze makes none on Windows. The bytes depend on zlib's version, like any defla
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import lzma
 import os
 import shutil
@@ -26,7 +27,7 @@ import tarfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, cast
 
@@ -86,6 +87,27 @@ def payload(folder: Path, skip: Iterable[Path] = ()) -> list[Path]:
     return sorted(paths, key=lambda p: p.relative_to(folder).as_posix())
 
 
+def _entries(folder: Path, archive: Path, arcname: str, skip: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """(path, name in the archive) of every entry, in the order both archives store them."""
+    for path in payload(folder, [archive, *skip]):
+        rel = path.relative_to(folder).as_posix()
+        yield path, arcname if rel == "." else f"{arcname}/{rel}"
+
+
+@contextlib.contextmanager
+def _atomic(archive: Path) -> Iterator[Path]:
+    """The temporary file an archive is written to: renamed over `archive` when the block ends,
+    removed when it raises (a killed run's leftovers are removed first)."""
+    tmp = _tmp(archive)
+    remove_dead_temps(archive.parent)
+    try:
+        yield tmp
+        os.replace(tmp, archive)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_archive(
     folder: Path,
     archive: Path,
@@ -102,48 +124,36 @@ def write_archive(
     `progress` hears (bytes of files read, bytes of archive written) after each file.
     `threads`: xz's threads (default: the cores, 2 to 4); the bytes are the same for any count.
     """
-    tmp = _tmp(archive)
-    remove_dead_temps(archive.parent)
-    paths = payload(folder, [archive, *skip])
     xz_program = shutil.which("xz")
     done = 0
-    try:
-        with tmp.open("wb") as out:
-            xz: subprocess.Popen[bytes] | None = None
-            sink: IO[bytes]
-            if xz_program is None:
-                sink = lzma.LZMAFile(
-                    out, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET
-                )
-            else:
-                try:
-                    xz = subprocess.Popen([xz_program, *xz_args(threads)], stdin=subprocess.PIPE, stdout=out)
-                except OSError as exc:
-                    raise ToolError(f"cannot run {xz_program}: {exc.strerror}") from None
-                sink = cast(IO[bytes], xz.stdin)
+    with _atomic(archive) as tmp, tmp.open("wb") as out:
+        xz: subprocess.Popen[bytes] | None = None
+        sink: IO[bytes]
+        if xz_program is None:
+            sink = lzma.LZMAFile(out, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET)
+        else:
             try:
-                with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT) as tar:
-                    for path in paths:
-                        rel = path.relative_to(folder).as_posix()
-                        name = arcname if rel == "." else f"{arcname}/{rel}"
-                        info = _normalise(tar.gettarinfo(str(path), arcname=name), epoch)
-                        if info.isfile():
-                            with path.open("rb") as fh:
-                                tar.addfile(info, fh)
-                            done += info.size
-                            if progress is not None:
-                                progress(done, _size(tmp))
-                        else:
-                            tar.addfile(info)
-            finally:
-                sink.close()
-                code = xz.wait() if xz is not None else 0
+                xz = subprocess.Popen([xz_program, *xz_args(threads)], stdin=subprocess.PIPE, stdout=out)
+            except OSError as exc:
+                raise ToolError(f"cannot run {xz_program}: {exc.strerror}") from None
+            sink = cast(IO[bytes], xz.stdin)
+        try:
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+                for path, name in _entries(folder, archive, arcname, skip):
+                    info = _normalise(tar.gettarinfo(str(path), arcname=name), epoch)
+                    if not info.isfile():
+                        tar.addfile(info)
+                        continue
+                    with path.open("rb") as fh:
+                        tar.addfile(info, fh)
+                    done += info.size
+                    if progress is not None:
+                        progress(done, _size(tmp))
+        finally:
+            sink.close()
+            code = xz.wait() if xz is not None else 0
         if code != 0:
             raise ToolError(f"xz failed (exit {code}) writing {archive}")
-        os.replace(tmp, archive)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return sha256_file(archive)
 
 
@@ -188,37 +198,25 @@ def write_zip(
     The archive may live inside `folder`: it, its temporary file and `skip` are left out.
     `progress` hears (bytes of files read, bytes of archive written) after each file.
     """
-    tmp = _tmp(archive)
-    remove_dead_temps(archive.parent)
-    paths = payload(folder, [archive, *skip])
     done = 0
-    try:
-        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
-            for path in paths:
-                rel = path.relative_to(folder).as_posix()
-                name = arcname if rel == "." else f"{arcname}/{rel}"
-                is_dir = path.is_dir() and not path.is_symlink()
-                info = zip_entry(path, name + "/" if is_dir else name, epoch)
-                if path.is_symlink():
-                    zf.writestr(info, os.readlink(path).replace(os.sep, "/"))
-                elif is_dir:
-                    zf.writestr(info, b"")
-                else:
-                    # zip64 headers only where a file needs them: the choice depends on the size alone
-                    size = path.stat().st_size
-                    with (
-                        path.open("rb") as src,
-                        zf.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as dst,
-                    ):
-                        while chunk := src.read(1 << 20):
-                            dst.write(chunk)
-                    done += size
-                    if progress is not None:
-                        progress(done, _size(tmp))
-        os.replace(tmp, archive)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _atomic(archive) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+        for path, name in _entries(folder, archive, arcname, skip):
+            is_dir = path.is_dir() and not path.is_symlink()
+            info = zip_entry(path, name + "/" if is_dir else name, epoch)
+            if path.is_symlink():
+                zf.writestr(info, os.readlink(path).replace(os.sep, "/"))
+                continue
+            if is_dir:
+                zf.writestr(info, b"")
+                continue
+            # zip64 headers only where a file needs them: the choice depends on the size alone
+            size = path.stat().st_size
+            with path.open("rb") as src, zf.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            done += size
+            if progress is not None:
+                progress(done, _size(tmp))
     return sha256_file(archive)
 
 
