@@ -147,40 +147,6 @@ def test_compare_surfaces_a_runtime_forced_to_one_thread(venv_factory) -> None:
     assert d["verdict"] != "same", r["verdict"]
 
 
-def test_bisect_names_exactly_the_planted_package(venv_factory, wheelhouse: Path) -> None:
-    a = venv_factory("base")
-    b = venv_factory("extended", ("innocent-alpha", "innocent-beta", "innocent-gamma", "slowpoke"))
-    proc = run_builder(
-        "bisect",
-        a,
-        b,
-        "--metric",
-        "startup",
-        "--threshold",
-        "0.1",
-        "--repeat",
-        "5",  # 3 paired rounds give t = 4.3: one disturbed round hides a planted slowdown
-        *FAST,
-        "--find-links",
-        wheelhouse,
-        "--json",
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r = _json(proc)
-    assert [e["name"] for e in r["extras"]] == [
-        "innocent-alpha",
-        "innocent-beta",
-        "innocent-gamma",
-        "slowpoke",
-    ]
-    assert [c["package"] for c in r["culprits"]] == ["slowpoke"], r["steps"]
-    assert r["culprits"][0]["ci_low"] > 1.0
-    c = r["counts"]
-    assert c["builds"] + c["reused"] >= 3 and c["tests"] == len(r["steps"]) and c["runs"] > 0
-    assert f"{c['builds']} builds" in r["conclusion"]
-    assert "test 1: " in proc.stderr  # progress
-
-
 def test_bisect_reports_an_undecided_test_instead_of_clearing_it(venv_factory, wheelhouse: Path) -> None:
     """B is A plus a package that changes nothing: with 20 s per test the first test is rarely
     decided, and an undecided test is said to be undecided, never taken as 'not slower'."""
@@ -272,6 +238,11 @@ def test_bisect_of_a_program_that_knows_nothing_of_us_names_the_planted_package(
     r = _json(proc)
     assert [e["name"] for e in r["extras"]] == ["innocent-alpha", "slowpoke"]
     assert [c["package"] for c in r["culprits"]] == ["slowpoke"], r["steps"]
+    assert r["culprits"][0]["ci_low"] > 1.0
+    c = r["counts"]
+    assert c["builds"] + c["reused"] >= 1 and c["tests"] == len(r["steps"]) and c["runs"] > 0
+    assert f"{c['builds']} builds" in r["conclusion"]
+    assert "test 1: " in proc.stderr  # progress
     # the intermediate environments ran the script: its launcher, with the planted package's venv
     assert all(s["label"].startswith(("A+", "b/venv")) for s in r["steps"])
     assert r["a"]["workload"]["command"].startswith("{program}") and "separate.py" not in r["a"]["command"]

@@ -3,7 +3,7 @@
 Each project is made by `builder init`; each profile extends the init base and names no hidden
 import, data file or check command. Each model is tiny, with seeded random weights written by the
 program's own code in the profile's venv. One freeze per program for the whole session (minutes:
-PyInstaller over torch; fixtures measured on the shared 2-core machine: demucs 147 s).
+PyInstaller over torch; fixtures measured on the 2-core machine: demucs 128 s, audio-separator 268 s).
 
 - demucs (Meta's Demucs, PyPI `demucs`): program name = its package's name; it loads its model
   class by pickle, and numpy, torch and the libraries they load come in through its own code. The
