@@ -192,7 +192,9 @@ def header(profile: Profile, src: Sources, body: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile_lock(profile: Profile, out: Path, wheelhouse: Wheelhouse | None, *, upgrade: bool = False) -> Lock:
+def compile_lock(
+    profile: Profile, out: Path, wheelhouse: Wheelhouse | None, *, upgrade: bool = False
+) -> Lock:
     """Resolve the profile for its target and write the lock atomically. The current lock's pins
     are kept where they still fit (a relock for a changed key moves nothing else), unless `upgrade`."""
     src = sources(profile, wheelhouse)
@@ -291,7 +293,7 @@ def _check_cpu_builds(profile: Profile, lock: Lock) -> None:
             f"{lock.pins['torch'].version}): {why}{more}",
             hint=f"pin its CPU build (e.g. {name}=={lock.pins[name].version.split('+')[0]}+cpu) and add it to "
             f"packages.from-wheelhouse, or, when the program runs without it, leave it out of the resolution "
-            f"with packages.excluded ({name} = \"why\")",
+            f'with packages.excluded ({name} = "why")',
         )
 
 
@@ -351,7 +353,7 @@ def _no_wheel_error(missing: MissingWheel, profile: Profile, where: str) -> NoWh
         + f"require a version of {pkg} that has a wheel for this target in packages.requirements, "
         f"replace an upstream pin of it with packages.overrides (e.g. '{pkg}>=X'), "
         f"or, when the program runs without it, leave it out of the resolution with packages.excluded "
-        f"({pkg} = \"why\")",
+        f'({pkg} = "why")',
     )
 
 

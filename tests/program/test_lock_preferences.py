@@ -27,7 +27,9 @@ def _project(tmp_path: Path, extra: str = "", *, dep_versions: tuple[str, ...] =
     wheels = tmp_path / "wheels"
     wheels.mkdir(exist_ok=True)
     # an app that needs a dependency with no wheel for the target (audio-separator's diffq) ...
-    make_wheel(wheels, "rbprobe-app", "1.0", {"rbprobe_app.py": ""}, requires=["rbprobe-dep", "rbprobe-nowheel"])
+    make_wheel(
+        wheels, "rbprobe-app", "1.0", {"rbprobe_app.py": ""}, requires=["rbprobe-dep", "rbprobe-nowheel"]
+    )
     for version in dep_versions:
         make_wheel(wheels, "rbprobe-dep", version, {"rbprobe_dep.py": ""})
     (tmp_path / "profiles").mkdir(exist_ok=True)
