@@ -49,6 +49,22 @@ input-seconds = 1
 """
 
 
+def local_index_profile(packages: str = "") -> str:
+    """A Linux profile that requires rbprobe-app from the project's own wheels/ folder (tiny wheels
+    the test writes); `packages` is more lines of its [packages] table."""
+    return f"""\
+description = "a profile over a local index"
+[target]
+name = "linux-x86_64"
+python = "3.11"
+[packages]
+requirements = ["rbprobe-app"]
+{packages}
+[indexes]
+find-links = ["wheels"]
+"""
+
+
 def assert_schema(document: object, command: str) -> None:
     """A real `builder COMMAND --json` document follows its published schema (builder/schemas/)
     and names it in its top-level `schema` key."""

@@ -6,21 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from compare.wheels import make_wheel
-from helpers import run_builder
+from helpers import local_index_profile, run_builder
 
 from builder.stages.lock import parse_lock
-
-PROFILE = """\
-description = "relocks"
-[target]
-name = "linux-x86_64"
-python = "3.11"
-[packages]
-requirements = ["rbprobe-app"]
-{extra}
-[indexes]
-find-links = ["wheels"]
-"""
 
 
 def _project(tmp_path: Path, extra: str = "", *, dep_versions: tuple[str, ...] = ("1.0",)) -> Path:
@@ -34,7 +22,7 @@ def _project(tmp_path: Path, extra: str = "", *, dep_versions: tuple[str, ...] =
         make_wheel(wheels, "rbprobe-dep", version, {"rbprobe_dep.py": ""})
     (tmp_path / "profiles").mkdir(exist_ok=True)
     (tmp_path / "locks").mkdir(exist_ok=True)
-    (tmp_path / "profiles/rl.toml").write_text(PROFILE.format(extra=extra))
+    (tmp_path / "profiles/rl.toml").write_text(local_index_profile(extra))
     return tmp_path
 
 

@@ -5,21 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from compare.wheels import make_wheel
-from helpers import assert_one_line_error, run_builder
+from helpers import assert_one_line_error, local_index_profile, run_builder
 
 from builder.stages.lock import parse_lock
-
-PROFILE = """\
-description = "overrides"
-[target]
-name = "linux-x86_64"
-python = "3.11"
-[packages]
-requirements = ["rbprobe-app"]
-{overrides}
-[indexes]
-find-links = ["wheels"]
-"""
 
 
 def _project(tmp_path: Path, overrides: str) -> Path:
@@ -30,7 +18,7 @@ def _project(tmp_path: Path, overrides: str) -> Path:
         make_wheel(tmp_path / "wheels", "rbprobe-dep", version, {"rbprobe_dep.py": ""})
     (tmp_path / "profiles").mkdir(exist_ok=True)
     (tmp_path / "locks").mkdir(exist_ok=True)
-    (tmp_path / "profiles/ov.toml").write_text(PROFILE.format(overrides=overrides))
+    (tmp_path / "profiles/ov.toml").write_text(local_index_profile(overrides))
     return tmp_path
 
 
